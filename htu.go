@@ -1,0 +1,67 @@
+package dpop
+
+import (
+	"net/url"
+	"strings"
+)
+
+// origin identifies a server for nonce purposes (RFC 9449 §8, §9): the
+// scheme and host of a URL, both lower-case, the port kept only when it is
+// not the scheme's default. Its fields are canonical, so it compares with ==.
+type origin struct {
+	scheme, host string
+}
+
+// originOf returns the origin of a request to u whose Host header is host
+// (empty means u.Host). It allocates only when the URL has upper-case
+// letters in its scheme or host.
+func originOf(u *url.URL, host string) origin {
+	if host == "" {
+		host = u.Host
+	}
+	scheme := lowerASCII(u.Scheme)
+	host = lowerASCII(host)
+	switch {
+	case strings.HasSuffix(host, ":"):
+		host = host[:len(host)-1] // an empty port is the default port (RFC 3986 §6.2.3)
+	case scheme == "http" && strings.HasSuffix(host, ":80"):
+		host = host[:len(host)-3]
+	case scheme == "https" && strings.HasSuffix(host, ":443"):
+		host = host[:len(host)-4]
+	}
+	return origin{scheme, host}
+}
+
+// String returns the origin as scheme://host[:port].
+func (o origin) String() string { return o.scheme + "://" + o.host }
+
+// appendHTU appends the htu claim for a request to u at origin o (RFC 9449
+// §4.2, §4.3 point 9): scheme://host[:port] and the path as it goes on the
+// wire, without query, fragment or userinfo; "/" for an empty path.
+func appendHTU(dst []byte, o origin, u *url.URL) []byte {
+	dst = append(dst, o.scheme...)
+	dst = append(dst, "://"...)
+	dst = append(dst, o.host...)
+	p := u.EscapedPath()
+	if p == "" {
+		p = "/"
+	}
+	return append(dst, p...)
+}
+
+// httpURL reports whether u is an absolute http or https URL with a host.
+func httpURL(u *url.URL) bool {
+	s := lowerASCII(u.Scheme)
+	return (s == "http" || s == "https") && u.Host != "" && u.Opaque == ""
+}
+
+// lowerASCII returns s with ASCII letters lower-cased, allocating only when
+// it has an upper-case letter.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
