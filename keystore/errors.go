@@ -1,0 +1,61 @@
+package keystore
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrLoginRequired means that the stored token cannot be used: none is
+// stored, or it is bound to another key than the current one, or there is no
+// current key (RFC 9449 §5: a refresh token bound to a lost key is lost). The
+// application should run its login flow again and save the new token.
+// A [*BindingError] matches it, and so does the error of [LoadToken] when no
+// token is stored.
+var ErrLoginRequired = errors.New("keystore: login required")
+
+// CorruptError reports a stored entry that exists but does not parse as what
+// it should hold. The entry is left untouched: nothing in this package
+// replaces it, so that a key a refresh token is bound to is never silently
+// swapped for a new one. Inspect or delete it explicitly.
+type CorruptError struct {
+	Name string // the entry's name
+	Err  error  // why it does not parse
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("keystore: stored entry %q is corrupt (left untouched; inspect or delete it): %v", e.Name, e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// BindingError reports a stored token that is bound to another key than the
+// current one (Stored and Current are RFC 7638 thumbprints, "jkt"; Current
+// is empty when there is no current key). It matches [ErrLoginRequired]; the
+// stale token is not returned.
+type BindingError struct {
+	Name    string // the token entry's name
+	Stored  string // thumbprint stored with the token
+	Current string // thumbprint of the current key; empty if none
+}
+
+func (e *BindingError) Error() string {
+	if e.Current == "" {
+		return fmt.Sprintf("keystore: token %q is bound to key %s but there is no current key: log in again", e.Name, e.Stored)
+	}
+	return fmt.Sprintf("keystore: token %q is bound to key %s, not to the current key %s: log in again", e.Name, e.Stored, e.Current)
+}
+
+// Is reports whether target is [ErrLoginRequired].
+func (e *BindingError) Is(target error) bool { return target == ErrLoginRequired }
+
+// TooLargeError reports data that a store refuses before writing it because
+// it exceeds the backend's limit (a Windows credential holds 2560 bytes).
+type TooLargeError struct {
+	Name  string // the entry's name
+	Size  int    // bytes the backend would have to hold
+	Limit int    // the most it holds
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("keystore: entry %q is too large for the keychain: %d bytes stored, limit %d; use a smaller key type or a FileStore", e.Name, e.Size, e.Limit)
+}

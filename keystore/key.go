@@ -1,0 +1,130 @@
+package keystore
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+)
+
+// KeyOptions configures the key that [LoadOrCreate] generates. A nil
+// *KeyOptions means the defaults.
+type KeyOptions struct {
+	// Alg is the JWS algorithm the key is for: "ES256" (the default when
+	// empty; ECDSA P-256), "ES384" (P-384), "ES512" (P-521), "EdDSA"
+	// (Ed25519), or "PS256" or "RS256" (RSA 2048).
+	Alg string
+}
+
+// generateKey makes a new key for opts.
+func generateKey(opts *KeyOptions) (crypto.Signer, error) {
+	alg := ""
+	if opts != nil {
+		alg = opts.Alg
+	}
+	switch alg {
+	case "", "ES256":
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "ES384":
+		return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case "ES512":
+		return ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	case "EdDSA", "Ed25519":
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		return k, err
+	case "PS256", "RS256":
+		return rsa.GenerateKey(rand.Reader, 2048)
+	}
+	return nil, fmt.Errorf("keystore: unsupported key algorithm %q: want ES256, ES384, ES512, EdDSA, PS256 or RS256", alg)
+}
+
+// marshalKey encodes key as PKCS #8 DER.
+func marshalKey(key crypto.Signer) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: encoding key: %w", err)
+	}
+	return der, nil
+}
+
+// parseKey decodes a PKCS #8 DER key of a type DPoP can sign with.
+func parseKey(der []byte) (crypto.Signer, error) {
+	k, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, err
+	}
+	switch k := k.(type) {
+	case *ecdsa.PrivateKey:
+		switch k.Curve {
+		case elliptic.P256(), elliptic.P384(), elliptic.P521():
+			return k, nil
+		}
+		return nil, fmt.Errorf("unsupported ECDSA curve %s", k.Curve.Params().Name)
+	case ed25519.PrivateKey:
+		return k, nil
+	case *rsa.PrivateKey:
+		if bits := k.N.BitLen(); bits < 2048 {
+			return nil, fmt.Errorf("RSA key of %d bits: want at least 2048", bits)
+		}
+		return k, nil
+	}
+	return nil, fmt.Errorf("unsupported key type %T", k)
+}
+
+// LoadKey returns the key stored under name: an error matching ErrNotFound
+// if there is none, a [*CorruptError] naming the entry if it does not parse.
+func LoadKey(s Store, name string) (crypto.Signer, error) {
+	der, err := s.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	key, err := parseKey(der)
+	if err != nil {
+		return nil, &CorruptError{Name: name, Err: err}
+	}
+	return key, nil
+}
+
+// LoadOrCreate returns the key stored under name in s, or generates one as
+// opts says, stores it with [Store.Create] and returns it. An existing key
+// is returned whatever its type: opts only applies to a new key.
+//
+// It never replaces a stored key. If another process creates the entry
+// first, LoadOrCreate returns that process's key, so processes that start at
+// the same moment end up with the same key. A stored entry that does not
+// parse is a [*CorruptError] naming it, never a reason for a new key.
+func LoadOrCreate(s Store, name string, opts *KeyOptions) (crypto.Signer, error) {
+	key, err := LoadKey(s, name)
+	if !errors.Is(err, ErrNotFound) {
+		return key, err
+	}
+	key, err = generateKey(opts)
+	if err != nil {
+		return nil, err
+	}
+	der, err := marshalKey(key)
+	if err != nil {
+		return nil, err
+	}
+	err = s.Create(name, der)
+	if errors.Is(err, ErrExist) {
+		// Another process won the race: use its key.
+		return LoadKey(s, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// DeleteKey removes the key stored under name, as on logout. Any token bound
+// to it becomes useless (RFC 9449 §5); delete that too. It returns an error
+// matching ErrNotFound if there is no such entry.
+func DeleteKey(s Store, name string) error {
+	return s.Delete(name)
+}

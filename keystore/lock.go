@@ -1,0 +1,59 @@
+package keystore
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// errLockBusy is returned by tryLock when another holder has the lock.
+var errLockBusy = errors.New("keystore: lock busy")
+
+// lockPoll is how often acquireLock retries a busy lock.
+const lockPoll = 10 * time.Millisecond
+
+// lockPath returns the cross-process lock file that serializes Creates in
+// one keychain service: under os.UserCacheDir, else os.TempDir.
+func lockPath(service string) (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	dir = filepath.Join(dir, "dpop-keystore")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("keystore: creating lock directory: %w", err)
+	}
+	sum := sha256.Sum256([]byte(service))
+	return filepath.Join(dir, "keychain-"+hex.EncodeToString(sum[:8])+".lock"), nil
+}
+
+// acquireLock takes an exclusive lock on the file at path, waiting until
+// deadline at most, and returns the function that releases it.
+func acquireLock(path string, deadline time.Time) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: opening lock file: %w", err)
+	}
+	for {
+		err := tryLock(f)
+		if err == nil {
+			return func() {
+				unlockFile(f)
+				f.Close()
+			}, nil
+		}
+		if !errors.Is(err, errLockBusy) {
+			f.Close()
+			return nil, fmt.Errorf("keystore: locking %s: %w", path, err)
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("keystore: lock file %s is held by another process past the timeout; if no other process uses this keychain service, the keychain may be stuck: %w", path, ErrKeychainUnavailable)
+		}
+		time.Sleep(lockPoll)
+	}
+}
