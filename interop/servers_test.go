@@ -223,6 +223,12 @@ func checkDPoPToken(t *testing.T, r oauthResponse, p *rawProofer, rs string) str
 	}
 	at := r.str("access_token")
 	c := jwtClaims(t, at)
+	keys := make([]string, 0, len(r.body))
+	for k := range r.body {
+		keys = append(keys, k)
+	}
+	t.Logf("token response: token_type=%q scope=%q expires_in=%v fields=%v; access token claims %v",
+		r.str("token_type"), r.str("scope"), r.body["expires_in"], keys, c)
 	if cnf, _ := c["cnf"].(map[string]any); cnf["jkt"] != p.jkt {
 		t.Fatalf("access token cnf %v, want jkt %s", c["cnf"], p.jkt)
 	}
@@ -257,6 +263,18 @@ func TestServersClientCredentials(t *testing.T) {
 	}
 	if got.str("jkt") != p.jkt || got.str("client_id") != id || got.str("path") != "/api/echo" || got.str("method") != "POST" {
 		t.Errorf("RS answer: %v", got.body)
+	}
+
+	// Bodies up to 16 MiB are accepted and hashed; one byte more is refused.
+	big := strings.Repeat("x", 16<<20)
+	if got := callRS(t, p, http.MethodPut, rs+"/api/big", at, big); got.body["body_len"] != float64(16<<20) {
+		t.Errorf("16 MiB body: %v", got.body)
+	}
+	req, _ := http.NewRequest(http.MethodPut, rs+"/api/big", strings.NewReader(big+"x"))
+	req.Header.Set("Authorization", "DPoP "+at)
+	req.Header.Set("DPoP", p.proof(t, http.MethodPut, rs+"/api/big", "", at))
+	if r := doJSON(t, req); r.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("16 MiB + 1 body: HTTP %d", r.status)
 	}
 
 	// A replayed proof is refused.
@@ -398,5 +416,73 @@ func TestServersHeadlessDevice(t *testing.T) {
 				t.Fatalf("RS answer: %v", got.body)
 			}
 		})
+	}
+}
+
+// TestServersHeadlessBrowse runs a real loopback listener, as a CLI login does,
+// and lets headlessBrowse deliver the code to it.
+func TestServersHeadlessBrowse(t *testing.T) {
+	issuer, _ := requireInterop(t)
+	clientID := publicClientID(t)
+	d := discover(t, issuer)
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	redirect := "http://" + l.Addr().String() + "/callback"
+	got := make(chan url.Values, 1)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/callback" {
+			http.NotFound(w, r)
+			return
+		}
+		select {
+		case got <- r.URL.Query():
+		default:
+		}
+		io.WriteString(w, "login complete, you can close this window")
+	})}
+	go srv.Serve(l)
+	defer srv.Close()
+
+	_, challenge := pkce()
+	authURL := d.AuthorizationEndpoint + "?" + url.Values{
+		"client_id": {clientID}, "response_type": {"code"}, "redirect_uri": {redirect},
+		"scope": {"openid api:read"}, "state": {"st-browse"},
+		"code_challenge": {challenge}, "code_challenge_method": {"S256"},
+	}.Encode()
+	status, body, err := headlessBrowse(authURL)
+	if err != nil || status != http.StatusOK || !strings.Contains(body, "login complete") {
+		t.Fatalf("headlessBrowse: %d %q %v", status, body, err)
+	}
+	q := <-got
+	if q.Get("code") == "" || q.Get("state") != "st-browse" || q.Get("iss") != issuer {
+		t.Fatalf("callback query: %v", q)
+	}
+}
+
+// TestServersRSNonceRotation: POST /_rs/rotate-nonce invalidates the nonce the
+// client holds; the next call gets a use_dpop_nonce challenge again.
+func TestServersRSNonceRotation(t *testing.T) {
+	issuer, rs := requireInterop(t)
+	id, secret := backendClient(t)
+	d := discover(t, issuer)
+	p := newRawProofer(t)
+	at := checkDPoPToken(t, postAS(t, p, d.TokenEndpoint, url.Values{"grant_type": {"client_credentials"}}, id, secret), p, rs)
+	nonce := callRS(t, p, http.MethodGet, rs+"/api/a", at, "").header.Get("DPoP-Nonce")
+
+	resp, err := http.Post(rs+"/_rs/rotate-nonce", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest(http.MethodGet, rs+"/api/b", nil)
+	req.Header.Set("Authorization", "DPoP "+at)
+	req.Header.Set("DPoP", p.proof(t, http.MethodGet, rs+"/api/b", nonce, at))
+	r := doJSON(t, req)
+	if r.status != http.StatusUnauthorized || !strings.Contains(r.header.Get("WWW-Authenticate"), "use_dpop_nonce") ||
+		r.header.Get("DPoP-Nonce") == "" || r.header.Get("DPoP-Nonce") == nonce {
+		t.Fatalf("after rotation: HTTP %d %v %q", r.status, r.body, r.header.Get("WWW-Authenticate"))
 	}
 }
