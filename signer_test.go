@@ -1,0 +1,349 @@
+package dpop
+
+import (
+	"crypto"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"math/big"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// testKeys caches one key per algorithm; RSA generation is slow.
+var testKeys = sync.OnceValue(func() map[string]crypto.Signer {
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	return map[string]crypto.Signer{ES256: p256, ES384: p384, ES512: p521, EdDSA: ed, PS256: rsaKey, RS256: rsaKey}
+})
+
+var allAlgs = []string{ES256, ES384, ES512, EdDSA, PS256, RS256}
+
+func newTestSigner(t testing.TB, alg string) *Signer {
+	t.Helper()
+	s, err := NewSigner(testKeys()[alg], &SignerOptions{Alg: alg})
+	if err != nil {
+		t.Fatalf("NewSigner(%s): %v", alg, err)
+	}
+	return s
+}
+
+// opaqueKey hides the concrete key type, as an HSM, KMS or TPM handle does:
+// only Public and Sign are reachable.
+type opaqueKey struct{ k crypto.Signer }
+
+func (o opaqueKey) Public() crypto.PublicKey { return o.k.Public() }
+func (o opaqueKey) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return o.k.Sign(r, digest, opts)
+}
+
+// proofClaims are the claims of RFC 9449 §4.2, decoded by encoding/json.
+type proofClaims struct {
+	JTI   string `json:"jti"`
+	HTM   string `json:"htm"`
+	HTU   string `json:"htu"`
+	IAT   int64  `json:"iat"`
+	ATH   string `json:"ath"`
+	Nonce string `json:"nonce"`
+}
+
+// verifyJOSE checks proof with go-jose alone: the embedded public JWK, typ,
+// alg and the signature. It returns the claims and the JWK.
+func verifyJOSE(t testing.TB, proof, alg string) (proofClaims, *jose.JSONWebKey) {
+	t.Helper()
+	jws, err := jose.ParseSigned(proof, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
+	if err != nil {
+		t.Fatalf("go-jose cannot parse proof: %v\n%s", err, proof)
+	}
+	h := jws.Signatures[0].Protected
+	if h.ExtraHeaders["typ"] != "dpop+jwt" {
+		t.Fatalf("typ = %v; want dpop+jwt", h.ExtraHeaders["typ"])
+	}
+	if h.JSONWebKey == nil || !h.JSONWebKey.IsPublic() {
+		t.Fatalf("jwk missing or not public: %+v", h.JSONWebKey)
+	}
+	payload, err := jws.Verify(h.JSONWebKey)
+	if err != nil {
+		t.Fatalf("go-jose rejects the signature (%s): %v", alg, err)
+	}
+	var c proofClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		t.Fatalf("claims are not JSON: %v: %s", err, payload)
+	}
+	return c, h.JSONWebKey
+}
+
+func TestNewSignerAlgs(t *testing.T) {
+	keys := testKeys()
+	for _, alg := range allAlgs {
+		t.Run(alg, func(t *testing.T) {
+			var opts *SignerOptions
+			if alg == RS256 {
+				opts = &SignerOptions{Alg: RS256}
+			}
+			s, err := NewSigner(opaqueKey{keys[alg]}, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Alg() != alg {
+				t.Errorf("Alg() = %q; want %q", s.Alg(), alg)
+			}
+		})
+	}
+}
+
+type publicOnly struct{ pub crypto.PublicKey }
+
+func (p publicOnly) Public() crypto.PublicKey { return p.pub }
+func (p publicOnly) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, io.ErrUnexpectedEOF
+}
+
+func TestNewSignerRejects(t *testing.T) {
+	rsa1024, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p224, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	x, _ := ecdh.X25519().GenerateKey(rand.Reader)
+	keys := testKeys()
+	tests := []struct {
+		name string
+		key  crypto.Signer
+		opts *SignerOptions
+		want string
+	}{
+		{"nil key", nil, nil, "key is nil"},
+		{"RSA 1024", rsa1024, nil, "1024 bits"},
+		{"P-224", p224, nil, "P-224"},
+		{"X25519 public key", publicOnly{x.PublicKey()}, nil, "unsupported public key type"},
+		{"nil ECDSA public key", publicOnly{(*ecdsa.PublicKey)(nil)}, nil, "nil"},
+		{"short Ed25519 key", publicOnly{ed25519.PublicKey{1, 2, 3}}, nil, "3 bytes"},
+		{"RS256 on EC key", keys[ES256], &SignerOptions{Alg: RS256}, `alg "RS256"`},
+		{"ES384 on P-256", keys[ES256], &SignerOptions{Alg: ES384}, `alg "ES384"`},
+		{"HS256 on RSA", keys[PS256], &SignerOptions{Alg: "HS256"}, `alg "HS256"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := NewSigner(tt.key, tt.opts)
+			if err == nil {
+				t.Fatalf("NewSigner = %v, nil; want an error", s)
+			}
+			if !strings.HasPrefix(err.Error(), "dpop: ") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error = %q; want a dpop: error mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestProofDifferential has go-jose verify thousands of proofs of every
+// algorithm, with URLs, tokens and nonces that exercise the JSON escaping.
+func TestProofDifferential(t *testing.T) {
+	n := 500
+	if testing.Short() {
+		n = 50
+	}
+	urls := []string{
+		"https://api.example.com/v1/items",
+		"https://API.Example.COM:443/a%22b?x=1#f",
+		"http://127.0.0.1:8080/p%5Cq/%E2%80%A8",
+		"https://user:pw@example.com",
+	}
+	for _, alg := range allAlgs {
+		t.Run(alg, func(t *testing.T) {
+			s := newTestSigner(t, alg)
+			seen := make(map[string]bool)
+			count := n
+			if alg == PS256 || alg == RS256 {
+				count = n / 5 // RSA signing is slow; the encoding is the same
+			}
+			for i := range count {
+				u := urls[i%len(urls)]
+				opts := &ProofOptions{Nonce: "n-" + base64.RawURLEncoding.EncodeToString([]byte{byte(i)}) + "!#$[]{}~"}
+				if i%2 == 0 {
+					opts.AccessToken = "tok\"en\\" + string(rune('a'+i%26))
+				}
+				proof, err := s.Proof("PATCH", u, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c, jwk := verifyJOSE(t, proof, alg)
+				if seen[c.JTI] {
+					t.Fatalf("jti %q repeated", c.JTI)
+				}
+				seen[c.JTI] = true
+				if raw, err := base64.RawURLEncoding.DecodeString(c.JTI); err != nil || len(raw) < 16 {
+					t.Fatalf("jti %q is not >= 128 bits of base64url", c.JTI)
+				}
+				if c.HTM != "PATCH" || c.Nonce != opts.Nonce {
+					t.Fatalf("htm, nonce = %q, %q; want PATCH, %q", c.HTM, c.Nonce, opts.Nonce)
+				}
+				pu, _ := url.Parse(u)
+				if want := strings.ToLower(pu.Scheme) + "://" + strings.TrimSuffix(strings.ToLower(pu.Host), ":443") + map[bool]string{true: "/", false: pu.EscapedPath()}[pu.EscapedPath() == ""]; c.HTU != want {
+					t.Fatalf("htu = %q; want %q", c.HTU, want)
+				}
+				var wantATH string
+				if opts.AccessToken != "" {
+					sum := sha256.Sum256([]byte(opts.AccessToken))
+					wantATH = base64.RawURLEncoding.EncodeToString(sum[:])
+				}
+				if c.ATH != wantATH {
+					t.Fatalf("ath = %q; want %q", c.ATH, wantATH)
+				}
+				if tp, _ := jwk.Thumbprint(crypto.SHA256); base64.RawURLEncoding.EncodeToString(tp) != s.Thumbprint() {
+					t.Fatalf("Thumbprint() = %q; go-jose says %q", s.Thumbprint(), base64.RawURLEncoding.EncodeToString(tp))
+				}
+			}
+		})
+	}
+}
+
+func TestProofIAT(t *testing.T) {
+	defer func(f func() time.Time) { timeNow = f }(timeNow)
+	timeNow = func() time.Time { return time.Unix(1700000000, 5e8) }
+	s := newTestSigner(t, EdDSA)
+	proof, err := s.Proof("GET", "https://example.com/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := verifyJOSE(t, proof, EdDSA)
+	if c.IAT != 1700000000 {
+		t.Errorf("iat = %d; want 1700000000", c.IAT)
+	}
+	if strings.Contains(proof, "ath") || c.ATH != "" || c.Nonce != "" {
+		t.Errorf("proof without token or nonce has ath %q, nonce %q", c.ATH, c.Nonce)
+	}
+}
+
+func TestProofRejectsBadInput(t *testing.T) {
+	s := newTestSigner(t, EdDSA)
+	for _, tt := range []struct {
+		method, url string
+		opts        *ProofOptions
+	}{
+		{"GET", "/relative", nil},
+		{"GET", "ftp://example.com/", nil},
+		{"GET", "https:opaque", nil},
+		{"GET", "https://exa mple.com/", nil},
+		{"", "https://example.com/", nil},
+		{"GET", "https://example.com/", &ProofOptions{Nonce: `has"quote`}},
+		{"GET", "https://example.com/", &ProofOptions{Nonce: "has space"}},
+	} {
+		if p, err := s.Proof(tt.method, tt.url, tt.opts); err == nil || !strings.HasPrefix(err.Error(), "dpop: ") {
+			t.Errorf("Proof(%q, %q, %+v) = %q, %v; want a dpop: error", tt.method, tt.url, tt.opts, p, err)
+		}
+	}
+}
+
+func TestHTU(t *testing.T) {
+	tests := []struct{ host, url, want string }{
+		{"", "https://example.com", "https://example.com/"},
+		{"", "HTTPS://Example.COM:443/Path/To?q=1#frag", "https://example.com/Path/To"},
+		{"", "http://example.com:80/x", "http://example.com/x"},
+		{"", "http://example.com:443/x", "http://example.com:443/x"},
+		{"", "https://example.com:8443/x", "https://example.com:8443/x"},
+		{"", "https://example.com:/x", "https://example.com/x"},
+		{"", "https://alice:secret@example.com/x", "https://example.com/x"},
+		{"", "https://example.com/a%2Fb/c%20d", "https://example.com/a%2Fb/c%20d"},
+		{"", "https://example.com/caf%C3%A9", "https://example.com/caf%C3%A9"},
+		{"", "https://[::1]:443/v6", "https://[::1]/v6"},
+		{"", "https://[::1]:8443/v6", "https://[::1]:8443/v6"},
+		{"API.example.com", "https://10.0.0.1:8443/x", "https://api.example.com/x"},
+	}
+	for _, tt := range tests {
+		u, err := url.Parse(tt.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(appendHTU(nil, originOf(u, tt.host), u)); got != tt.want {
+			t.Errorf("htu(%q, host %q) = %q; want %q", tt.url, tt.host, got, tt.want)
+		}
+	}
+}
+
+// TestThumbprintRFC7638 checks the example of RFC 7638 §3.1.
+func TestThumbprintRFC7638(t *testing.T) {
+	n, _ := base64.RawURLEncoding.DecodeString("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw")
+	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: 65537}
+	s, err := NewSigner(publicOnly{pub}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Thumbprint(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"; got != want {
+		t.Errorf("Thumbprint() = %q; want %q", got, want)
+	}
+}
+
+// TestThumbprintLeadingZero uses P-256 keys whose x or y starts with a zero
+// byte: the JWK must keep the coordinate at 32 bytes (RFC 7518 §6.2.1.2),
+// or the thumbprint differs from every other implementation's.
+func TestThumbprintLeadingZero(t *testing.T) {
+	var found int
+	for found < 2 {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		x, y := k.X.FillBytes(make([]byte, 32)), k.Y.FillBytes(make([]byte, 32))
+		if x[0] != 0 && y[0] != 0 {
+			continue
+		}
+		found++
+		s, err := NewSigner(k, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b64 := base64.RawURLEncoding.EncodeToString
+		members := `{"crv":"P-256","kty":"EC","x":"` + b64(x) + `","y":"` + b64(y) + `"}`
+		sum := sha256.Sum256([]byte(members))
+		if got, want := s.Thumbprint(), b64(sum[:]); got != want {
+			t.Errorf("Thumbprint() = %q; want %q (RFC 7638 over %s)", got, want, members)
+		}
+		proof, err := s.Proof("GET", "https://example.com/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h struct {
+			JWK map[string]string `json:"jwk"`
+		}
+		hdr, _ := base64.RawURLEncoding.DecodeString(strings.SplitN(proof, ".", 2)[0])
+		if err := json.Unmarshal(hdr, &h); err != nil {
+			t.Fatal(err)
+		}
+		if h.JWK["x"] != b64(x) || h.JWK["y"] != b64(y) {
+			t.Errorf("jwk x, y = %q, %q; want padded %q, %q", h.JWK["x"], h.JWK["y"], b64(x), b64(y))
+		}
+		if len(h.JWK) != 4 {
+			t.Errorf("jwk = %v; want only kty, crv, x, y", h.JWK)
+		}
+		verifyJOSE(t, proof, ES256)
+	}
+}
+
+type failingKey struct{ crypto.Signer }
+
+func (failingKey) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, io.ErrClosedPipe
+}
+
+func TestProofSignError(t *testing.T) {
+	s, err := NewSigner(failingKey{testKeys()[ES256]}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Proof("GET", "https://example.com/", nil); err == nil || !strings.Contains(err.Error(), "dpop: sign proof") {
+		t.Errorf("Proof with a failing key: err = %v; want dpop: sign proof", err)
+	}
+}
