@@ -156,7 +156,8 @@ func (t *Transport) outgoing(req *http.Request, o origin, tok *tokenEntry, nonce
 	if err != nil {
 		return nil, err
 	}
-	r2 := new(http.Request)
+	out := new(outgoingRequest) // one allocation for the request and the new values
+	r2 := &out.req
 	*r2 = *req
 	r2.Header = make(http.Header, len(req.Header)+2)
 	for k, v := range req.Header {
@@ -167,14 +168,19 @@ func (t *Transport) outgoing(req *http.Request, o origin, tok *tokenEntry, nonce
 			delete(r2.Header, "Authorization")
 		}
 	}
-	vals := make([]string, 2)
-	vals[0] = proof
-	r2.Header["Dpop"] = vals[0:1:1]
+	out.vals[0] = proof
+	r2.Header["Dpop"] = out.vals[0:1:1]
 	if tok != nil {
-		vals[1] = tok.authorization
-		r2.Header["Authorization"] = vals[1:2:2]
+		out.vals[1] = tok.authorization
+		r2.Header["Authorization"] = out.vals[1:2:2]
 	}
 	return r2, nil
+}
+
+// outgoingRequest holds a request to send and its new header values.
+type outgoingRequest struct {
+	req  http.Request
+	vals [2]string // DPoP, Authorization
 }
 
 // tokenEntry returns the cached proof inputs for token, computing them when

@@ -1,0 +1,191 @@
+package dpop
+
+import (
+	"crypto"
+	"crypto/rand"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+)
+
+// proofMessageSize is the length of a typical ES256 signing input: the
+// header with its JWK, and claims with ath and a nonce. BenchmarkRawSign
+// signs that many bytes, so Proof/RawSign is the cost of everything but
+// the signature.
+func signingInputSize(b *testing.B, s *Signer) int {
+	proof, err := s.Proof("GET", "https://api.example.com/v1/items", &ProofOptions{AccessToken: "tok", Nonce: "0123456789abcdef0123456789abcdef"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := len(proof)
+	for n > 0 && proof[n-1] != '.' {
+		n--
+	}
+	return n - 1
+}
+
+var benchAlgs = []string{ES256, EdDSA, PS256}
+
+// BenchmarkProof and BenchmarkRawSign form a pair: run them together and
+// compare ns/op and allocs/op per alg.
+func BenchmarkProof(b *testing.B) {
+	u, _ := url.Parse("https://api.example.com/v1/items")
+	o := originOf(u, "")
+	ath := accessTokenHash("tok")
+	for _, alg := range benchAlgs {
+		b.Run(alg, func(b *testing.B) {
+			s := newTestSigner(b, alg)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.proof("GET", o, u, ath, "0123456789abcdef0123456789abcdef"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkRawSign(b *testing.B) {
+	for _, alg := range benchAlgs {
+		b.Run(alg, func(b *testing.B) {
+			s := newTestSigner(b, alg)
+			msg := make([]byte, signingInputSize(b, s))
+			rand.Read(msg)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := crypto.SignMessage(s.key, rand.Reader, msg, s.opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// nopSigner signs with a constant, so allocation counts show the proof's
+// own costs and not the key's.
+type nopSigner struct{ crypto.Signer }
+
+func (nopSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return sig64[:], nil
+}
+
+var sig64 [64]byte
+
+// TestProofAllocs holds the hot path to its budget: the result string and
+// the signature's own, nothing more.
+func TestProofAllocs(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts are only exact without -short and -race")
+	}
+	s, err := NewSigner(nopSigner{testKeys()[EdDSA]}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse("https://api.example.com/v1/items")
+	o := originOf(u, "")
+	ath := accessTokenHash("tok")
+	n := testing.AllocsPerRun(200, func() {
+		s.proof("GET", o, u, ath, "nonce")
+	})
+	if n > 1 {
+		t.Errorf("proof allocates %v times beyond the signature; want 1 (the result)", n)
+	}
+}
+
+// referenceTransport is the smallest correct thing a user could write by
+// hand: clone, sign a proof with the token hash, set two headers. It is
+// the yardstick for Transport's overhead.
+type referenceTransport struct {
+	s     *Signer
+	token string
+}
+
+func (rt *referenceTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r2 := req.Clone(req.Context())
+	u := *req.URL
+	u.RawQuery, u.Fragment = "", ""
+	proof, err := rt.s.Proof(req.Method, u.String(), &ProofOptions{AccessToken: rt.token})
+	if err != nil {
+		return nil, err
+	}
+	r2.Header.Set("DPoP", proof)
+	r2.Header.Set("Authorization", "DPoP "+rt.token)
+	return http.DefaultTransport.RoundTrip(r2)
+}
+
+// BenchmarkRoundTrip compares, over loopback, a plain client, the
+// reference transport and Transport, sequentially and in parallel.
+func BenchmarkRoundTrip(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("DPoP-Nonce", "server-nonce-0123456789")
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	s := newTestSigner(b, EdDSA)
+	clients := []struct {
+		name string
+		rt   http.RoundTripper
+	}{
+		{"plain", http.DefaultTransport},
+		{"reference", &referenceTransport{s: s, token: "access-token-0123456789"}},
+		{"dpop", &Transport{Signer: s, Source: staticToken("access-token-0123456789")}},
+	}
+	get := func(b *testing.B, c *http.Client) {
+		resp, err := c.Get(srv.URL + "/v1/items?page=2")
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	for _, cl := range clients {
+		c := &http.Client{Transport: cl.rt}
+		b.Run(cl.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				get(b, c)
+			}
+		})
+		b.Run(cl.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					get(b, c)
+				}
+			})
+		})
+	}
+}
+
+// staticRoundTripper answers every request with a copy of one response,
+// without I/O, so allocation counts show the client side alone.
+type staticRoundTripper struct{ resp http.Response }
+
+func (s *staticRoundTripper) RoundTrip(*http.Request) (*http.Response, error) {
+	r := s.resp
+	return &r, nil
+}
+
+// TestRoundTripAllocs holds Transport to its budget over the bare Base:
+// the proof (1 with a constant signature) and 4 for the request copy and
+// its header map.
+func TestRoundTripAllocs(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts are only exact without -short and -race")
+	}
+	s, err := NewSigner(nopSigner{testKeys()[EdDSA]}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := &staticRoundTripper{http.Response{StatusCode: 200, Header: http.Header{"Dpop-Nonce": {"n"}}, Body: http.NoBody}}
+	tr := &Transport{Base: base, Signer: s, Source: staticToken("tok")}
+	req, _ := http.NewRequest("GET", "https://example.com/x", nil)
+	req.Header.Set("Accept", "application/json")
+	plain := testing.AllocsPerRun(100, func() { base.RoundTrip(req) })
+	got := testing.AllocsPerRun(100, func() { tr.RoundTrip(req) })
+	if got-plain > 5 {
+		t.Errorf("Transport allocates %v times over its Base; want at most 5 (proof + 4)", got-plain)
+	}
+}
