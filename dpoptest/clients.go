@@ -1,0 +1,170 @@
+package dpoptest
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Client is a client registered with a [Server] (RFC 6749 §2).
+type Client struct {
+	// ID is the client_id.
+	ID string
+
+	// Secret is the client secret of a confidential client, which
+	// authenticates with client_secret_basic or client_secret_post
+	// (RFC 6749 §2.3.1). "" makes a public client (token_endpoint_auth
+	// "none") that must not send a secret.
+	Secret string
+
+	// RedirectURIs are the registered redirect URIs, compared exactly,
+	// except that for a public client a loopback URI ("http://127.0.0.1/…"
+	// or "http://[::1]/…") matches the same URI with any port
+	// (RFC 8252 §7.3).
+	RedirectURIs []string
+}
+
+// DefaultClients are the clients of a [Server] whose Config.Clients is nil:
+// the confidential client "backend" with secret "backend-secret", and the
+// public client "cli" with the loopback redirect URI
+// http://127.0.0.1/callback on any port.
+var DefaultClients = []Client{
+	{ID: "backend", Secret: "backend-secret", RedirectURIs: []string{"http://127.0.0.1/callback"}},
+	{ID: "cli", RedirectURIs: []string{"http://127.0.0.1/callback"}},
+}
+
+// redirectOK reports whether uri is registered for c.
+func (c Client) redirectOK(uri string) bool {
+	if slices.Contains(c.RedirectURIs, uri) {
+		return true
+	}
+	if c.Secret != "" {
+		return false
+	}
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "http" || (u.Hostname() != "127.0.0.1" && u.Hostname() != "::1") || u.Fragment != "" {
+		return false
+	}
+	for _, reg := range c.RedirectURIs {
+		r, err := url.Parse(reg)
+		if err != nil || r.Scheme != "http" || r.Hostname() != u.Hostname() {
+			continue
+		}
+		if r.EscapedPath() == u.EscapedPath() && r.RawQuery == u.RawQuery && r.User == nil && u.User == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// oauthError is an OAuth error response (RFC 6749 §5.2).
+type oauthError struct {
+	status int
+	code   string
+	desc   string
+	basic  bool // the client tried client_secret_basic: add a Basic challenge
+}
+
+// authenticateClient identifies and authenticates the client of a token,
+// PAR or device authorization request (RFC 6749 §2.3, §3.2.1). A public
+// client may carry its client_id in a Basic header with an empty password,
+// which is what oauth2.AuthStyleInHeader sends for it.
+func (s *Server) authenticateClient(r *http.Request, form url.Values) (*Client, *oauthError) {
+	rec := record(r)
+	basicID, basicSecret, hasBasic := r.BasicAuth()
+	if hasBasic {
+		var err1, err2 error
+		basicID, err1 = url.QueryUnescape(basicID)
+		basicSecret, err2 = url.QueryUnescape(basicSecret)
+		if err1 != nil || err2 != nil {
+			return nil, &oauthError{http.StatusUnauthorized, "invalid_client", "malformed Basic credentials", true}
+		}
+	}
+	formID := form.Get("client_id")
+	_, hasPostSecret := form["client_secret"]
+	if hasBasic && hasPostSecret {
+		return nil, &oauthError{http.StatusBadRequest, "invalid_request", "more than one client authentication method", true}
+	}
+	if len(form["client_id"]) > 1 || len(form["client_secret"]) > 1 {
+		return nil, &oauthError{http.StatusBadRequest, "invalid_request", "repeated client_id or client_secret", hasBasic}
+	}
+	id := formID
+	if hasBasic {
+		if formID != "" && formID != basicID {
+			return nil, &oauthError{http.StatusBadRequest, "invalid_request", "client_id differs from the Basic credentials", true}
+		}
+		id = basicID
+	}
+	rec.ClientID = id
+	c, ok := s.clients[id]
+	if id == "" || !ok {
+		return nil, &oauthError{http.StatusUnauthorized, "invalid_client", "unknown client", hasBasic}
+	}
+	secret := form.Get("client_secret")
+	if hasBasic {
+		secret = basicSecret
+	}
+	if c.Secret == "" {
+		if secret != "" || hasPostSecret {
+			return nil, &oauthError{http.StatusUnauthorized, "invalid_client", "public client must not send a client secret", hasBasic}
+		}
+		rec.ClientAuth = "none"
+		return &c, nil
+	}
+	switch {
+	case hasBasic:
+		rec.ClientAuth = "basic"
+	case hasPostSecret:
+		rec.ClientAuth = "post"
+	default:
+		return nil, &oauthError{http.StatusUnauthorized, "invalid_client", "client authentication required", false}
+	}
+	if subtle.ConstantTimeCompare([]byte(secret), []byte(c.Secret)) != 1 {
+		return nil, &oauthError{http.StatusUnauthorized, "invalid_client", "client authentication failed", hasBasic}
+	}
+	return &c, nil
+}
+
+// writeError answers an OAuth error as JSON (RFC 6749 §5.2) with the
+// authorization server's nonce when nonces are required.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *oauthError) {
+	record(r).Error = e.code
+	if e.basic && e.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="dpoptest"`)
+	}
+	s.writeAS(w, e.status, map[string]string{"error": e.code, "error_description": quoteParam(e.desc)})
+}
+
+// writeAS answers a JSON body from the authorization server, with its
+// current DPoP-Nonce when nonces are required (RFC 9449 §8).
+func (s *Server) writeAS(w http.ResponseWriter, status int, v any) {
+	if s.cfg.RequireNonce {
+		w.Header().Set("DPoP-Nonce", s.asNonce.get())
+	}
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, status, v)
+}
+
+// parseForm reads a POSTed form body of at most 1 MiB; the query is not
+// used (RFC 6749 §3.2).
+func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, *oauthError) {
+	if r.Method != http.MethodPost {
+		return nil, &oauthError{http.StatusMethodNotAllowed, "invalid_request", "use POST", false}
+	}
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	if !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
+		return nil, &oauthError{http.StatusBadRequest, "invalid_request", "Content-Type must be application/x-www-form-urlencoded", false}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if err := r.ParseForm(); err != nil {
+		return nil, &oauthError{http.StatusBadRequest, "invalid_request", "malformed form body", false}
+	}
+	for k, v := range r.PostForm {
+		if len(v) > 1 {
+			return nil, &oauthError{http.StatusBadRequest, "invalid_request", "parameter " + k + " repeated", false}
+		}
+	}
+	return r.PostForm, nil
+}

@@ -1,0 +1,69 @@
+package dpoptest
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// proofFailure is why a request's DPoP proof was refused: code is
+// "invalid_dpop_proof" or "use_dpop_nonce" (RFC 9449 §7.1, §8, §9).
+type proofFailure struct {
+	code, desc string
+}
+
+// checkProof verifies the single DPoP header of r for the URL r was sent
+// to, with ath for accessToken, and applies the nonce policy of nonces
+// (RFC 9449 §4.3, §8, §9). It fills the record and, when the proof is
+// accepted, counts it towards the next nonce rotation.
+func (s *Server) checkProof(r *http.Request, accessToken string, nonces *nonceState) (*Proof, *proofFailure) {
+	rec := record(r)
+	hdrs := r.Header.Values("DPoP")
+	switch {
+	case len(hdrs) == 0:
+		rec.ProofErr = "dpoptest: no DPoP header"
+		return nil, &proofFailure{"invalid_dpop_proof", "DPoP proof required"}
+	case len(hdrs) > 1: // §4.3 point 1
+		rec.ProofErr = "dpoptest: more than one DPoP header"
+		return nil, &proofFailure{"invalid_dpop_proof", "more than one DPoP header"}
+	}
+	p, err := s.verifier.Verify(hdrs[0], r.Method, requestURL(r), accessToken)
+	if err != nil {
+		rec.ProofErr = err.Error()
+		desc := err.Error()
+		var pe *ProofError
+		if errors.As(err, &pe) {
+			desc = "invalid " + pe.Check + ": " + pe.Err.Error()
+		}
+		return nil, &proofFailure{"invalid_dpop_proof", desc}
+	}
+	rec.Proof = p
+	rec.Nonce = p.Nonce
+	if s.cfg.RequireNonce {
+		if p.Nonce == "" {
+			return p, &proofFailure{"use_dpop_nonce", "the server requires a nonce in the DPoP proof"}
+		}
+		if !nonces.valid(p.Nonce) {
+			return p, &proofFailure{"use_dpop_nonce", "DPoP proof nonce is not the current one"}
+		}
+		nonces.accept()
+	}
+	return p, nil
+}
+
+// requestURL is the URL r was sent to, path as on the wire, without the
+// query: what the htu claim is compared with (RFC 9449 §4.3 point 9).
+func requestURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	path := r.RequestURI
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	if !strings.HasPrefix(path, "/") { // absolute-form (RFC 9112 §3.2.2)
+		return path
+	}
+	return scheme + "://" + r.Host + path
+}

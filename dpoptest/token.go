@@ -1,0 +1,183 @@
+package dpoptest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// TokenInfo describes a verified access token: a JWT in the style of
+// RFC 9068 bound to a DPoP key by its cnf.jkt claim (RFC 9449 §6.1).
+type TokenInfo struct {
+	Token    string // the access token as presented
+	ID       string // jti
+	Subject  string // sub: the user, or the client for client_credentials
+	ClientID string // client_id
+	Scope    string // scope, space separated
+	JKT      string // cnf.jkt: the thumbprint of the key the token is bound to
+	IssuedAt time.Time
+	Expiry   time.Time
+}
+
+type tokenInfoKey struct{}
+
+// TokenFromContext returns the access token of the request whose context
+// is ctx, as verified by the resource server before it called a handler
+// registered with [Server.Handle].
+func TokenFromContext(ctx context.Context) (*TokenInfo, bool) {
+	ti, ok := ctx.Value(tokenInfoKey{}).(*TokenInfo)
+	return ti, ok
+}
+
+// accessClaims are the claims of an access token (RFC 9068 §2.2,
+// RFC 9449 §6.1).
+type accessClaims struct {
+	Issuer   string `json:"iss"`
+	Subject  string `json:"sub"`
+	Audience string `json:"aud"`
+	ClientID string `json:"client_id,omitempty"`
+	Scope    string `json:"scope,omitempty"`
+	IssuedAt int64  `json:"iat"`
+	Expiry   int64  `json:"exp"`
+	ID       string `json:"jti"`
+	Cnf      struct {
+		JKT string `json:"jkt"`
+	} `json:"cnf"`
+}
+
+// IssueToken mints an access token bound to the key with thumbprint jkt,
+// without the token endpoint, for tests of the resource server alone.
+// Its client_id is empty.
+func (s *Server) IssueToken(jkt, subject, scope string) string {
+	tok, _ := s.mintToken(jkt, subject, "", scope)
+	return tok
+}
+
+// mintToken signs an access token and returns it with its lifetime.
+func (s *Server) mintToken(jkt, subject, clientID, scope string) (string, time.Duration) {
+	now := s.now()
+	c := accessClaims{
+		Issuer:   s.URL,
+		Subject:  subject,
+		Audience: s.URL,
+		ClientID: clientID,
+		Scope:    scope,
+		IssuedAt: now.Unix(),
+		Expiry:   now.Add(s.cfg.TokenTTL).Unix(),
+		ID:       randString(16),
+	}
+	c.Cnf.JKT = jkt
+	payload, err := json.Marshal(c)
+	if err != nil {
+		panic("dpoptest: " + err.Error())
+	}
+	jws, err := s.signer.Sign(payload)
+	if err != nil {
+		panic("dpoptest: signing an access token: " + err.Error())
+	}
+	tok, err := jws.CompactSerialize()
+	if err != nil {
+		panic("dpoptest: " + err.Error())
+	}
+	return tok, s.cfg.TokenTTL
+}
+
+// parseToken verifies an access token minted by this server: signature,
+// typ, iss, aud and exp (RFC 9068 §4).
+func (s *Server) parseToken(tok string) (*TokenInfo, error) {
+	jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		return nil, errors.New("dpoptest: access token is not a JWS: " + err.Error())
+	}
+	if typ, _ := jws.Signatures[0].Protected.ExtraHeaders["typ"].(string); typ != "at+jwt" {
+		return nil, errors.New("dpoptest: access token typ is not at+jwt")
+	}
+	payload, err := jws.Verify(&s.key.PublicKey)
+	if err != nil {
+		return nil, errors.New("dpoptest: access token signature invalid")
+	}
+	var c accessClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, errors.New("dpoptest: access token claims: " + err.Error())
+	}
+	if c.Issuer != s.URL || c.Audience != s.URL {
+		return nil, errors.New("dpoptest: access token issued for another server")
+	}
+	exp := time.Unix(c.Expiry, 0)
+	if !s.now().Before(exp) {
+		return nil, errors.New("dpoptest: access token expired")
+	}
+	if c.Cnf.JKT == "" {
+		return nil, errors.New("dpoptest: access token has no cnf.jkt")
+	}
+	return &TokenInfo{
+		Token:    tok,
+		ID:       c.ID,
+		Subject:  c.Subject,
+		ClientID: c.ClientID,
+		Scope:    c.Scope,
+		JKT:      c.Cnf.JKT,
+		IssuedAt: time.Unix(c.IssuedAt, 0),
+		Expiry:   exp,
+	}, nil
+}
+
+// serveJWKS publishes the access token signing key (RFC 7517 §5).
+func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	record(r).Kind = "jwks"
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{
+		Key: &s.key.PublicKey, KeyID: s.kid, Algorithm: "ES256", Use: "sig",
+	}}}
+	writeJSON(w, http.StatusOK, set)
+}
+
+// Metadata returns the authorization server metadata (RFC 8414 §2,
+// RFC 9449 §5.1) that the server publishes at PathMetadata.
+func (s *Server) Metadata() map[string]any {
+	return map[string]any{
+		"issuer":                                s.URL,
+		"authorization_endpoint":                s.URL + PathAuthorize,
+		"token_endpoint":                        s.URL + PathToken,
+		"device_authorization_endpoint":         s.URL + PathDeviceAuth,
+		"pushed_authorization_request_endpoint": s.URL + PathPAR,
+		"jwks_uri":                              s.URL + PathJWKS,
+		"response_types_supported":              []string{"code"},
+		"grant_types_supported": []string{
+			"authorization_code", "client_credentials", "refresh_token", grantDeviceCode,
+		},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
+		"dpop_signing_alg_values_supported":     s.verifier.AllowedAlgs(),
+	}
+}
+
+func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
+	record(r).Kind = "metadata"
+	writeJSON(w, http.StatusOK, s.Metadata())
+}
+
+// serveResourceMetadata publishes protected resource metadata (RFC 9728).
+func (s *Server) serveResourceMetadata(w http.ResponseWriter, r *http.Request) {
+	record(r).Kind = "metadata"
+	writeJSON(w, http.StatusOK, map[string]any{
+		"resource":                          s.URL,
+		"authorization_servers":             []string{s.URL},
+		"dpop_signing_alg_values_supported": s.verifier.AllowedAlgs(),
+		"dpop_bound_access_tokens_required": true,
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("dpoptest: " + err.Error())
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(b)
+}
