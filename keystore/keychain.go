@@ -65,8 +65,10 @@ type backend interface {
 type goKeyring struct{}
 
 func (goKeyring) Get(service, user string) (string, error) { return keyring.Get(service, user) }
-func (goKeyring) Set(service, user, password string) error { return keyring.Set(service, user, password) }
-func (goKeyring) Delete(service, user string) error        { return keyring.Delete(service, user) }
+func (goKeyring) Set(service, user, password string) error {
+	return keyring.Set(service, user, password)
+}
+func (goKeyring) Delete(service, user string) error { return keyring.Delete(service, user) }
 
 func (k *Keychain) be() backend {
 	if k.backend != nil {

@@ -18,7 +18,7 @@ if [[ "${1:-}" == "--inside-session" ]]; then
 	# --unlock reads the password from stdin; on a fresh HOME it creates the
 	# "login" keyring with that password, unlocked. Without --foreground it
 	# forks, prints its environment and the parent exits.
-	printf '%s' "throwaway-test-password" |
+	printf "%s" "$DPOP_KEYCHAIN_TEST_PASSWORD" |
 		gnome-keyring-daemon --unlock --components=secrets >"$WITH_KEYCHAIN_TMP/daemon.env"
 	# Wait until org.freedesktop.secrets is owned on the bus.
 	for _ in $(seq 100); do
@@ -58,7 +58,13 @@ if [[ ${#need[@]} -gt 0 ]]; then
 	echo "with-keychain.sh: installing ${need[*]}" >&2
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		--no-install-recommends "${need[@]}" >&2
+		--no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Keep Go's module and build caches, which default to places under HOME.
+if command -v go >/dev/null; then
+	GOPATH=$(go env GOPATH) GOMODCACHE=$(go env GOMODCACHE) GOCACHE=$(go env GOCACHE)
+	export GOPATH GOMODCACHE GOCACHE
 fi
 
 tmp=$(mktemp -d)
@@ -72,6 +78,7 @@ export XDG_DATA_HOME="$tmp/data"
 export XDG_CONFIG_HOME="$tmp/config"
 export XDG_CACHE_HOME="$tmp/cache"
 export DPOP_KEYCHAIN_TEST=1
+export DPOP_KEYCHAIN_TEST_PASSWORD="throwaway-test-password"
 unset DBUS_SESSION_BUS_ADDRESS GNOME_KEYRING_CONTROL
 
 status=0
