@@ -127,30 +127,37 @@ func (s *Server) grantAuthorizationCode(w http.ResponseWriter, c *Client, p *Pro
 // grantRefresh runs RFC 6749 §6 with rotation; a public client's refresh
 // token is bound to its DPoP key (RFC 9449 §5).
 func (s *Server) grantRefresh(w http.ResponseWriter, c *Client, p *Proof, form url.Values) *oauthError {
-	rt := form.Get("refresh_token")
-	s.mu.Lock()
-	g := s.refresh[rt]
-	if g != nil && g.clientID == c.ID && (g.jkt == "" || g.jkt == p.Thumbprint) {
-		delete(s.refresh, rt) // rotation: the old token is spent
-	}
-	s.mu.Unlock()
-	switch {
-	case rt == "" || g == nil:
-		return badRequest("invalid_grant", "unknown or already used refresh token")
-	case g.clientID != c.ID:
-		return badRequest("invalid_grant", "refresh token issued to another client")
-	case g.jkt != "" && g.jkt != p.Thumbprint:
-		return badRequest("invalid_grant", "refresh token is bound to another DPoP key")
-	}
-	scope := g.scope
-	if req := form.Get("scope"); req != "" {
-		if !subsetScope(req, g.scope) {
-			return badRequest("invalid_scope", "scope exceeds the original grant")
-		}
-		scope = req
+	g, scope, oe := s.spendRefresh(form.Get("refresh_token"), form.Get("scope"), c, p)
+	if oe != nil {
+		return oe
 	}
 	s.issue(w, c, p, g.subject, scope, true)
 	return nil
+}
+
+// spendRefresh checks a refresh token and the requested scope and, when
+// both are good, deletes the token (rotation).
+func (s *Server) spendRefresh(rt, reqScope string, c *Client, p *Proof) (*refreshGrant, string, *oauthError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.refresh[rt]
+	switch {
+	case rt == "" || g == nil:
+		return nil, "", badRequest("invalid_grant", "unknown or already used refresh token")
+	case g.clientID != c.ID:
+		return nil, "", badRequest("invalid_grant", "refresh token issued to another client")
+	case g.jkt != "" && g.jkt != p.Thumbprint:
+		return nil, "", badRequest("invalid_grant", "refresh token is bound to another DPoP key")
+	}
+	scope := g.scope
+	if reqScope != "" {
+		if !subsetScope(reqScope, g.scope) {
+			return nil, "", badRequest("invalid_scope", "scope exceeds the original grant")
+		}
+		scope = reqScope
+	}
+	delete(s.refresh, rt)
+	return g, scope, nil
 }
 
 func subsetScope(req, granted string) bool {
