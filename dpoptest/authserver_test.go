@@ -261,7 +261,9 @@ func TestRefresh(t *testing.T) {
 	if tr.RT == "" {
 		t.Fatalf("no refresh token: %+v", tr)
 	}
-	rf := func(rt string) url.Values { return form("grant_type", "refresh_token", "refresh_token", rt, "client_id", "cli") }
+	rf := func(rt string) url.Values {
+		return form("grant_type", "refresh_token", "refresh_token", rt, "client_id", "cli")
+	}
 
 	wantOAuthError(t, post(t, tu, newClientKey(t, "ES256"), "", rf(tr.RT)), 400, "invalid_grant")
 	tr2 := post(t, tu, k, "", rf(tr.RT))
