@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 func newTestServer(t *testing.T, cfg *Config) *Server {
@@ -256,6 +258,47 @@ func TestMetadataAndJWKS(t *testing.T) {
 	json.Unmarshal(b, &set)
 	if len(set.Keys) != 1 || bytes.Contains(set.Keys[0], []byte(`"d"`)) {
 		t.Fatalf("jwks = %s", b)
+	}
+	var jwks jose.JSONWebKeySet
+	if err := json.Unmarshal(b, &jwks); err != nil {
+		t.Fatal(err)
+	}
+	tok := s.IssueToken("jkt-value", "alice", "read")
+	jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := jws.Verify(jwks.Keys[0])
+	if err != nil {
+		t.Fatalf("access token does not verify with the published key: %v", err)
+	}
+	var c struct {
+		Iss, Sub, Aud string
+		Cnf           struct{ JKT string }
+	}
+	json.Unmarshal(payload, &c)
+	if c.Iss != s.URL || c.Aud != s.URL || c.Sub != "alice" || c.Cnf.JKT != "jkt-value" {
+		t.Errorf("access token claims = %s", payload)
+	}
+}
+
+func TestRecordsInvalidProof(t *testing.T) {
+	s := newTestServer(t, nil)
+	k := newClientKey(t, "ES256")
+	tok := s.IssueToken(k.jkt, "alice", "")
+	u := s.URL + "/api/x"
+	send(t, "GET", u, nil, map[string]string{"Authorization": "DPoP " + tok, "DPoP": k.proof("GET", u, withToken(tok), proofOpts{typ: "JWT"})})
+	recs := s.Requests()
+	if len(recs) != 1 {
+		t.Fatalf("%d records; want 1", len(recs))
+	}
+	r := recs[0]
+	if r.Proof != nil || !strings.Contains(r.ProofErr, "typ") || r.Error != "invalid_dpop_proof" || r.Status != 401 || r.Kind != "resource" || r.Method != "GET" || r.Path != "/api/x" {
+		t.Errorf("record = %+v", r)
+	}
+	s.ResetRequests()
+	if n := len(s.Requests()); n != 0 {
+		t.Errorf("after ResetRequests: %d records", n)
 	}
 }
 
