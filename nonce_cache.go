@@ -161,3 +161,19 @@ func (c *NonceCache) put(o origin, nonce string) bool {
 	c.table.Store(next)
 	return true
 }
+
+// lazyNonces gives a struct whose zero value must work a NonceCache of its
+// own, made on first use, for when the user set none.
+type lazyNonces struct{ p atomic.Pointer[NonceCache] }
+
+// or returns c when it is set, else the lazily made cache.
+func (l *lazyNonces) or(c *NonceCache) *NonceCache {
+	if c != nil {
+		return c
+	}
+	if own := l.p.Load(); own != nil {
+		return own
+	}
+	l.p.CompareAndSwap(nil, new(NonceCache))
+	return l.p.Load()
+}

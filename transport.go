@@ -36,8 +36,10 @@ type Transport struct {
 	// If nil, http.DefaultTransport is used.
 	Base http.RoundTripper
 
-	// Source supplies the access token. If nil, requests carry a proof
-	// only, as token-endpoint and PAR requests do; an
+	// Source supplies the access token, sent with the DPoP scheme (a token
+	// whose TokenType is Bearer, accepted with [Config.AllowBearer], goes
+	// with the Bearer scheme and a proof without ath). If nil, requests
+	// carry a proof only, as token-endpoint and PAR requests do; an
 	// "Authorization: DPoP <token>" header already on the request (set by
 	// an oauth2.Transport stacked on top, say) is then kept and its hash
 	// goes into the proof.
@@ -53,7 +55,7 @@ type Transport struct {
 	Nonces *NonceCache
 
 	token     atomic.Pointer[tokenEntry] // hash of the last token seen
-	ownNonces atomic.Pointer[NonceCache] // when Nonces is nil
+	ownNonces lazyNonces                 // when Nonces is nil
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -61,6 +63,7 @@ var _ http.RoundTripper = (*Transport)(nil)
 // tokenEntry caches what a proof needs of the current access token.
 type tokenEntry struct {
 	token, ath, authorization string
+	bearer                    bool // an unbound token, accepted with Config.AllowBearer
 }
 
 // maxDrain bounds how much of a challenge's body is read before it is
@@ -102,10 +105,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if tk == nil || tk.AccessToken == "" {
 			return nil, errors.New("dpop: Transport's Source returned no access token")
 		}
-		tok = t.tokenEntry(tk.AccessToken)
+		tok = t.tokenEntry(tk.AccessToken, strings.EqualFold(tk.TokenType, "Bearer"))
 	default:
 		if v, ok := dpopAuthorization(req.Header); ok {
-			tok = t.tokenEntry(v)
+			tok = t.tokenEntry(v, false)
 		}
 	}
 
@@ -185,11 +188,14 @@ type outgoingRequest struct {
 
 // tokenEntry returns the cached proof inputs for token, computing them when
 // the token changed.
-func (t *Transport) tokenEntry(token string) *tokenEntry {
-	if e := t.token.Load(); e != nil && e.token == token {
+func (t *Transport) tokenEntry(token string, bearer bool) *tokenEntry {
+	if e := t.token.Load(); e != nil && e.token == token && e.bearer == bearer {
 		return e
 	}
-	e := &tokenEntry{token: token, ath: accessTokenHash(token), authorization: "DPoP " + token}
+	e := &tokenEntry{token: token, bearer: bearer, ath: accessTokenHash(token), authorization: "DPoP " + token}
+	if bearer {
+		e.ath, e.authorization = "", "Bearer "+token
+	}
 	t.token.Store(e)
 	return e
 }
@@ -201,16 +207,7 @@ func (t *Transport) base() http.RoundTripper {
 	return http.DefaultTransport
 }
 
-func (t *Transport) nonces() *NonceCache {
-	if t.Nonces != nil {
-		return t.Nonces
-	}
-	if c := t.ownNonces.Load(); c != nil {
-		return c
-	}
-	t.ownNonces.CompareAndSwap(nil, new(NonceCache))
-	return t.ownNonces.Load()
-}
+func (t *Transport) nonces() *NonceCache { return t.ownNonces.or(t.Nonces) }
 
 // firstOrigin returns the origin of the first request of a redirect chain:
 // [http.Client] sets Response on each redirected request (see

@@ -111,6 +111,9 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*Client, 
 			return nil, &oauthError{http.StatusUnauthorized, "invalid_client", "public client must not send a client secret", hasBasic}
 		}
 		rec.ClientAuth = "none"
+		if hasBasic {
+			rec.ClientAuth = "basic" // accepted, but recorded: tests can insist on client_id alone
+		}
 		return &c, nil
 	}
 	switch {

@@ -35,8 +35,10 @@ type Request struct {
 	GrantType string
 
 	// ClientAuth is how the client authenticated at the token, PAR or
-	// device authorization endpoint: "basic" (client_secret_basic), "post"
-	// (client_secret_post) or "none" (a public client).
+	// device authorization endpoint: "basic" (client_secret_basic, or a
+	// public client's client_id in a Basic header with an empty password),
+	// "post" (client_secret_post) or "none" (a public client sending only
+	// client_id in the body).
 	ClientAuth string
 
 	// ClientID is the client the request was made for, when known.

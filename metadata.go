@@ -1,0 +1,141 @@
+package dpop
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"golang.org/x/oauth2"
+)
+
+// Metadata is what an authorization server publishes about itself (RFC
+// 8414 §2), as far as DPoP clients need it.
+type Metadata struct {
+	Issuer                             string   `json:"issuer"`
+	AuthorizationEndpoint              string   `json:"authorization_endpoint"`
+	TokenEndpoint                      string   `json:"token_endpoint"`
+	DeviceAuthorizationEndpoint        string   `json:"device_authorization_endpoint"`         // RFC 8628 §4
+	PushedAuthorizationRequestEndpoint string   `json:"pushed_authorization_request_endpoint"` // RFC 9126 §5
+	RequirePushedAuthorizationRequests bool     `json:"require_pushed_authorization_requests"`
+	JWKSURI                            string   `json:"jwks_uri"`
+	GrantTypesSupported                []string `json:"grant_types_supported"`
+	CodeChallengeMethodsSupported      []string `json:"code_challenge_methods_supported"`
+	TokenEndpointAuthMethodsSupported  []string `json:"token_endpoint_auth_methods_supported"`
+
+	// DPoPSigningAlgValuesSupported lists the proof algorithms the server
+	// accepts (RFC 9449 §5.1). Empty means it did not say.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
+}
+
+// maxMetadata bounds the metadata document read by Discover.
+const maxMetadata = 1 << 20
+
+// Discover fetches the metadata of the authorization server whose issuer
+// identifier is issuer: first from the RFC 8414 §3.1 well-known location,
+// then, if that is not found, from OpenID Connect Discovery's
+// /.well-known/openid-configuration. The document's issuer must equal
+// issuer exactly (RFC 8414 §3.3). The HTTP client comes from the context's
+// [oauth2.HTTPClient], else [http.DefaultClient].
+func Discover(ctx context.Context, issuer string) (*Metadata, error) {
+	u, err := url.Parse(issuer)
+	if err != nil || !httpURL(u) || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("dpop: issuer %q is not an http(s) URL without query or fragment", issuer)
+	}
+	path := strings.TrimSuffix(u.EscapedPath(), "/")
+	wellKnown := []string{
+		u.Scheme + "://" + u.Host + "/.well-known/oauth-authorization-server" + path,
+		strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration",
+	}
+	var firstErr error
+	for _, loc := range wellKnown {
+		m, status, err := fetchMetadata(ctx, loc)
+		if err == nil {
+			if m.Issuer != issuer {
+				return nil, fmt.Errorf("dpop: metadata at %s names issuer %q; want %q (RFC 8414 §3.3)", loc, m.Issuer, issuer)
+			}
+			if m.TokenEndpoint == "" {
+				return nil, fmt.Errorf("dpop: metadata at %s has no token_endpoint", loc)
+			}
+			return m, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		if status != http.StatusNotFound {
+			break
+		}
+	}
+	return nil, firstErr
+}
+
+func fetchMetadata(ctx context.Context, loc string) (*Metadata, int, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", loc, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("dpop: metadata: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	hc := http.DefaultClient
+	if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
+		hc = c
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("dpop: metadata: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadata+1))
+	if err != nil {
+		return nil, resp.StatusCode, fmt.Errorf("dpop: metadata from %s: %w", loc, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, resp.StatusCode, fmt.Errorf("dpop: metadata from %s: status %d", loc, resp.StatusCode)
+	}
+	if len(body) > maxMetadata {
+		return nil, resp.StatusCode, fmt.Errorf("dpop: metadata from %s is larger than %d bytes", loc, maxMetadata)
+	}
+	var m Metadata
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, resp.StatusCode, fmt.Errorf("dpop: metadata from %s: %w", loc, err)
+	}
+	return &m, resp.StatusCode, nil
+}
+
+// Endpoint returns the server's endpoints for an [oauth2.Config]. The
+// AuthStyle is left to auto-detection, which [Config] pins.
+func (m *Metadata) Endpoint() oauth2.Endpoint {
+	return oauth2.Endpoint{
+		AuthURL:       m.AuthorizationEndpoint,
+		TokenURL:      m.TokenEndpoint,
+		DeviceAuthURL: m.DeviceAuthorizationEndpoint,
+	}
+}
+
+// CheckSigner returns a *[AlgError] unless the server advertises DPoP
+// support with s's algorithm (RFC 9449 §5.1). Call it before the first
+// token request, to fail with a clear message instead of a rejected proof.
+func (m *Metadata) CheckSigner(s *Signer) error {
+	for _, a := range m.DPoPSigningAlgValuesSupported {
+		if a == s.Alg() {
+			return nil
+		}
+	}
+	return &AlgError{Alg: s.Alg(), Supported: m.DPoPSigningAlgValuesSupported}
+}
+
+// AlgError reports a proof algorithm the server does not accept, or a
+// server that does not advertise DPoP at all (Supported is then empty).
+type AlgError struct {
+	Alg       string
+	Supported []string
+}
+
+func (e *AlgError) Error() string {
+	if len(e.Supported) == 0 {
+		return "dpop: the authorization server does not advertise DPoP support (no dpop_signing_alg_values_supported, RFC 9449 §5.1)"
+	}
+	return fmt.Sprintf("dpop: the authorization server accepts DPoP proofs signed with %s, not %s", strings.Join(e.Supported, ", "), e.Alg)
+}
