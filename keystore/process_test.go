@@ -26,8 +26,13 @@ func TestHelperProcess(t *testing.T) {
 	if mode == "" {
 		return
 	}
-	// Wait at the start line so that the processes race for real.
+	// Report ready, then wait at the start line so that the processes
+	// race for real.
 	if gate := os.Getenv("DPOP_KEYSTORE_GATE"); gate != "" {
+		if err := os.WriteFile(fmt.Sprintf("%s.ready-%d", gate, os.Getpid()), nil, 0o600); err != nil {
+			fmt.Println("RESULT error:", err)
+			os.Exit(1)
+		}
 		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
 			if _, err := os.Stat(gate); err == nil {
 				break
@@ -40,7 +45,7 @@ func TestHelperProcess(t *testing.T) {
 	}
 	switch mode {
 	case "loadorcreate":
-		s := helperStore()
+		s := &createWatch{Store: helperStore(), outcome: "loaded"}
 		key, err := LoadOrCreate(s, os.Getenv("DPOP_KEYSTORE_NAME"), nil)
 		if err != nil {
 			fmt.Println("RESULT error:", err)
@@ -51,7 +56,7 @@ func TestHelperProcess(t *testing.T) {
 			fmt.Println("RESULT error:", err)
 			os.Exit(1)
 		}
-		fmt.Println("RESULT", base64.StdEncoding.EncodeToString(pub))
+		fmt.Println("RESULT", base64.StdEncoding.EncodeToString(pub)+"|"+s.outcome)
 	case "keychain-get":
 		k := &Keychain{Service: "dpop-keystore-absent", Timeout: 2 * time.Second}
 		start := time.Now()
@@ -62,6 +67,22 @@ func TestHelperProcess(t *testing.T) {
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// createWatch records what LoadOrCreate's Create did: "created", or "lost"
+// the race (ErrExist); "loaded" if it was not called.
+type createWatch struct {
+	Store
+	outcome string
+}
+
+func (w *createWatch) Create(name string, data []byte) error {
+	err := w.Store.Create(name, data)
+	w.outcome = "created"
+	if errors.Is(err, ErrExist) {
+		w.outcome = "lost"
+	}
+	return err
 }
 
 // helperStore builds the store that DPOP_KEYSTORE_STORE names:
@@ -122,19 +143,35 @@ func raceLoadOrCreate(t *testing.T, storeSpec string, n, rounds int) {
 			cmds = append(cmds, cmd)
 			outs = append(outs, out)
 		}
-		time.Sleep(100 * time.Millisecond) // let them reach the gate
+		// Open the gate when all are ready.
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+			ready, _ := filepath.Glob(gate + ".ready-*")
+			if len(ready) == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: %d of %d helpers ready", round, len(ready), n)
+			}
+		}
 		if err := os.WriteFile(gate, nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		var keys []string
+		outcomes := map[string]int{}
 		for i, cmd := range cmds {
 			err := cmd.Wait()
 			res := helperResult(outs[i])
 			if err != nil || res == "" || strings.HasPrefix(res, "error") {
 				t.Fatalf("round %d: helper %d: %v\n%s", round, i, err, outs[i])
 			}
-			keys = append(keys, res)
+			key, outcome, _ := strings.Cut(res, "|")
+			keys = append(keys, key)
+			outcomes[outcome]++
 		}
+		if outcomes["created"] != 1 {
+			t.Errorf("round %d: outcomes %v; want exactly one process to create the key", round, outcomes)
+		}
+		t.Logf("round %d: %v", round, outcomes)
 		for i, k := range keys {
 			if k != keys[0] {
 				t.Errorf("round %d: process %d got key %.24s…; process 0 got %.24s…", round, i, k, keys[0])
