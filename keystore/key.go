@@ -17,7 +17,8 @@ import (
 type KeyOptions struct {
 	// Alg is the JWS algorithm the key is for: "ES256" (the default when
 	// empty; ECDSA P-256), "ES384" (P-384), "ES512" (P-521), "EdDSA"
-	// (Ed25519), or "PS256" or "RS256" (RSA 2048).
+	// (Ed25519; "Ed25519" is accepted too), or "PS256" or "RS256" (RSA
+	// 2048).
 	Alg string
 }
 
