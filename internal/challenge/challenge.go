@@ -106,7 +106,11 @@ func (p *parser) challenge(items *int) (Challenge, error) {
 		c.Token68 = t
 		return c, nil
 	}
-	for first := true; ; first = false {
+	// An empty list element may follow the scheme ("Bearer , DPoP ..."):
+	// then what comes after the comma is a param of this challenge if it
+	// has an "=", else the next challenge (RFC 9110 §5.6.1, §11.6.1).
+	first := !p.done() && p.s[p.pos] != ','
+	for ; ; first = false {
 		mark := p.pos
 		if !first {
 			p.skipListSeparators()

@@ -174,6 +174,21 @@ var parseTests = []struct {
 		want:   []Challenge{{Scheme: "DPoP"}, {Scheme: "Bearer"}, {Scheme: "Basic"}},
 	},
 	{
+		name:   "scheme alone, space before the comma",
+		values: []string{"Bearer , DPoP error=x", "Basic\t,Newauth"},
+		want: []Challenge{
+			{Scheme: "Bearer"},
+			{Scheme: "DPoP", Params: map[string]string{"error": "x"}},
+			{Scheme: "Basic"},
+			{Scheme: "Newauth"},
+		},
+	},
+	{
+		name:   "empty element before the first param",
+		values: []string{`DPoP , error="use_dpop_nonce"`},
+		want:   []Challenge{{Scheme: "DPoP", Params: map[string]string{"error": "use_dpop_nonce"}}},
+	},
+	{
 		name:   "params then a scheme alone",
 		values: []string{`Bearer realm="x", DPoP`},
 		want: []Challenge{

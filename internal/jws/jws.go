@@ -79,8 +79,17 @@ var ErrECDSASignature = errors.New("malformed ASN.1 ECDSA signature")
 // AppendECDSA appends the ASN.1 DER ECDSA signature der to dst in the
 // fixed-width r||s form of RFC 7518 §3.4: each integer big-endian and
 // left-padded with zeros to size bytes, size being (bits+7)/8 for the curve.
-// It allocates nothing beyond growing dst.
+// It allocates nothing beyond growing dst, and returns dst unchanged with
+// an error.
 func AppendECDSA(dst, der []byte, size int) ([]byte, error) {
+	out, err := appendECDSA(dst, der, size)
+	if err != nil {
+		return dst, err // nothing of a half-converted signature
+	}
+	return out, nil
+}
+
+func appendECDSA(dst, der []byte, size int) ([]byte, error) {
 	body, rest, ok := derElement(der, 0x30)
 	if !ok || len(rest) != 0 {
 		return dst, ErrECDSASignature

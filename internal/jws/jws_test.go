@@ -330,6 +330,16 @@ func TestAppendECDSAPadding(t *testing.T) {
 	}
 }
 
+// TestAppendECDSAErrorKeepsDst: a valid r followed by a bad s must not
+// leave r's bytes behind.
+func TestAppendECDSAErrorKeepsDst(t *testing.T) {
+	der := []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x80}
+	got, err := AppendECDSA([]byte("p"), der, 4)
+	if err == nil || string(got) != "p" {
+		t.Errorf("AppendECDSA(bad s) = %x, %v; want the prefix alone and an error", got, err)
+	}
+}
+
 func TestAppendECDSAMalformed(t *testing.T) {
 	one := derInt([]byte{1})
 	good := derSeq(one, one)
