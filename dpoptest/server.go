@@ -38,10 +38,16 @@ type Config struct {
 	RequireNonce bool
 
 	// NonceEvery rotates each nonce after this many proofs accepted by its
-	// server; 0 means never by count. Only the current nonce is accepted, so
-	// a client that ignores the DPoP-Nonce of a 2xx response pays a
-	// challenge and a retry after each rotation.
+	// server; 0 means never by count. By default only the current nonce is
+	// accepted, so a client that ignores the DPoP-Nonce of a 2xx response
+	// pays a challenge and a retry after each rotation.
 	NonceEvery int
+
+	// NonceWindow is how many of the newest nonces are accepted: the
+	// current one and NonceWindow-1 before it. 0 or 1 accepts the current
+	// nonce only. Real servers keep a window so that requests in flight
+	// during a rotation, and their retries, still pass.
+	NonceWindow int
 
 	// Algs, MaxSkew and Now configure the [Verifier]; see its fields. Now is
 	// also the server's clock for token, code and device code lifetimes.
@@ -134,8 +140,8 @@ func NewServer(cfg *Config) *Server {
 		s.clients[c.ID] = c
 	}
 	s.verifier = &Verifier{Algs: s.cfg.Algs, MaxSkew: s.cfg.MaxSkew, Now: s.cfg.Now}
-	s.asNonce = newNonceState(s.cfg.NonceEvery)
-	s.rsNonce = newNonceState(s.cfg.NonceEvery)
+	s.asNonce = newNonceState(s.cfg.NonceEvery, s.cfg.NonceWindow)
+	s.rsNonce = newNonceState(s.cfg.NonceEvery, s.cfg.NonceWindow)
 
 	var err error
 	s.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -309,3 +309,23 @@ func form(kv ...string) url.Values {
 	}
 	return v
 }
+
+func TestNonceWindow(t *testing.T) {
+	n := newNonceState(1, 3)
+	first := n.get()
+	n.accept() // rotation 1
+	n.accept() // rotation 2
+	if !n.valid(first) {
+		t.Errorf("nonce from 2 rotations ago refused; want accepted with window 3")
+	}
+	n.accept() // rotation 3
+	if n.valid(first) {
+		t.Errorf("nonce from 3 rotations ago accepted; want refused with window 3")
+	}
+	strict := newNonceState(1, 0)
+	old := strict.get()
+	strict.accept()
+	if strict.valid(old) || !strict.valid(strict.get()) {
+		t.Errorf("window 0: previous accepted or current refused")
+	}
+}
