@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# test-all.sh runs every test of the module with its real parts, and never
+# skips them: the keychain tests against a throwaway gnome-keyring Secret
+# Service (scripts/with-keychain.sh, which apt-get installs dbus and
+# gnome-keyring when missing), the interop tests against panva's
+# oidc-provider and a jose resource server on 127.0.0.1 (interop/run.sh,
+# which runs npm ci from the committed lock file). DPOP_FULL_TEST=1 turns
+# every "real part missing" skip into a failure.
+#
+# Usage: scripts/test-all.sh            (from anywhere in the checkout)
+#        FUZZTIME=30s scripts/test-all.sh   (longer fuzzing; default 3s a target)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for tool in go node npm; do
+	command -v "$tool" >/dev/null || { echo "test-all: $tool is not installed" >&2; exit 1; }
+done
+export DPOP_FULL_TEST=1
+
+echo "== gofmt, go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './interop/node_modules/*'))
+if [ -n "$unformatted" ]; then
+	echo "test-all: gofmt would change: $unformatted" >&2
+	exit 1
+fi
+go vet ./...
+
+echo "== go test -race: every package, with a Secret Service and the interop servers"
+interop/run.sh scripts/with-keychain.sh go test -race -count=1 -timeout 30m ./...
+
+echo "== allocation budgets (exact only without -race)"
+go test -count=1 -run 'Allocs' ./...
+
+echo "== fuzz targets, ${FUZZTIME:-3s} each"
+fuzz() { # package target
+	go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-3s}" "$1" >/dev/null ||
+		{ echo "test-all: fuzzing $2 in $1 failed; see its testdata/fuzz" >&2; go test -run "^$2\$" "$1"; exit 1; }
+	echo "ok  	$1 $2"
+}
+for pkg in $(go list ./...); do
+	for target in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+		fuzz "$pkg" "$target"
+	done
+done
+
+echo "== benchmarks compile and run (1 iteration; figures: see BENCHMARKS.md)"
+go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
+echo "test-all: all passed"
