@@ -449,3 +449,28 @@ func TestTransportRedirects(t *testing.T) {
 		t.Errorf("same-origin redirect: %+v; want the token on /landing", hops)
 	}
 }
+
+// TestTransportBearerToken: a token whose type is Bearer (accepted with
+// Config.AllowBearer) goes with the Bearer scheme and a proof without ath;
+// an empty type means DPoP.
+func TestTransportBearerToken(t *testing.T) {
+	ws := newWireServer(t, EdDSA, func(w http.ResponseWriter, r *http.Request, n int, h hop) {})
+	for _, tt := range []struct{ tokenType, wantAuth, wantATH string }{
+		{"Bearer", "Bearer plain", ""},
+		{"bearer", "Bearer plain", ""},
+		{"", "DPoP plain", accessTokenHash("plain")},
+		{"DPoP", "DPoP plain", accessTokenHash("plain")},
+	} {
+		tr := &Transport{Signer: newTestSigner(t, EdDSA), Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "plain", TokenType: tt.tokenType})}
+		resp, err := (&http.Client{Transport: tr}).Get(ws.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		hops := ws.seen()
+		h := hops[len(hops)-1]
+		if h.Authorization != tt.wantAuth || h.Claims.ATH != tt.wantATH {
+			t.Errorf("token type %q: Authorization %q, ath %q; want %q, %q", tt.tokenType, h.Authorization, h.Claims.ATH, tt.wantAuth, tt.wantATH)
+		}
+	}
+}
