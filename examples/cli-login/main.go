@@ -1,0 +1,218 @@
+// Command cli-login logs a user in to an OAuth 2.0 authorization server with
+// DPoP-bound tokens (RFC 9449) and calls an API with them, the way a
+// command-line tool would.
+//
+// Usage:
+//
+//	cli-login [flags]          log in if needed, then call -api
+//	cli-login [flags] logout   delete the stored token and key
+//
+// The first run discovers the authorization server (RFC 8414), creates a
+// DPoP key, and logs in with the authorization code grant, PKCE and dpop_jkt
+// on a loopback redirect (RFC 8252, RFC 7636, RFC 9449 §10), through a pushed
+// authorization request (RFC 9126) when the server offers one; with -device,
+// with the device authorization grant (RFC 8628). The key and the token,
+// bound to each other, are kept in the OS keychain (or, with -store file, in
+// files). Later runs reuse them, refreshing the token with the same key, and
+// log in again only when the stored login cannot be used.
+//
+// Entries are named dpop-key-<profile> and dpop-token-<profile>, where
+// <profile> is derived from the issuer and the client ID, so several servers
+// can be used side by side.
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dpopkit/dpop/keystore"
+	"golang.org/x/oauth2"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// options are the parsed command line.
+type options struct {
+	issuer    string
+	clientID  string
+	scopes    []string
+	api       string
+	device    bool
+	store     string // "keychain" or "file"
+	dir       string
+	service   string
+	noBrowser bool
+	timeout   time.Duration
+	command   string // "" (login if needed, call the API) or "logout"
+}
+
+// commands are the subcommands; "" is the default.
+var commands = map[string]bool{"": true, "logout": true}
+
+// parseArgs parses the command line; getenv supplies the DPOP_* fallbacks.
+// The subcommand may come before or after the flags.
+func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		o.command, args = args[0], args[1:]
+	}
+	var scopes string
+	fs := flag.NewFlagSet("cli-login", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.issuer, "issuer", getenv("DPOP_ISSUER"), "authorization server issuer URL (env DPOP_ISSUER)")
+	fs.StringVar(&o.clientID, "client-id", getenv("DPOP_CLIENT_ID"), "OAuth client ID of this public client (env DPOP_CLIENT_ID)")
+	fs.StringVar(&scopes, "scopes", envOr(getenv, "DPOP_SCOPES", "openid"), "scopes to ask for, space or comma separated (env DPOP_SCOPES)")
+	fs.StringVar(&o.api, "api", getenv("DPOP_API"), "URL to GET with the token after login (env DPOP_API)")
+	fs.BoolVar(&o.device, "device", false, "log in with the device authorization grant (RFC 8628) instead of a browser redirect")
+	fs.StringVar(&o.store, "store", "keychain", "where the key and token live: keychain or file")
+	fs.StringVar(&o.dir, "dir", "", "directory of -store file (default <user config dir>/dpop-cli-login)")
+	fs.StringVar(&o.service, "service", "dpop-cli-login", "keychain service name of -store keychain")
+	fs.BoolVar(&o.noBrowser, "no-browser", false, "print the login URL instead of opening a browser")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the login to complete")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: cli-login [flags]          log in if needed, then call -api\n"+
+			"       cli-login [flags] logout   delete the stored token and key\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if rest := fs.Args(); len(rest) > 0 {
+		if o.command != "" || len(rest) > 1 {
+			return nil, fmt.Errorf("cli-login: unexpected arguments %q", rest)
+		}
+		o.command = rest[0]
+	}
+	o.scopes = strings.FieldsFunc(scopes, func(r rune) bool { return r == ' ' || r == ',' })
+
+	switch {
+	case !commands[o.command]:
+		return nil, fmt.Errorf("cli-login: unknown command %q (want none or logout)", o.command)
+	case o.issuer == "":
+		return nil, errors.New("cli-login: -issuer (or DPOP_ISSUER) is required")
+	case o.clientID == "":
+		return nil, errors.New("cli-login: -client-id (or DPOP_CLIENT_ID) is required")
+	case o.timeout <= 0:
+		return nil, errors.New("cli-login: -timeout must be positive")
+	case o.store != "keychain" && o.store != "file":
+		return nil, fmt.Errorf("cli-login: -store %q: want keychain or file", o.store)
+	case o.store == "keychain" && o.service == "":
+		return nil, errors.New("cli-login: -service must not be empty")
+	}
+	if o.api != "" {
+		if u, err := url.Parse(o.api); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("cli-login: -api %q is not an absolute http(s) URL", o.api)
+		}
+	}
+	return o, nil
+}
+
+func envOr(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// openStore returns the store the options select. A file store is used only
+// when asked for, and the user is told that the files hold the key in clear.
+func openStore(o *options, stderr io.Writer) (keystore.Store, error) {
+	if o.store == "keychain" {
+		return &keystore.Keychain{Service: o.service}, nil
+	}
+	dir := o.dir
+	if dir == "" {
+		base, err := os.UserConfigDir()
+		if err != nil {
+			return nil, fmt.Errorf("cli-login: no directory for -store file (set -dir): %w", err)
+		}
+		dir = filepath.Join(base, "dpop-cli-login")
+	}
+	fmt.Fprintf(stderr, "cli-login: keys and tokens are stored in files under %s (unencrypted; protect that directory)\n", dir)
+	return &keystore.FileStore{Dir: dir}, nil
+}
+
+// entryNames returns the store entry names of the key and the token for one
+// issuer and client: a login at one server never touches another's.
+func entryNames(issuer, clientID string) (key, token string) {
+	sum := sha256.Sum256([]byte(issuer + "\x00" + clientID))
+	p := hex.EncodeToString(sum[:8])
+	return "dpop-key-" + p, "dpop-token-" + p
+}
+
+// run is the whole program, minus the process: flags, environment and
+// output are its arguments.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseArgs(args, os.Getenv, stderr)
+	if err != nil {
+		return err
+	}
+	// Discovery and token requests take their HTTP client from the context.
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Timeout: httpTimeout})
+	store, err := openStore(o, stderr)
+	if err != nil {
+		return err
+	}
+	if o.command == "logout" {
+		return logout(o, store, stderr)
+	}
+	s, err := newSession(ctx, o, store, stderr)
+	if err != nil {
+		return err
+	}
+	if err := s.ensureLogin(ctx); err != nil {
+		return err
+	}
+	if o.api == "" {
+		fmt.Fprintln(stderr, "cli-login: logged in; pass -api to call an API")
+		return nil
+	}
+	return s.callAPI(ctx, o.api, stdout, stderr)
+}
+
+// logout deletes the token and then the key: a DPoP-bound refresh token is
+// useless without its key (RFC 9449 §5), and a new key is made at the next
+// login. It needs no network.
+func logout(o *options, store keystore.Store, stderr io.Writer) error {
+	keyName, tokenName := entryNames(o.issuer, o.clientID)
+	deleted := 0
+	if err := store.Delete(tokenName); err == nil {
+		deleted++
+	} else if !errors.Is(err, keystore.ErrNotFound) {
+		return fmt.Errorf("cli-login: deleting the token: %w", err)
+	}
+	if err := keystore.DeleteKey(store, keyName); err == nil {
+		deleted++
+	} else if !errors.Is(err, keystore.ErrNotFound) {
+		return fmt.Errorf("cli-login: deleting the key: %w", err)
+	}
+	if deleted == 0 {
+		fmt.Fprintln(stderr, "cli-login: not logged in; nothing to delete")
+		return nil
+	}
+	fmt.Fprintln(stderr, "cli-login: logged out: token and key deleted")
+	return nil
+}
