@@ -44,7 +44,8 @@ type Config struct {
 	Nonces *NonceCache
 
 	// PARURL is the pushed authorization request endpoint (RFC 9126),
-	// used by [Config.PushAuthCodeURL]. [Metadata.Config] sets it.
+	// used by [Config.PushAuthCodeURL]: the metadata's
+	// [Metadata.PushedAuthorizationRequestEndpoint].
 	PARURL string
 
 	// AllowBearer accepts a token_type of Bearer, which means the server

@@ -428,3 +428,33 @@ func TestDiscover(t *testing.T) {
 		t.Error("Discover with a wrong issuer succeeded")
 	}
 }
+
+// TestDiscoverFallback: a server without RFC 8414 metadata is read from
+// OpenID Connect Discovery; one whose metadata names another issuer, or
+// that fails otherwise, is an error.
+func TestDiscoverFallback(t *testing.T) {
+	var issuer string
+	mux := http.NewServeMux()
+	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"issuer": issuer, "token_endpoint": issuer + "/token", "dpop_signing_alg_values_supported": []string{"ES256"}})
+	})
+	mux.HandleFunc("/broken/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "{")
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	issuer = srv.URL
+	md, err := dpop.Discover(context.Background(), issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md.TokenEndpoint != issuer+"/token" {
+		t.Errorf("token endpoint %q; want %q", md.TokenEndpoint, issuer+"/token")
+	}
+	if _, err := dpop.Discover(context.Background(), issuer+"/broken"); err == nil || !strings.HasPrefix(err.Error(), "dpop: metadata") {
+		t.Errorf("broken metadata: err = %v; want a dpop: metadata error", err)
+	}
+	if _, err := dpop.Discover(context.Background(), "ftp://x"); err == nil {
+		t.Error("Discover(ftp://x) succeeded")
+	}
+}
