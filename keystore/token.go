@@ -127,6 +127,9 @@ func (ts *savingTokenSource) Token() (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
+	if tok == nil {
+		return nil, errors.New("keystore: token source returned no token")
+	}
 	if tok.AccessToken == ts.last {
 		return tok, nil
 	}

@@ -243,3 +243,20 @@ func TestTokenSourceReuse(t *testing.T) {
 		t.Errorf("Puts = %d; want 1 (the cached token is saved once)", s.puts)
 	}
 }
+
+// nilSource returns neither a token nor an error.
+type nilSource struct{}
+
+func (nilSource) Token() (*oauth2.Token, error) { return nil, nil }
+
+func TestTokenSourceNilToken(t *testing.T) {
+	s := new(countingStore)
+	ts := TokenSource(s, "tok", "jkt", nilSource{})
+	tok, err := ts.Token()
+	if want := "keystore: token source returned no token"; tok != nil || err == nil || err.Error() != want {
+		t.Errorf("Token = %v, %v; want nil, %q", tok, err, want)
+	}
+	if s.puts != 0 {
+		t.Errorf("Puts = %d; want 0", s.puts)
+	}
+}
