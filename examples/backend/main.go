@@ -38,9 +38,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"time"
 
@@ -175,9 +177,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		describe(stderr, first)
 	}
-	fmt.Fprintf(stdout, "%d requests in %v by %d workers:", o.workers*o.requests, time.Since(start).Round(time.Millisecond), o.workers)
-	for s, n := range statuses {
-		fmt.Fprintf(stdout, " %d×%d", n, s)
+	done := 0
+	for _, n := range statuses {
+		done += n
+	}
+	fmt.Fprintf(stdout, "%d of %d requests answered in %v by %d workers:", done, o.workers*o.requests, time.Since(start).Round(time.Millisecond), o.workers)
+	for _, s := range slices.Sorted(maps.Keys(statuses)) {
+		fmt.Fprintf(stdout, " status %d: %d", s, statuses[s])
 	}
 	fmt.Fprintln(stdout)
 	return first
@@ -188,14 +194,36 @@ type result struct {
 	err      error
 }
 
-// call sends one request, bounded by its own deadline. Every request has a
-// body: net/http sets GetBody for a bytes.Reader, so the Transport can send
-// it again after a nonce challenge.
+// nonceAttempts is how many times call sends a request that keeps meeting
+// use_dpop_nonce challenges. The Transport answers one challenge itself;
+// a resource server that rotates its nonce every few requests and accepts
+// only the last two or so can, under concurrency, rotate twice between a
+// challenge and its retry, and then the Transport hands the second
+// challenge back. It has already stored the newest nonce: sending the
+// request again is cheap and, being bounded, safe.
+const nonceAttempts = 3
+
+// call sends one request (again after an unanswered nonce challenge, up to
+// nonceAttempts times), bounded by its own deadline.
 func call(ctx context.Context, client *http.Client, o *options, worker, n int) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.requestTimeout)
 	defer cancel()
+	for attempt := 1; ; attempt++ {
+		status, err := send(ctx, client, o.api, worker, n)
+		var ce *dpop.ChallengeError
+		if attempt < nonceAttempts && errors.As(err, &ce) && ce.ErrorCode == dpop.ErrorUseNonce {
+			continue
+		}
+		return status, err
+	}
+}
+
+// send sends one request. Every request has a body: net/http sets GetBody
+// for a strings.Reader, so the Transport can send it again after a nonce
+// challenge.
+func send(ctx context.Context, client *http.Client, api string, worker, n int) (int, error) {
 	body := fmt.Sprintf(`{"worker":%d,"request":%d}`, worker, n)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.api, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api, strings.NewReader(body))
 	if err != nil {
 		return 0, fmt.Errorf("backend: %w", err)
 	}

@@ -31,8 +31,8 @@ func TestRunManyWorkersOneToken(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\nstderr:\n%s", err, stderr.String())
 	}
-	if !strings.Contains(stdout.String(), "400×200") {
-		t.Errorf("stdout = %q; want 400×200", stdout.String())
+	if want := "400 of 400 requests answered"; !strings.Contains(stdout.String(), want) || !strings.Contains(stdout.String(), "status 200: 400\n") {
+		t.Errorf("stdout = %q; want %q and status 200: 400", stdout.String(), want)
 	}
 	tokens, resources := 0, 0
 	for _, r := range srv.Requests() {
