@@ -170,6 +170,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	err = runCommand(ctx, o, stdout, stderr)
+	if errors.Is(err, keystore.ErrKeychainUnavailable) {
+		fmt.Fprintln(stderr, "cli-login: without a usable keychain, pass -store file (the key is then kept unencrypted in a file)")
+	}
+	return err
+}
+
+func runCommand(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	// Discovery and token requests take their HTTP client from the context.
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Timeout: httpTimeout})
 	store, err := openStore(o, stderr)
@@ -198,21 +206,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // login. It needs no network.
 func logout(o *options, store keystore.Store, stderr io.Writer) error {
 	keyName, tokenName := entryNames(o.issuer, o.clientID)
-	deleted := 0
+	var deleted []string
 	if err := store.Delete(tokenName); err == nil {
-		deleted++
+		deleted = append(deleted, "token")
 	} else if !errors.Is(err, keystore.ErrNotFound) {
 		return fmt.Errorf("cli-login: deleting the token: %w", err)
 	}
 	if err := keystore.DeleteKey(store, keyName); err == nil {
-		deleted++
+		deleted = append(deleted, "key")
 	} else if !errors.Is(err, keystore.ErrNotFound) {
 		return fmt.Errorf("cli-login: deleting the key: %w", err)
 	}
-	if deleted == 0 {
+	if len(deleted) == 0 {
 		fmt.Fprintln(stderr, "cli-login: not logged in; nothing to delete")
 		return nil
 	}
-	fmt.Fprintln(stderr, "cli-login: logged out: token and key deleted")
+	fmt.Fprintf(stderr, "cli-login: logged out: deleted the %s\n", strings.Join(deleted, " and the "))
 	return nil
 }
