@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/zalando/go-keyring"
@@ -35,6 +36,15 @@ var ErrKeychainUnavailable = errors.New("keystore: keychain unavailable")
 // after Timeout with an error matching [ErrKeychainUnavailable]; the
 // abandoned goroutine ends when the keychain answers.
 //
+// An abandoned write still lands when the keychain answers, so the writes
+// to an entry (Put, Create, Delete) are serialized within the process,
+// across Keychain values of one Service: a write first waits, within its
+// own Timeout, until the earlier writes to the entry have finished, even
+// abandoned ones, and fails with an error matching [ErrKeychainUnavailable]
+// if they have not. So a write that returned nil is never overwritten by an
+// earlier write of this process, such as a token save that timed out. Get
+// does not wait. Puts from different processes are not ordered.
+//
 // Data larger than the backend holds is refused before writing with a
 // [*TooLargeError]: 2560 bytes of base64 on Windows (1920 bytes of data),
 // about 3000 on macOS, 64 KiB elsewhere.
@@ -55,6 +65,7 @@ type Keychain struct {
 var _ Store = (*Keychain)(nil)
 
 // backend is the part of go-keyring's Keyring that Keychain uses.
+// Implementations must be comparable: they key the write locks.
 type backend interface {
 	Get(service, user string) (string, error)
 	Set(service, user, password string) error
@@ -126,16 +137,23 @@ func (k *Keychain) Create(name string, data []byte) error {
 		return err
 	}
 	deadline := time.Now().Add(k.timeout())
+	unlockEntry, err := k.lockEntry(name, deadline)
+	if err != nil {
+		return err
+	}
 	lp, err := lockPath(k.Service)
 	if err != nil {
+		unlockEntry()
 		return err
 	}
-	unlock, err := acquireLock(lp, deadline)
+	unlockFile, err := acquireLock(lp, deadline)
 	if err != nil {
+		unlockEntry()
 		return err
 	}
-	// The lock is released when the backend calls return, not when Create
-	// gives up waiting: a Set that completes late must still be exclusive.
+	// The locks are released when the backend calls return, not when
+	// Create gives up waiting: a Set that completes late must still be
+	// exclusive.
 	return k.run(name, deadline, func() error {
 		_, err := k.be().Get(k.Service, name)
 		switch {
@@ -145,7 +163,10 @@ func (k *Keychain) Create(name string, data []byte) error {
 			return err
 		}
 		return k.be().Set(k.Service, name, enc)
-	}, unlock)
+	}, func() {
+		unlockFile()
+		unlockEntry()
+	})
 }
 
 // Put implements [Store].
@@ -157,9 +178,14 @@ func (k *Keychain) Put(name string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	return k.run(name, time.Now().Add(k.timeout()), func() error {
+	deadline := time.Now().Add(k.timeout())
+	unlock, err := k.lockEntry(name, deadline)
+	if err != nil {
+		return err
+	}
+	return k.run(name, deadline, func() error {
 		return k.be().Set(k.Service, name, enc)
-	}, nil)
+	}, unlock)
 }
 
 // Delete implements [Store].
@@ -167,9 +193,74 @@ func (k *Keychain) Delete(name string) error {
 	if err := k.check(name); err != nil {
 		return err
 	}
-	return k.run(name, time.Now().Add(k.timeout()), func() error {
+	deadline := time.Now().Add(k.timeout())
+	unlock, err := k.lockEntry(name, deadline)
+	if err != nil {
+		return err
+	}
+	return k.run(name, deadline, func() error {
 		return k.be().Delete(k.Service, name)
-	}, nil)
+	}, unlock)
+}
+
+// entryKey names one entry of one backend.
+type entryKey struct {
+	be            backend
+	service, name string
+}
+
+// writeLocks orders the writes to each keychain entry within the process;
+// see [Keychain.lockEntry].
+var writeLocks struct {
+	mu sync.Mutex // guards m and every refs
+	m  map[entryKey]*writeLock
+}
+
+// writeLock is held by the write to one entry that runs now.
+type writeLock struct {
+	held chan struct{} // full while a write runs; waiters queue to send
+	refs int           // writes holding or waiting for the lock
+}
+
+// lockEntry waits, until deadline at most, for the earlier writes to entry
+// name to finish, and returns the function that lets the next one go. The
+// caller must call it when its own backend call returns, not when it gives
+// up waiting for it. Waiters are let go in the order they came (a channel's
+// send queue is FIFO).
+func (k *Keychain) lockEntry(name string, deadline time.Time) (unlock func(), err error) {
+	key := entryKey{k.be(), k.Service, name}
+	writeLocks.mu.Lock()
+	l := writeLocks.m[key]
+	if l == nil {
+		if writeLocks.m == nil {
+			writeLocks.m = make(map[entryKey]*writeLock)
+		}
+		l = &writeLock{held: make(chan struct{}, 1)}
+		writeLocks.m[key] = l
+	}
+	l.refs++
+	writeLocks.mu.Unlock()
+	drop := func() {
+		writeLocks.mu.Lock()
+		defer writeLocks.mu.Unlock()
+		if l.refs--; l.refs == 0 {
+			delete(writeLocks.m, key)
+		}
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case l.held <- struct{}{}:
+		return func() {
+			<-l.held
+			drop()
+		}, nil
+	case <-t.C:
+		drop()
+		return nil, fmt.Errorf("%w: an earlier write to entry %q (service %q) that the keychain has not answered is still pending after %v: "+
+			"is the keychain locked? unlock it (log in to the desktop session, or run gnome-keyring-daemon --unlock), raise Keychain.Timeout, or use a FileStore",
+			ErrKeychainUnavailable, name, k.Service, k.timeout())
+	}
 }
 
 // encode base64-encodes data and refuses it if the backend cannot hold it.

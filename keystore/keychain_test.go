@@ -10,9 +10,9 @@ import (
 	"github.com/zalando/go-keyring"
 )
 
-// newFakeKeychain returns a Keychain over a fakeBackend, with its lock
+// newFakeKeychain returns a Keychain over be (a fake), with its lock
 // files in a temporary cache directory.
-func newFakeKeychain(t *testing.T, be *fakeBackend) *Keychain {
+func newFakeKeychain(t *testing.T, be backend) *Keychain {
 	t.Helper()
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	t.Setenv("HOME", t.TempDir())
@@ -84,9 +84,9 @@ func TestKeychainTimeout(t *testing.T) {
 			t.Errorf("%s took %v; want about %v", name, elapsed, k.Timeout)
 		}
 	}
-	// The abandoned Create still holds the lock: a second Create waits on
-	// it and times out too.
-	if err := k.Create("c", []byte("y")); !errors.Is(err, ErrKeychainUnavailable) || !strings.Contains(err.Error(), "lock file") {
+	// The abandoned Create still holds the service's lock file: a Create
+	// of another entry waits on it and times out too.
+	if err := k.Create("c2", []byte("y")); !errors.Is(err, ErrKeychainUnavailable) || !strings.Contains(err.Error(), "lock file") {
 		t.Errorf("Create while abandoned Create holds the lock = %v; want a lock timeout", err)
 	}
 	close(be.block)
@@ -174,5 +174,101 @@ func TestKeychainReal(t *testing.T) {
 	}
 	if got, err := keyring.Get(k.Service, "foreign"); err != nil || got != "not base64!" {
 		t.Errorf("the corrupt entry changed: %q, %v", got, err)
+	}
+}
+
+// stallingBackend is a fakeBackend whose Set of one value waits for
+// release, as a keychain stalled by an unlock prompt would; landed is
+// closed once that Set has written.
+type stallingBackend struct {
+	*fakeBackend
+	stall   string
+	release chan struct{}
+	landed  chan struct{}
+}
+
+func (b *stallingBackend) Set(service, user, password string) error {
+	if password == b.stall {
+		<-b.release
+		defer close(b.landed)
+	}
+	return b.fakeBackend.Set(service, user, password)
+}
+
+// TestKeychainAbandonedPutOrder: a Put abandoned after its timeout must not
+// land over a later Put (a rotated refresh token). The later Put waits for
+// the abandoned one to finish, so the store ends with the later value.
+func TestKeychainAbandonedPutOrder(t *testing.T) {
+	be := &stallingBackend{
+		fakeBackend: new(fakeBackend),
+		stall:       base64.StdEncoding.EncodeToString([]byte("rt1")),
+		release:     make(chan struct{}),
+		landed:      make(chan struct{}),
+	}
+	k := newFakeKeychain(t, be)
+	if err := k.Put("tok", []byte("rt1")); !errors.Is(err, ErrKeychainUnavailable) {
+		t.Fatalf("Put(rt1) = %v; want ErrKeychainUnavailable (timeout)", err)
+	}
+
+	// A second Keychain value on the same service and backend: the order
+	// holds across values, as TokenSource and other code may use several.
+	k2 := &Keychain{Service: k.Service, Timeout: 5 * time.Second, backend: be}
+	put2 := make(chan error, 1)
+	go func() { put2 <- k2.Put("tok", []byte("rt2")) }()
+	select {
+	case err := <-put2:
+		t.Errorf("Put(rt2) = %v before the abandoned Put(rt1) finished; want it to wait", err)
+		put2 <- err
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(be.release)
+	if err := <-put2; err != nil {
+		t.Fatalf("Put(rt2) = %v; want nil", err)
+	}
+	select {
+	case <-be.landed:
+	default:
+		t.Errorf("Put(rt2) returned before the abandoned Put(rt1) landed")
+	}
+	<-be.landed
+	if got, err := k.Get("tok"); err != nil || string(got) != "rt2" {
+		t.Errorf("Get = %q, %v; want %q (the abandoned rt1 must not overwrite it)", got, err, "rt2")
+	}
+}
+
+// TestKeychainWaitForAbandonedWrite: a write that waits for an abandoned
+// one longer than its own Timeout gives up with ErrKeychainUnavailable and
+// writes nothing; Get does not wait.
+func TestKeychainWaitForAbandonedWrite(t *testing.T) {
+	be := &stallingBackend{
+		fakeBackend: new(fakeBackend),
+		stall:       base64.StdEncoding.EncodeToString([]byte("rt1")),
+		release:     make(chan struct{}),
+		landed:      make(chan struct{}),
+	}
+	k := newFakeKeychain(t, be)
+	if err := k.Put("tok", []byte("rt1")); !errors.Is(err, ErrKeychainUnavailable) {
+		t.Fatalf("Put(rt1) = %v; want ErrKeychainUnavailable (timeout)", err)
+	}
+	for name, call := range map[string]func() error{
+		"Put":    func() error { return k.Put("tok", []byte("rt2")) },
+		"Delete": func() error { return k.Delete("tok") },
+		"Create": func() error { return k.Create("tok", []byte("rt2")) },
+	} {
+		if err := call(); !errors.Is(err, ErrKeychainUnavailable) || !strings.Contains(err.Error(), "earlier write") {
+			t.Errorf("%s during the abandoned Put = %v; want ErrKeychainUnavailable about the earlier write", name, err)
+		}
+	}
+	if _, err := k.Get("tok"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get during the abandoned Put = %v; want ErrNotFound", err)
+	}
+	// Other entries are not held up.
+	if err := k.Put("other", []byte("x")); err != nil {
+		t.Errorf("Put(other) = %v; want nil", err)
+	}
+	close(be.release)
+	<-be.landed
+	if err := k.Put("tok", []byte("rt2")); err != nil {
+		t.Errorf("Put after the abandoned Put landed = %v; want nil", err)
 	}
 }

@@ -106,7 +106,9 @@ func parseToken(data []byte) (*storedToken, error) {
 // on every Token call, so it should cache. The returned TokenSource is safe
 // for concurrent use; calls to src and saves are serialized together (as
 // ReuseTokenSource serializes refreshes), so an older token never
-// overwrites a newer one.
+// overwrites a newer one. (A [Keychain] save that timed out may still land
+// later; Keychain makes the next save of the entry wait for it, so it
+// cannot land over a newer token either.)
 func TokenSource(s Store, name, jkt string, src oauth2.TokenSource) oauth2.TokenSource {
 	return &savingTokenSource{s: s, name: name, jkt: jkt, src: src}
 }
