@@ -41,7 +41,7 @@ func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dpop: client credentials: %w", err)
 	}
-	return tok, checkToken(tok, c.AllowBearer)
+	return checkedToken(tok, c.AllowBearer)
 }
 
 // TokenSource returns a token source that requests a token when it has
@@ -55,9 +55,10 @@ func (c *ClientCredentials) TokenSource(ctx context.Context) oauth2.TokenSource 
 // transport if one is set. The client has its own resource-server nonces.
 func (c *ClientCredentials) Client(ctx context.Context) *http.Client {
 	return &http.Client{Transport: &Transport{
-		Base:   contextTransport(ctx),
-		Source: c.TokenSource(ctx),
-		Signer: c.Signer,
+		Base:        contextTransport(ctx),
+		Source:      c.TokenSource(ctx),
+		Signer:      c.Signer,
+		AllowBearer: c.AllowBearer,
 	}}
 }
 

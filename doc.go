@@ -68,9 +68,9 @@
 // # Redirects
 //
 // When an [http.Client] follows a redirect to an origin other than that of
-// the first request, the Transport sends that hop a proof without ath and
-// no access token: the token only ever goes to the origin it was obtained
-// for. A redirect within the origin keeps the token.
+// the first request of the chain, the Transport sends that hop a proof
+// without ath and no access token: the token goes only to the origin the
+// caller addressed. A redirect within that origin keeps the token.
 //
 // # Security properties
 //

@@ -90,11 +90,7 @@ const maxPeek = 4 << 10
 func responseChallenge(resp *http.Response) *ChallengeError {
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
-		cs, err := challenge.Parse(resp.Header.Values("WWW-Authenticate"))
-		if err != nil {
-			return nil
-		}
-		c, ok := challenge.Find(cs, "DPoP")
+		c, ok := challenge.FindScheme(resp.Header.Values("WWW-Authenticate"), "DPoP")
 		if !ok {
 			return nil
 		}
@@ -137,12 +133,21 @@ func peekJSONError(resp *http.Response) (code, desc string) {
 		return "", ""
 	}
 	buf := make([]byte, maxPeek+1)
-	n, err := io.ReadFull(resp.Body, buf)
+	n := 0
+	var err error
+	for n < len(buf) && err == nil {
+		var m int
+		m, err = resp.Body.Read(buf[n:])
+		n += m
+	}
 	buf = buf[:n]
-	if err == nil || (err != io.EOF && err != io.ErrUnexpectedEOF) {
-		// More than maxPeek bytes, or a read error: hand back what was
-		// read followed by the rest (or the same error again).
+	switch err {
+	case nil: // more than maxPeek bytes: not an error body; hand back all of it
 		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(buf), resp.Body), Closer: resp.Body}
+		return "", ""
+	case io.EOF:
+	default: // a read error (a truncated body, say) reaches the caller after the bytes read
+		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(buf), errReader{err}), Closer: resp.Body}
 		return "", ""
 	}
 	resp.Body = &peekedBody{Reader: bytes.NewReader(buf), Closer: resp.Body}
@@ -155,6 +160,11 @@ func peekJSONError(resp *http.Response) (code, desc string) {
 	}
 	return e.Error, e.ErrorDescription
 }
+
+// errReader returns its error from every Read.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // peekedBody is a response body whose first bytes were read ahead.
 type peekedBody struct {

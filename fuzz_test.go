@@ -76,3 +76,27 @@ func FuzzResponseChallenge(f *testing.F) {
 		}
 	})
 }
+
+// truncatedBody yields some bytes, then fails as a body cut short does.
+type truncatedBody struct{ r io.Reader }
+
+func (t *truncatedBody) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err == io.EOF {
+		return n, io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// TestPeekKeepsReadError: a 400 body cut short keeps its error for the
+// caller after the peek, instead of looking complete.
+func TestPeekKeepsReadError(t *testing.T) {
+	resp := &http.Response{StatusCode: 400, Header: http.Header{}, Body: io.NopCloser(&truncatedBody{bytes.NewReader([]byte(`{"error":"inv`))})}
+	if ce := responseChallenge(resp); ce != nil {
+		t.Errorf("challenge %+v from a truncated body", ce)
+	}
+	got, err := io.ReadAll(resp.Body)
+	if string(got) != `{"error":"inv` || err != io.ErrUnexpectedEOF {
+		t.Errorf("after peek: %q, %v; want the bytes and io.ErrUnexpectedEOF", got, err)
+	}
+}

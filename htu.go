@@ -20,7 +20,7 @@ func originOf(u *url.URL, host string) origin {
 		host = u.Host
 	}
 	scheme := lowerASCII(u.Scheme)
-	host = lowerASCII(host)
+	host = lowerASCII(removeZone(host))
 	switch {
 	case strings.HasSuffix(host, ":"):
 		host = host[:len(host)-1] // an empty port is the default port (RFC 3986 §6.2.3)
@@ -49,10 +49,11 @@ func appendHTU(dst []byte, o origin, u *url.URL) []byte {
 	return append(dst, p...)
 }
 
-// httpURL reports whether u is an absolute http or https URL with a host.
+// httpURL reports whether u is an absolute http or https URL with a valid
+// host.
 func httpURL(u *url.URL) bool {
 	s := lowerASCII(u.Scheme)
-	return (s == "http" || s == "https") && u.Host != "" && u.Opaque == ""
+	return (s == "http" || s == "https") && validHost(u.Host) && u.Opaque == ""
 }
 
 // lowerASCII returns s with ASCII letters lower-cased, allocating only when
@@ -64,4 +65,41 @@ func lowerASCII(s string) string {
 		}
 	}
 	return s
+}
+
+// removeZone removes the zone of an IPv6 literal ("[fe80::1%eth0]:443"), as
+// net/http does for the Host header it sends: the server never sees it.
+func removeZone(host string) string {
+	if !strings.HasPrefix(host, "[") {
+		return host
+	}
+	i := strings.LastIndex(host, "]")
+	if i < 0 {
+		return host
+	}
+	j := strings.LastIndex(host[:i], "%")
+	if j < 0 {
+		return host
+	}
+	return host[:j] + host[i:]
+}
+
+// validHost reports whether host is a plausible URI authority host[:port]
+// (RFC 3986 §3.2.2): a reg-name, an IPv4 address or an IP literal in
+// brackets, in the characters those may use. It keeps a host that would
+// break the htu claim's JSON, or that net/http would refuse, out of proofs.
+func validHost(host string) bool {
+	if host == "" {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-._~!$&'()*+,;=:[]%", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }

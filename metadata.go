@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -34,16 +35,30 @@ type Metadata struct {
 // maxMetadata bounds the metadata document read by Discover.
 const maxMetadata = 1 << 20
 
+// loopback reports whether host names this machine: a loopback IP address
+// or "localhost" (RFC 8252 §8.3).
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Discover fetches the metadata of the authorization server whose issuer
 // identifier is issuer: first from the RFC 8414 §3.1 well-known location,
 // then, if that is not found, from OpenID Connect Discovery's
 // /.well-known/openid-configuration. The document's issuer must equal
-// issuer exactly (RFC 8414 §3.3). The HTTP client comes from the context's
+// issuer exactly (RFC 8414 §3.3). The issuer must be https, except on a
+// loopback address (for tests and local servers). The HTTP client comes from the context's
 // [oauth2.HTTPClient], else [http.DefaultClient].
 func Discover(ctx context.Context, issuer string) (*Metadata, error) {
 	u, err := url.Parse(issuer)
 	if err != nil || !httpURL(u) || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("dpop: issuer %q is not an http(s) URL without query or fragment", issuer)
+		return nil, fmt.Errorf("dpop: issuer %q is not an https URL without query or fragment", issuer)
+	}
+	if lowerASCII(u.Scheme) != "https" && !loopback(u.Hostname()) {
+		return nil, fmt.Errorf("dpop: issuer %q must use https (RFC 8414 §2); plain http is allowed on loopback only", issuer)
 	}
 	path := strings.TrimSuffix(u.EscapedPath(), "/")
 	wellKnown := []string{

@@ -240,6 +240,8 @@ func TestProofRejectsBadInput(t *testing.T) {
 		{"GET", "ftp://example.com/", nil},
 		{"GET", "https:opaque", nil},
 		{"GET", "https://exa mple.com/", nil},
+		{"GET", `https://a"b/`, nil},
+		{"GET", "https://%ff/", nil},
 		{"", "https://example.com/", nil},
 		{"GET", "https://example.com/", &ProofOptions{Nonce: `has"quote`}},
 		{"GET", "https://example.com/", &ProofOptions{Nonce: "has space"}},
@@ -264,6 +266,7 @@ func TestHTU(t *testing.T) {
 		{"", "https://[::1]:443/v6", "https://[::1]/v6"},
 		{"", "https://[::1]:8443/v6", "https://[::1]:8443/v6"},
 		{"API.example.com", "https://10.0.0.1:8443/x", "https://api.example.com/x"},
+		{"", "https://[fe80::1%25eth0]:8443/x", "https://[fe80::1]:8443/x"},
 	}
 	for _, tt := range tests {
 		u, err := url.Parse(tt.url)

@@ -50,8 +50,8 @@ type Config struct {
 
 	// AllowBearer accepts a token_type of Bearer, which means the server
 	// ignored DPoP and issued an unbound token (a downgrade). By default
-	// that is a [*TokenTypeError]. A [Transport] sends such a token with
-	// the Bearer scheme.
+	// that is a [*TokenTypeError]. The client of [Config.Client] then
+	// sends such a token with the Bearer scheme ([Transport.AllowBearer]).
 	AllowBearer bool
 
 	ownNonces lazyNonces
@@ -77,7 +77,7 @@ func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthC
 	if err != nil {
 		return nil, fmt.Errorf("dpop: code exchange: %w", err)
 	}
-	return tok, checkToken(tok, c.AllowBearer)
+	return checkedToken(tok, c.AllowBearer)
 }
 
 // TokenSource returns a token source that returns tok until it expires and
@@ -99,9 +99,10 @@ func (c *Config) TokenSource(ctx context.Context, tok *oauth2.Token) oauth2.Toke
 // resource-server nonce cache.
 func (c *Config) Client(ctx context.Context, tok *oauth2.Token) *http.Client {
 	return &http.Client{Transport: &Transport{
-		Base:   contextTransport(ctx),
-		Source: c.TokenSource(ctx, tok),
-		Signer: c.Signer,
+		Base:        contextTransport(ctx),
+		Source:      c.TokenSource(ctx, tok),
+		Signer:      c.Signer,
+		AllowBearer: c.AllowBearer,
 	}}
 }
 
@@ -129,7 +130,7 @@ func (c *Config) DeviceAccessToken(ctx context.Context, da *oauth2.DeviceAuthRes
 	if err != nil {
 		return nil, fmt.Errorf("dpop: device access token: %w", err)
 	}
-	return tok, checkToken(tok, c.AllowBearer)
+	return checkedToken(tok, c.AllowBearer)
 }
 
 func (c *Config) check() error {
@@ -264,11 +265,20 @@ func (r *refresher) Token() (*oauth2.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dpop: refresh: %w", err)
 	}
-	if err := checkToken(tok, r.c.AllowBearer); err != nil {
+	if tok, err = checkedToken(tok, r.c.AllowBearer); err != nil {
 		return nil, err
 	}
 	if tok.RefreshToken != "" {
 		r.refreshToken = tok.RefreshToken
+	}
+	return tok, nil
+}
+
+// checkedToken returns tok if it passes checkToken, else nil and the error:
+// a token that failed the checks is never handed out.
+func checkedToken(tok *oauth2.Token, allowBearer bool) (*oauth2.Token, error) {
+	if err := checkToken(tok, allowBearer); err != nil {
+		return nil, err
 	}
 	return tok, nil
 }

@@ -330,10 +330,13 @@ func TestBearerDowngrade(t *testing.T) {
 		OAuth2: &clientcredentials.Config{ClientID: "backend", ClientSecret: "backend-secret", TokenURL: srv.Endpoint().TokenURL},
 		Signer: newSigner(t),
 	}
-	_, err := cc.Token(context.Background())
+	tok, err := cc.Token(context.Background())
 	var te *dpop.TokenTypeError
 	if !errors.As(err, &te) || !te.Downgrade() {
 		t.Fatalf("Bearer answer: err = %v; want a *TokenTypeError downgrade", err)
+	}
+	if tok != nil {
+		t.Error("a refused Bearer token was returned with the error")
 	}
 	cc.AllowBearer = true
 	if tok, err := cc.Token(context.Background()); err != nil || tok.Type() != "Bearer" {
@@ -456,5 +459,12 @@ func TestDiscoverFallback(t *testing.T) {
 	}
 	if _, err := dpop.Discover(context.Background(), "ftp://x"); err == nil {
 		t.Error("Discover(ftp://x) succeeded")
+	}
+}
+
+func TestDiscoverRequiresHTTPS(t *testing.T) {
+	_, err := dpop.Discover(context.Background(), "http://as.example.com")
+	if err == nil || !strings.Contains(err.Error(), "https") {
+		t.Errorf("Discover(http non-loopback) = %v; want an error asking for https", err)
 	}
 }

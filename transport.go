@@ -28,18 +28,17 @@ import (
 // be sent again (no body, or GetBody set), it closes that response and sends
 // the request once more with a fresh proof. It never retries twice.
 //
-// On a redirect that [http.Client] follows to another origin than the one
-// of the first request, the hop gets a proof without ath and no access
-// token: the token is only ever sent to the origin it was requested for.
+// On a redirect that [http.Client] follows to another origin than that of
+// the first request of the chain, the hop gets a proof without ath and no
+// access token: the token goes only to the origin the caller addressed.
 type Transport struct {
 	// Base is the transport that sends the requests.
 	// If nil, http.DefaultTransport is used.
 	Base http.RoundTripper
 
-	// Source supplies the access token, sent with the DPoP scheme (a token
-	// whose TokenType is Bearer, accepted with [Config.AllowBearer], goes
-	// with the Bearer scheme and a proof without ath). If nil, requests
-	// carry a proof only, as token-endpoint and PAR requests do; an
+	// Source supplies the access token, sent with the DPoP scheme. A token
+	// whose TokenType is Bearer is refused with a *[TokenTypeError] unless
+	// AllowBearer is set. If nil, requests carry a proof only, as token-endpoint and PAR requests do; an
 	// "Authorization: DPoP <token>" header already on the request (set by
 	// an oauth2.Transport stacked on top, say) is then kept and its hash
 	// goes into the proof.
@@ -53,6 +52,11 @@ type Transport struct {
 	// the same role; see [NonceCache] about authorization and resource
 	// servers on one origin.
 	Nonces *NonceCache
+
+	// AllowBearer sends a Source token of type Bearer (an unbound token, a
+	// downgrade; see [Config.AllowBearer]) with the Bearer scheme and a
+	// proof without ath, instead of failing.
+	AllowBearer bool
 
 	token     atomic.Pointer[tokenEntry] // hash of the last token seen
 	ownNonces lazyNonces                 // when Nonces is nil
@@ -92,8 +96,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 
+	if req.Host != "" && !validHost(req.Host) {
+		return nil, fmt.Errorf("dpop: request Host %q is not a valid host", req.Host)
+	}
 	o := originOf(req.URL, req.Host)
-	sameOrigin := o == firstOrigin(req)
+	first, ok := firstOrigin(req)
+	sameOrigin := ok && o == first
 	var tok *tokenEntry
 	switch {
 	case !sameOrigin:
@@ -105,7 +113,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if tk == nil || tk.AccessToken == "" {
 			return nil, errors.New("dpop: Transport's Source returned no access token")
 		}
-		tok = t.tokenEntry(tk.AccessToken, strings.EqualFold(tk.TokenType, "Bearer"))
+		bearer := strings.EqualFold(tk.TokenType, "Bearer")
+		if bearer && !t.AllowBearer {
+			return nil, &TokenTypeError{TokenType: tk.TokenType}
+		}
+		tok = t.tokenEntry(tk.AccessToken, bearer)
 	default:
 		if v, ok := dpopAuthorization(req.Header); ok {
 			tok = t.tokenEntry(v, false)
@@ -131,6 +143,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
+		if resp == nil {
+			return nil, errors.New("dpop: Transport's Base returned neither a response nor an error")
+		}
+		if resp.Body == nil {
+			resp.Body = http.NoBody // as net/http's Client does for a nonconforming RoundTripper
+		}
+		if resp.Header == nil {
+			resp.Header = make(http.Header)
+		}
 		nonces.put(o, responseNonce(resp))
 		if attempt > 0 || !retryable(req) {
 			return resp, nil
@@ -155,7 +176,11 @@ func (t *Transport) outgoing(req *http.Request, o origin, tok *tokenEntry, nonce
 	if tok != nil {
 		ath = tok.ath
 	}
-	proof, err := t.Signer.proof(req.Method, o, req.URL, ath, nonce)
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet // as net/http sends it
+	}
+	proof, err := t.Signer.proof(method, o, req.URL, ath, nonce)
 	if err != nil {
 		return nil, err
 	}
@@ -212,11 +237,17 @@ func (t *Transport) nonces() *NonceCache { return t.ownNonces.or(t.Nonces) }
 // firstOrigin returns the origin of the first request of a redirect chain:
 // [http.Client] sets Response on each redirected request (see
 // http.Request.Response), and that response's Request is the previous hop.
-func firstOrigin(req *http.Request) origin {
-	for req.Response != nil && req.Response.Request != nil {
+// A chain it cannot follow to its start (a response without its Request,
+// as a nonconforming Base may return) yields ok == false: the hop is then
+// treated as foreign, so the token is not sent.
+func firstOrigin(req *http.Request) (o origin, ok bool) {
+	for req.Response != nil {
+		if req.Response.Request == nil || req.Response.Request.URL == nil {
+			return origin{}, false
+		}
 		req = req.Response.Request
 	}
-	return originOf(req.URL, req.Host)
+	return originOf(req.URL, req.Host), true
 }
 
 // dpopAuthorization returns the token of an "Authorization: DPoP <token>"

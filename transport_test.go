@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -450,18 +451,22 @@ func TestTransportRedirects(t *testing.T) {
 	}
 }
 
-// TestTransportBearerToken: a token whose type is Bearer (accepted with
-// Config.AllowBearer) goes with the Bearer scheme and a proof without ath;
-// an empty type means DPoP.
+// TestTransportBearerToken: a token whose type is Bearer is refused unless
+// AllowBearer is set; then it goes with the Bearer scheme and a proof
+// without ath. An empty type means DPoP.
 func TestTransportBearerToken(t *testing.T) {
 	ws := newWireServer(t, EdDSA, func(w http.ResponseWriter, r *http.Request, n int, h hop) {})
-	for _, tt := range []struct{ tokenType, wantAuth, wantATH string }{
-		{"Bearer", "Bearer plain", ""},
-		{"bearer", "Bearer plain", ""},
-		{"", "DPoP plain", accessTokenHash("plain")},
-		{"DPoP", "DPoP plain", accessTokenHash("plain")},
+	for _, tt := range []struct {
+		tokenType         string
+		allow             bool
+		wantAuth, wantATH string
+	}{
+		{"Bearer", true, "Bearer plain", ""},
+		{"bearer", true, "Bearer plain", ""},
+		{"", false, "DPoP plain", accessTokenHash("plain")},
+		{"DPoP", false, "DPoP plain", accessTokenHash("plain")},
 	} {
-		tr := &Transport{Signer: newTestSigner(t, EdDSA), Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "plain", TokenType: tt.tokenType})}
+		tr := &Transport{Signer: newTestSigner(t, EdDSA), AllowBearer: tt.allow, Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "plain", TokenType: tt.tokenType})}
 		resp, err := (&http.Client{Transport: tr}).Get(ws.URL)
 		if err != nil {
 			t.Fatal(err)
@@ -472,5 +477,86 @@ func TestTransportBearerToken(t *testing.T) {
 		if h.Authorization != tt.wantAuth || h.Claims.ATH != tt.wantATH {
 			t.Errorf("token type %q: Authorization %q, ath %q; want %q, %q", tt.tokenType, h.Authorization, h.Claims.ATH, tt.wantAuth, tt.wantATH)
 		}
+	}
+	n := len(ws.seen())
+	tr := &Transport{Signer: newTestSigner(t, EdDSA), Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "plain", TokenType: "Bearer"})}
+	_, err := (&http.Client{Transport: tr}).Get(ws.URL)
+	var te *TokenTypeError
+	if !errors.As(err, &te) || !te.Downgrade() {
+		t.Errorf("Bearer token without AllowBearer: err = %v; want a *TokenTypeError", err)
+	}
+	if len(ws.seen()) != n {
+		t.Error("a Bearer token was sent without AllowBearer")
+	}
+}
+
+// TestTransportEmptyMethod: net/http sends an empty Method as GET, and the
+// proof must say so.
+func TestTransportEmptyMethod(t *testing.T) {
+	ws := newWireServer(t, EdDSA, func(w http.ResponseWriter, r *http.Request, n int, h hop) {})
+	u, _ := url.Parse(ws.URL + "/x")
+	resp, err := (&Transport{Signer: newTestSigner(t, EdDSA)}).RoundTrip(&http.Request{URL: u, Header: http.Header{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if h := ws.seen()[0]; h.Method != "GET" || h.Claims.HTM != "GET" {
+		t.Errorf("method %q, htm %q; want GET, GET", h.Method, h.Claims.HTM)
+	}
+}
+
+// recordingBase answers every request with resp and remembers the requests.
+type recordingBase struct {
+	resp func(*http.Request) *http.Response
+	reqs []*http.Request
+}
+
+func (b *recordingBase) RoundTrip(r *http.Request) (*http.Response, error) {
+	b.reqs = append(b.reqs, r)
+	return b.resp(r), nil
+}
+
+// TestTransportRedirectChainBroken: a redirected request whose Response has
+// no Request (a nonconforming Base made it) cannot be traced to its first
+// origin, so it gets no token.
+func TestTransportRedirectChainBroken(t *testing.T) {
+	base := &recordingBase{resp: func(r *http.Request) *http.Response {
+		if r.URL.Host == "api.example" {
+			return &http.Response{StatusCode: 302, Header: http.Header{"Location": {"https://evil.example/steal"}}, Body: http.NoBody}
+		}
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}
+	}}
+	tr := &Transport{Base: base, Signer: newTestSigner(t, EdDSA), Source: staticToken("SECRET")}
+	u, _ := url.Parse("https://evil.example/steal")
+	req := &http.Request{Method: "GET", URL: u, Header: http.Header{}, Response: &http.Response{StatusCode: 302}}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := base.reqs[0].Header.Get("Authorization"); got != "" {
+		t.Errorf("hop with an untraceable chain got Authorization %q; want none", got)
+	}
+}
+
+// TestTransportNonconformingBase: a Base that returns a nil body or header,
+// or neither response nor error, gets an error or a usable response, never
+// a panic.
+func TestTransportNonconformingBase(t *testing.T) {
+	s := newTestSigner(t, EdDSA)
+	nilBody := &recordingBase{resp: func(r *http.Request) *http.Response {
+		return &http.Response{StatusCode: 401, Header: http.Header{"Www-Authenticate": {`DPoP error="use_dpop_nonce"`}, "Dpop-Nonce": {"n1"}}}
+	}}
+	resp, err := (&Transport{Base: nilBody, Signer: s}).RoundTrip(httptest.NewRequest("GET", "https://example.com/", nil))
+	if err != nil || resp.StatusCode != 401 || len(nilBody.reqs) != 2 {
+		t.Errorf("nil body: %v, %v after %d requests; want the second 401 after 2", resp, err, len(nilBody.reqs))
+	}
+	nilHeader := &recordingBase{resp: func(r *http.Request) *http.Response { return &http.Response{StatusCode: 200} }}
+	if _, err := (&Transport{Base: nilHeader, Signer: s}).RoundTrip(httptest.NewRequest("GET", "https://example.com/", nil)); err != nil {
+		t.Errorf("nil header: %v", err)
+	}
+	nothing := &recordingBase{resp: func(r *http.Request) *http.Response { return nil }}
+	if _, err := (&Transport{Base: nothing, Signer: s}).RoundTrip(httptest.NewRequest("GET", "https://example.com/", nil)); err == nil || !strings.HasPrefix(err.Error(), "dpop: ") {
+		t.Errorf("nil response: err = %v; want a dpop: error", err)
 	}
 }
