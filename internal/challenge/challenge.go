@@ -56,6 +56,40 @@ func Find(cs []Challenge, scheme string) (Challenge, bool) {
 	return Challenge{}, false
 }
 
+// FindScheme returns the first challenge with the given scheme in the
+// values of WWW-Authenticate fields. A value that does not parse as a whole
+// is searched for a challenge of that scheme that parses where it starts,
+// so that a malformed challenge of another scheme in the same field does
+// not hide it.
+func FindScheme(values []string, scheme string) (Challenge, bool) {
+	for _, v := range values {
+		if cs, err := Parse([]string{v}); err == nil {
+			if c, ok := Find(cs, scheme); ok {
+				return c, true
+			}
+			continue
+		}
+		for i := 0; i+len(scheme) <= len(v); i++ {
+			if !strings.EqualFold(v[i:i+len(scheme)], scheme) || !elementStart(v[:i]) {
+				continue
+			}
+			items := 0
+			p := parser{s: v[i:]}
+			if c, err := p.challenge(&items); err == nil && strings.EqualFold(c.Scheme, scheme) {
+				return c, true
+			}
+		}
+	}
+	return Challenge{}, false
+}
+
+// elementStart reports whether a list element may begin after prefix: at
+// the start of the field, or after a comma and optional white space.
+func elementStart(prefix string) bool {
+	prefix = strings.TrimRight(prefix, " \t")
+	return prefix == "" || strings.HasSuffix(prefix, ",")
+}
+
 type parser struct {
 	s   string
 	pos int

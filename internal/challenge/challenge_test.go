@@ -471,3 +471,27 @@ func isTcharRef(c byte) bool {
 			"abcdefghijklmnopqrstuvwxyz"+
 			"ABCDEFGHIJKLMNOPQRSTUVWXYZ", c) >= 0
 }
+
+// TestFindScheme: a DPoP challenge is found even when another challenge in
+// the same field is malformed, but never inside another challenge's text.
+func TestFindScheme(t *testing.T) {
+	tests := []struct {
+		values []string
+		want   string // the error param, or "" for not found
+	}{
+		{[]string{`DPoP error="use_dpop_nonce"`}, "use_dpop_nonce"},
+		{[]string{`Bearer realm="a", realm="b", DPoP error="use_dpop_nonce"`}, "use_dpop_nonce"},
+		{[]string{`Basic realm=My API, DPoP error=use_dpop_nonce, algs="ES256"`}, "use_dpop_nonce"},
+		{[]string{`Bearer realm="x"`, `dpop ERROR=invalid_token`}, "invalid_token"},
+		{[]string{`Bearer realm="DPoP error=x", foo=`}, ""},
+		{[]string{`Bearer error="x"DPoP error=y`}, ""},
+		{[]string{`Bearer realm="x"`}, ""},
+		{[]string{`DPoP error="unterminated`}, ""},
+	}
+	for _, tt := range tests {
+		c, ok := FindScheme(tt.values, "DPoP")
+		if got := c.Params["error"]; ok != (tt.want != "") || got != tt.want {
+			t.Errorf("FindScheme(%q) = %v, %v; want error=%q", tt.values, c, ok, tt.want)
+		}
+	}
+}
