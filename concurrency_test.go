@@ -22,7 +22,13 @@ func TestConcurrentRequests(t *testing.T) {
 	if testing.Short() {
 		perG = 50
 	}
-	srv := newServer(t, &dpoptest.Config{RequireNonce: true, NonceEvery: 5, NonceWindow: 64})
+	// The server rotates every 5 accepted proofs and accepts the newest
+	// 1024 nonces (about 5000 requests' worth): a real server's window is
+	// measured in time, and on a loaded machine a goroutine can stall
+	// between a challenge and its retry while the others send hundreds of
+	// requests. The clients must keep learning the rotated nonces from 200
+	// responses, concurrently, through one cache.
+	srv := newServer(t, &dpoptest.Config{RequireNonce: true, NonceEvery: 5, NonceWindow: 1024})
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	s, err := dpop.NewSigner(key, nil)
 	if err != nil {
