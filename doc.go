@@ -52,6 +52,12 @@
 // code still reads in full. [CheckResponse] describes a DPoP error in a
 // response the Transport handed back.
 //
+// One retry covers a server that rotates its nonce from time to time. A
+// server that rotates faster than a client's concurrent requests complete,
+// and accepts few old nonces, may refuse a retry too; that second challenge
+// is returned, never retried again ([NonceFromError] and [CheckResponse]
+// tell the caller, who may resend).
+//
 // net/http itself may send an idempotent request again, with the same
 // headers and therefore the same proof, when a kept-alive connection turns
 // out to be closed. A server with a jti replay cache may then refuse the

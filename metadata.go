@@ -22,6 +22,7 @@ type Metadata struct {
 	DeviceAuthorizationEndpoint        string   `json:"device_authorization_endpoint"`         // RFC 8628 §4
 	PushedAuthorizationRequestEndpoint string   `json:"pushed_authorization_request_endpoint"` // RFC 9126 §5
 	RequirePushedAuthorizationRequests bool     `json:"require_pushed_authorization_requests"`
+	RevocationEndpoint                 string   `json:"revocation_endpoint"` // RFC 7009
 	JWKSURI                            string   `json:"jwks_uri"`
 	GrantTypesSupported                []string `json:"grant_types_supported"`
 	CodeChallengeMethodsSupported      []string `json:"code_challenge_methods_supported"`

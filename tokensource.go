@@ -82,7 +82,9 @@ func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthC
 
 // TokenSource returns a token source that returns tok until it expires and
 // then refreshes it with the same key (RFC 9449 §5), checking each new token
-// as Exchange does. It is an [oauth2.ReuseTokenSource]: concurrent callers
+// as Exchange does. Refreshes run with ctx, not with the context of the
+// request that needs the token (an oauth2.TokenSource takes none): bound
+// them with an oauth2.HTTPClient in ctx that has a Timeout. It is an [oauth2.ReuseTokenSource]: concurrent callers
 // wait for one refresh. Save the returned tokens if the refresh token must
 // survive the process; the keystore package has a wrapper that does.
 func (c *Config) TokenSource(ctx context.Context, tok *oauth2.Token) oauth2.TokenSource {
@@ -246,6 +248,11 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 
 func (b *limitedBody) Close() error { return b.rc.Close() }
 
+// ErrNoRefreshToken is returned by a [Config.TokenSource] whose token has
+// expired when there is no refresh token to renew it: the user must log in
+// again.
+var ErrNoRefreshToken = errors.New("dpop: token expired and there is no refresh token")
+
 // refresher gets new tokens with the refresh token, under the lock of the
 // oauth2.ReuseTokenSource that wraps it.
 type refresher struct {
@@ -259,7 +266,7 @@ func (r *refresher) Token() (*oauth2.Token, error) {
 		return nil, err
 	}
 	if r.refreshToken == "" {
-		return nil, errors.New("dpop: token expired and there is no refresh token")
+		return nil, ErrNoRefreshToken
 	}
 	tok, err := r.c.oauth2().TokenSource(r.c.tokenContext(r.ctx), &oauth2.Token{RefreshToken: r.refreshToken}).Token()
 	if err != nil {

@@ -468,3 +468,12 @@ func TestDiscoverRequiresHTTPS(t *testing.T) {
 		t.Errorf("Discover(http non-loopback) = %v; want an error asking for https", err)
 	}
 }
+
+func TestNoRefreshToken(t *testing.T) {
+	srv := newServer(t, nil)
+	cfg := publicConfig(srv, newSigner(t))
+	expired := &oauth2.Token{AccessToken: "a", TokenType: "DPoP", Expiry: time.Now().Add(-time.Minute)}
+	if _, err := cfg.TokenSource(context.Background(), expired).Token(); !errors.Is(err, dpop.ErrNoRefreshToken) {
+		t.Errorf("err = %v; want ErrNoRefreshToken", err)
+	}
+}
