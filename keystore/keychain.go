@@ -23,6 +23,10 @@ const DefaultKeychainTimeout = 5 * time.Second
 // by itself; an application that wants to can test for this error.
 var ErrKeychainUnavailable = errors.New("keystore: keychain unavailable")
 
+// errRaced means that another process deleted an entry while Create was
+// storing it.
+var errRaced = errors.New("keystore: concurrent write")
+
 // Keychain is a [Store] in the OS keychain, through go-keyring: the Secret
 // Service (gnome-keyring, KWallet, KeePassXC) over D-Bus on Linux and the
 // BSDs, the login Keychain on macOS, the Credential Manager on Windows.
@@ -50,9 +54,22 @@ var ErrKeychainUnavailable = errors.New("keystore: keychain unavailable")
 // about 3000 on macOS, 64 KiB elsewhere.
 //
 // The keychain has no atomic create, so [Keychain.Create] holds a lock file
-// (flock or LockFileEx, under os.UserCacheDir) across its Get and Set;
-// every process that creates entries in a Service must go through this
-// package for Create to be exclusive.
+// (flock, or LockFileEx on Windows) across its Get and Set; every process
+// that creates entries in a Service must go through this package for
+// Create to be exclusive. The lock file is in one directory per user that
+// does not depend on the environment, so that processes with different
+// HOME, XDG_CACHE_HOME or TMPDIR take the same lock: /tmp/dpop-keystore-UID
+// on unix, created with mode 0700; Create refuses it with an error unless
+// it is a directory owned by the user and not writable by group or others
+// (another local user who creates it first can make Create fail, but not
+// break its exclusivity). On Windows it is under os.UserCacheDir, which is
+// per user.
+//
+// As a last check, Create reads the entry back after its Set, and returns
+// an error matching [ErrExist] if another writer's value is there, so that
+// [LoadOrCreate] loads that value. This narrows, but cannot close, the race
+// with a writer that bypasses the lock file: one whose Set lands after
+// Create's read-back still overwrites the entry.
 //
 // Keychain is safe for concurrent use.
 type Keychain struct {
@@ -60,6 +77,7 @@ type Keychain struct {
 	Timeout time.Duration
 
 	backend backend // nil means go-keyring; tests inject others
+	lockDir string  // "" means defaultLockDir; tests use temporary ones
 }
 
 var _ Store = (*Keychain)(nil)
@@ -127,7 +145,8 @@ func (k *Keychain) Get(name string) ([]byte, error) {
 }
 
 // Create implements [Store]. It takes the lock file, then Gets and Sets only
-// when the entry is not found.
+// when the entry is not found, then Gets again: if another writer's value
+// is stored by then, it returns an error matching [ErrExist].
 func (k *Keychain) Create(name string, data []byte) error {
 	if err := k.check(name); err != nil {
 		return err
@@ -141,7 +160,7 @@ func (k *Keychain) Create(name string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	lp, err := lockPath(k.Service)
+	lp, err := lockPath(k.Service, k.lockDir)
 	if err != nil {
 		unlockEntry()
 		return err
@@ -162,7 +181,21 @@ func (k *Keychain) Create(name string, data []byte) error {
 		case !errors.Is(err, keyring.ErrNotFound):
 			return err
 		}
-		return k.be().Set(k.Service, name, enc)
+		if err := k.be().Set(k.Service, name, enc); err != nil {
+			return err
+		}
+		// A writer that does not take the lock file may have raced us
+		// and Set after our Set: then its value is the one stored.
+		got, err := k.be().Get(k.Service, name)
+		switch {
+		case errors.Is(err, keyring.ErrNotFound):
+			return fmt.Errorf("%w: %q in keychain service %q vanished right after Create stored it: another process deleted it", errRaced, name, k.Service)
+		case err != nil:
+			return err
+		case got != enc:
+			return fmt.Errorf("%w: %q in keychain service %q was stored by another writer at the same time", ErrExist, name, k.Service)
+		}
+		return nil
 	}, func() {
 		unlockFile()
 		unlockEntry()
@@ -335,7 +368,7 @@ func (k *Keychain) explain(name string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, ErrExist):
+	case errors.Is(err, ErrExist), errors.Is(err, errRaced):
 		return err
 	case errors.Is(err, keyring.ErrNotFound):
 		return fmt.Errorf("%w: %q in keychain service %q", ErrNotFound, name, k.Service)

@@ -5,6 +5,7 @@ package keystore
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -116,5 +117,63 @@ func unlockCollection(t *testing.T, conn *dbus.Conn, password string) {
 	k := &Keychain{Service: "dpop-keystore-probe", Timeout: 5 * time.Second}
 	if _, err := k.Get("probe"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after unlocking, Get = %v; want ErrNotFound", err)
+	}
+}
+
+// TestKeychainLockDirChecked: Create refuses a lock directory that others
+// can write to, or that another user owns, rather than take a lock that
+// may not exclude anything.
+func TestKeychainLockDirChecked(t *testing.T) {
+	be := new(fakeBackend)
+	k := newFakeKeychain(t, be)
+	if err := os.Chmod(k.lockDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Create("e", []byte("x")); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
+		t.Errorf("Create with a 0777 lock directory = %v; want an error about its mode", err)
+	}
+	if err := os.Chmod(k.lockDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if os.Getuid() == 0 {
+		// As root, give the directory to another user.
+		if err := os.Chown(k.lockDir, 12345, 12345); err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Create("e", []byte("x")); err == nil || !strings.Contains(err.Error(), "owned by uid 12345") {
+			t.Errorf("Create with another user's lock directory = %v; want an error about its owner", err)
+		}
+		if err := os.Chown(k.lockDir, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(k.lockDir, link); err != nil {
+		t.Fatal(err)
+	}
+	k.lockDir = link
+	if err := k.Create("e", []byte("x")); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("Create with a symlinked lock directory = %v; want an error", err)
+	}
+	if len(be.m) != 0 {
+		t.Errorf("backend holds %d entries; want none written", len(be.m))
+	}
+}
+
+// TestDefaultLockDir: the lock directory depends on the user, not on the
+// environment.
+func TestDefaultLockDir(t *testing.T) {
+	want, err := defaultLockDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(want, "dpop-keystore-"+strconv.Itoa(os.Getuid())) {
+		t.Errorf("defaultLockDir = %q; want it to end in dpop-keystore-%d", want, os.Getuid())
+	}
+	for _, v := range []string{"HOME", "XDG_CACHE_HOME", "TMPDIR"} {
+		t.Setenv(v, t.TempDir())
+	}
+	if got, err := defaultLockDir(); err != nil || got != want {
+		t.Errorf("defaultLockDir with another HOME, XDG_CACHE_HOME and TMPDIR = %q, %v; want %q", got, err, want)
 	}
 }

@@ -1,9 +1,11 @@
 package keystore
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,12 +13,10 @@ import (
 )
 
 // newFakeKeychain returns a Keychain over be (a fake), with its lock
-// files in a temporary cache directory.
+// files in a temporary directory.
 func newFakeKeychain(t *testing.T, be backend) *Keychain {
 	t.Helper()
-	t.Setenv("XDG_CACHE_HOME", t.TempDir())
-	t.Setenv("HOME", t.TempDir())
-	return &Keychain{Service: "svc", Timeout: 200 * time.Millisecond, backend: be}
+	return &Keychain{Service: "svc", Timeout: 200 * time.Millisecond, backend: be, lockDir: t.TempDir()}
 }
 
 func TestKeychainFakeRoundTrip(t *testing.T) {
@@ -212,7 +212,7 @@ func TestKeychainAbandonedPutOrder(t *testing.T) {
 
 	// A second Keychain value on the same service and backend: the order
 	// holds across values, as TokenSource and other code may use several.
-	k2 := &Keychain{Service: k.Service, Timeout: 5 * time.Second, backend: be}
+	k2 := &Keychain{Service: k.Service, Timeout: 5 * time.Second, backend: be, lockDir: k.lockDir}
 	put2 := make(chan error, 1)
 	go func() { put2 <- k2.Put("tok", []byte("rt2")) }()
 	select {
@@ -270,5 +270,50 @@ func TestKeychainWaitForAbandonedWrite(t *testing.T) {
 	<-be.landed
 	if err := k.Put("tok", []byte("rt2")); err != nil {
 		t.Errorf("Put after the abandoned Put landed = %v; want nil", err)
+	}
+}
+
+// racingBackend is a fakeBackend on which another writer, one that does not
+// take Create's lock file, races a Create of the same entry: its Get also
+// found nothing, and its Set lands right after the first Set.
+type racingBackend struct {
+	*fakeBackend
+	other string // base64 value the other writer stores
+
+	once sync.Once
+}
+
+func (b *racingBackend) Set(service, user, password string) error {
+	err := b.fakeBackend.Set(service, user, password)
+	b.once.Do(func() { b.fakeBackend.Set(service, user, b.other) })
+	return err
+}
+
+// TestKeychainCreateReadBack: Create reads the entry back after its Set;
+// if another writer's value is there, it returns ErrExist, and LoadOrCreate
+// returns the other writer's key instead of one that is no longer stored.
+func TestKeychainCreateReadBack(t *testing.T) {
+	other, err := generateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := marshalKey(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.StdEncoding.EncodeToString(der)
+
+	k := newFakeKeychain(t, &racingBackend{fakeBackend: new(fakeBackend), other: enc})
+	if err := k.Create("e", []byte("mine")); !errors.Is(err, ErrExist) {
+		t.Errorf("Create overwritten by a racing writer = %v; want ErrExist", err)
+	}
+
+	k = newFakeKeychain(t, &racingBackend{fakeBackend: new(fakeBackend), other: enc})
+	key, err := LoadOrCreate(k, "key", nil)
+	if err != nil {
+		t.Fatalf("LoadOrCreate = %v", err)
+	}
+	if got, want := publicDER(t, key), publicDER(t, other); !bytes.Equal(got, want) {
+		t.Errorf("LoadOrCreate returned its own key; want the racing writer's, which is the one stored")
 	}
 }

@@ -17,15 +17,20 @@ var errLockBusy = errors.New("keystore: lock busy")
 const lockPoll = 10 * time.Millisecond
 
 // lockPath returns the cross-process lock file that serializes Creates in
-// one keychain service: under os.UserCacheDir, else os.TempDir.
-func lockPath(service string) (string, error) {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		dir = os.TempDir()
+// one keychain service, in dir, or in defaultLockDir if dir is empty. It
+// creates the directory if needed, and checks it with checkLockDir.
+func lockPath(service, dir string) (string, error) {
+	if dir == "" {
+		var err error
+		if dir, err = defaultLockDir(); err != nil {
+			return "", err
+		}
 	}
-	dir = filepath.Join(dir, "dpop-keystore")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("keystore: creating lock directory: %w", err)
+	}
+	if err := checkLockDir(dir); err != nil {
+		return "", err
 	}
 	sum := sha256.Sum256([]byte(service))
 	return filepath.Join(dir, "keychain-"+hex.EncodeToString(sum[:8])+".lock"), nil

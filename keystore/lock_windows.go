@@ -5,6 +5,7 @@ package keystore
 import (
 	"errors"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/windows"
 )
@@ -24,3 +25,17 @@ func unlockFile(f *os.File) error {
 	ol := new(windows.Overlapped)
 	return windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, ol)
 }
+
+// defaultLockDir returns dpop-keystore under os.UserCacheDir
+// (%LocalAppData%), else under os.TempDir; both are per user on Windows.
+func defaultLockDir() (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "dpop-keystore"), nil
+}
+
+// checkLockDir accepts dir: the per-user profile directories that
+// defaultLockDir uses are not writable by other users.
+func checkLockDir(dir string) error { return nil }
