@@ -131,75 +131,91 @@ func checkRetrieveError(t *testing.T, what string, err error) *oauth2.RetrieveEr
 	return re
 }
 
-// TestSDKAuthCode: code + PKCE with dpop_jkt, Exchange, then the RS.
-func TestSDKAuthCode(t *testing.T) {
-	t.Parallel()
+// sdkFlow is what each flow test starts from: the RS, the discovered
+// metadata, a new ES256 signer with a public-client Config, and a context
+// whose HTTP client records the exchanges.
+type sdkFlow struct {
+	rs    string
+	md    *dpop.Metadata
+	s     *dpop.Signer
+	cfg   *dpop.Config
+	ctx   context.Context
+	rec   *sdkRecorder
+	token string // the token endpoint's path, as checkExchanges shows it
+}
+
+func newSDKFlow(t *testing.T) *sdkFlow {
+	t.Helper()
 	issuer, rs := requireInterop(t)
 	md := sdkDiscover(t, issuer)
 	s := sdkSigner(t, dpop.ES256)
-	cfg := sdkPublicConfig(t, md, s)
-	ctx, rec := sdkContext(t)
+	f := &sdkFlow{rs: rs, md: md, s: s, cfg: sdkPublicConfig(t, md, s), token: urlPath(t, md.TokenEndpoint)}
+	f.ctx, f.rec = sdkContext(t)
+	return f
+}
 
-	code, verifier := sdkLogin(t, ctx, cfg, false)
-	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+// loginExchange logs in headlessly (without PAR) and exchanges the code.
+func (f *sdkFlow) loginExchange(t *testing.T) *oauth2.Token {
+	t.Helper()
+	code, verifier := sdkLogin(t, f.ctx, f.cfg, false)
+	tok, err := f.cfg.Exchange(f.ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatalf("Exchange: %v", err)
 	}
-	token := urlPath(t, md.TokenEndpoint)
-	checkExchanges(t, "Exchange", rec.take(), "POST "+token+" 400 use_dpop_nonce", "POST "+token+" 200")
-	checkUserToken(t, tok, s, rs)
-	sdkCallAsUser(t, ctx, rec, cfg, tok, rs, "/api/me")
+	return tok
+}
+
+// checkOtherKeyRefused exchanges code with a new key: the server must refuse
+// it with invalid_grant, and no token may come back.
+func (f *sdkFlow) checkOtherKeyRefused(t *testing.T, what, code, verifier string) {
+	t.Helper()
+	other := withSigner(f.cfg, sdkSigner(t, dpop.ES256))
+	tok, err := other.Exchange(f.ctx, code, oauth2.VerifierOption(verifier))
+	if tok != nil {
+		t.Errorf("%s returned a token", what)
+	}
+	if re := checkRetrieveError(t, what, err); re.ErrorCode != "invalid_grant" {
+		t.Errorf("ErrorCode = %q; want invalid_grant", re.ErrorCode)
+	}
+}
+
+// TestSDKAuthCode: code + PKCE with dpop_jkt, Exchange, then the RS.
+func TestSDKAuthCode(t *testing.T) {
+	t.Parallel()
+	f := newSDKFlow(t)
+	tok := f.loginExchange(t)
+	checkExchanges(t, "Exchange", f.rec.take(), "POST "+f.token+" 400 use_dpop_nonce", "POST "+f.token+" 200")
+	checkUserToken(t, tok, f.s, f.rs)
+	sdkCallAsUser(t, f.ctx, f.rec, f.cfg, tok, f.rs, "/api/me")
 }
 
 // TestSDKAuthCodeOtherKey: the code is bound to dpop_jkt; exchanging it with
 // another key fails.
 func TestSDKAuthCodeOtherKey(t *testing.T) {
 	t.Parallel()
-	issuer, _ := requireInterop(t)
-	md := sdkDiscover(t, issuer)
-	cfg := sdkPublicConfig(t, md, sdkSigner(t, dpop.ES256))
-	ctx, _ := sdkContext(t)
-
-	code, verifier := sdkLogin(t, ctx, cfg, false)
-	other := withSigner(cfg, sdkSigner(t, dpop.ES256))
-	tok, err := other.Exchange(ctx, code, oauth2.VerifierOption(verifier))
-	if tok != nil {
-		t.Errorf("Exchange with another key returned a token")
-	}
-	re := checkRetrieveError(t, "Exchange with another key", err)
-	if re.ErrorCode != "invalid_grant" {
-		t.Errorf("ErrorCode = %q; want invalid_grant", re.ErrorCode)
-	}
+	f := newSDKFlow(t)
+	code, verifier := sdkLogin(t, f.ctx, f.cfg, false)
+	f.checkOtherKeyRefused(t, "Exchange with another key", code, verifier)
 }
 
 // TestSDKRefresh: an expired token is refreshed with the same key (the new
 // access token works at the RS); another key is refused with invalid_grant.
 func TestSDKRefresh(t *testing.T) {
 	t.Parallel()
-	issuer, rs := requireInterop(t)
-	md := sdkDiscover(t, issuer)
-	s := sdkSigner(t, dpop.ES256)
-	cfg := sdkPublicConfig(t, md, s)
-	ctx, rec := sdkContext(t)
-
-	code, verifier := sdkLogin(t, ctx, cfg, false)
-	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatalf("Exchange: %v", err)
-	}
-	rec.take()
+	f := newSDKFlow(t)
+	tok := f.loginExchange(t)
+	f.rec.take()
 
 	expired := *tok
 	expired.Expiry = time.Now().Add(-time.Minute)
-	ts := cfg.TokenSource(ctx, &expired)
+	ts := f.cfg.TokenSource(f.ctx, &expired)
 	tok2, err := ts.Token()
 	if err != nil {
 		t.Fatalf("refresh: %v", err)
 	}
 	// The Config's AS nonce is still fresh: no challenge.
-	token := urlPath(t, md.TokenEndpoint)
-	checkExchanges(t, "refresh", rec.take(), "POST "+token+" 200")
-	checkBoundToken(t, tok2, s, rs)
+	checkExchanges(t, "refresh", f.rec.take(), "POST "+f.token+" 200")
+	checkBoundToken(t, tok2, f.s, f.rs)
 	if tok2.AccessToken == tok.AccessToken {
 		t.Errorf("refresh returned the old access token")
 	}
@@ -213,15 +229,14 @@ func TestSDKRefresh(t *testing.T) {
 	if tok3, err := ts.Token(); err != nil || tok3.AccessToken != tok2.AccessToken {
 		t.Errorf("second Token() = %v, %v; want the refreshed token again", tok3, err)
 	}
-	sdkCallAsUser(t, ctx, rec, cfg, tok2, rs, "/api/refreshed")
+	sdkCallAsUser(t, f.ctx, f.rec, f.cfg, tok2, f.rs, "/api/refreshed")
 
 	// Another key with the newest refresh token.
-	other := withSigner(cfg, sdkSigner(t, dpop.ES256))
+	other := withSigner(f.cfg, sdkSigner(t, dpop.ES256))
 	stolen := *tok2
 	stolen.Expiry = time.Now().Add(-time.Minute)
-	_, err = other.TokenSource(ctx, &stolen).Token()
-	re := checkRetrieveError(t, "refresh with another key", err)
-	if re.ErrorCode != "invalid_grant" {
+	_, err = other.TokenSource(f.ctx, &stolen).Token()
+	if re := checkRetrieveError(t, "refresh with another key", err); re.ErrorCode != "invalid_grant" {
 		t.Errorf("ErrorCode = %q; want invalid_grant", re.ErrorCode)
 	}
 }
@@ -230,47 +245,32 @@ func TestSDKRefresh(t *testing.T) {
 // it inside the RS call.
 func TestSDKRefreshThroughClient(t *testing.T) {
 	t.Parallel()
-	issuer, rs := requireInterop(t)
-	md := sdkDiscover(t, issuer)
-	s := sdkSigner(t, dpop.ES256)
-	cfg := sdkPublicConfig(t, md, s)
-	ctx, rec := sdkContext(t)
-
-	code, verifier := sdkLogin(t, ctx, cfg, false)
-	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatalf("Exchange: %v", err)
-	}
-	rec.take()
+	f := newSDKFlow(t)
+	tok := f.loginExchange(t)
+	f.rec.take()
 	tok.Expiry = time.Now().Add(-time.Minute)
-	a := sdkCallRS(t, cfg.Client(ctx, tok), "GET", rs+"/api/auto", nil)
-	if a.JKT != s.Thumbprint() || a.Sub != "alice" {
-		t.Errorf("RS answer sub=%q jkt=%q; want alice, %q", a.Sub, a.JKT, s.Thumbprint())
+	a := sdkCallRS(t, f.cfg.Client(f.ctx, tok), "GET", f.rs+"/api/auto", nil)
+	if a.JKT != f.s.Thumbprint() || a.Sub != "alice" {
+		t.Errorf("RS answer sub=%q jkt=%q; want alice, %q", a.Sub, a.JKT, f.s.Thumbprint())
 	}
-	token := urlPath(t, md.TokenEndpoint)
-	checkExchanges(t, "RS call with an expired token", rec.take(),
-		"POST "+token+" 200", "GET /api/auto 401 use_dpop_nonce", "GET /api/auto 200")
+	checkExchanges(t, "RS call with an expired token", f.rec.take(),
+		"POST "+f.token+" 200", "GET /api/auto 401 use_dpop_nonce", "GET /api/auto 200")
 }
 
 // TestSDKDevice: device authorization, approval by the headless user while
 // DeviceAccessToken polls, then the RS.
 func TestSDKDevice(t *testing.T) {
 	t.Parallel()
-	issuer, rs := requireInterop(t)
-	md := sdkDiscover(t, issuer)
-	s := sdkSigner(t, dpop.ES256)
-	cfg := sdkPublicConfig(t, md, s)
-	ctx, rec := sdkContext(t)
-
-	da, err := cfg.DeviceAuth(ctx)
+	f := newSDKFlow(t)
+	da, err := f.cfg.DeviceAuth(f.ctx)
 	if err != nil {
 		t.Fatalf("DeviceAuth: %v", err)
 	}
 	if da.DeviceCode == "" || da.UserCode == "" || da.VerificationURIComplete == "" {
 		t.Fatalf("DeviceAuth = %+v; want device_code, user_code and verification_uri_complete", da)
 	}
-	device := urlPath(t, md.DeviceAuthorizationEndpoint)
-	checkExchanges(t, "DeviceAuth", rec.take(), "POST "+device+" 200")
+	device := urlPath(t, f.md.DeviceAuthorizationEndpoint)
+	checkExchanges(t, "DeviceAuth", f.rec.take(), "POST "+device+" 200")
 
 	// Poll in a goroutine and approve on the test goroutine (the helpers
 	// call t.Fatal, which must not run elsewhere).
@@ -278,79 +278,63 @@ func TestSDKDevice(t *testing.T) {
 		tok *oauth2.Token
 		err error
 	}
-	pollCtx, cancel := context.WithCancel(ctx)
+	pollCtx, cancel := context.WithCancel(f.ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		r.tok, r.err = cfg.DeviceAccessToken(pollCtx, da)
+		r.tok, r.err = f.cfg.DeviceAccessToken(pollCtx, da)
 	}()
 	defer func() { cancel(); <-done }() // also on t.Fatal below
 	headlessApproveDevice(t, da.VerificationURIComplete)
 	select {
 	case <-done:
-	case <-ctx.Done():
+	case <-f.ctx.Done():
 		t.Fatal("DeviceAccessToken: no token before the test's deadline")
 	}
 	if r.err != nil {
 		t.Fatalf("DeviceAccessToken: %v", r.err)
 	}
-	checkUserToken(t, r.tok, s, rs)
+	checkUserToken(t, r.tok, f.s, f.rs)
 	// Polls before the approval, if any, end with authorization_pending.
-	ex := rec.take()
-	token := urlPath(t, md.TokenEndpoint)
-	if n := len(ex); n == 0 || ex[n-1].String() != "POST "+token+" 200" {
-		t.Errorf("device polls = %v; want the last to be POST %s 200", ex, token)
+	ex := f.rec.take()
+	if n := len(ex); n == 0 || ex[n-1].String() != "POST "+f.token+" 200" {
+		t.Errorf("device polls = %v; want the last to be POST %s 200", ex, f.token)
 	}
 	for _, e := range ex[:max(len(ex)-1, 0)] {
 		if e.code != "use_dpop_nonce" && e.code != "authorization_pending" {
 			t.Errorf("device poll %v; want use_dpop_nonce or authorization_pending", e)
 		}
 	}
-	sdkCallAsUser(t, ctx, rec, cfg, r.tok, rs, "/api/device")
+	sdkCallAsUser(t, f.ctx, f.rec, f.cfg, r.tok, f.rs, "/api/device")
 }
 
 // TestSDKPAR: PushAuthCodeURL with a proof, login with the request_uri,
 // Exchange, then the RS.
 func TestSDKPAR(t *testing.T) {
 	t.Parallel()
-	issuer, rs := requireInterop(t)
-	md := sdkDiscover(t, issuer)
-	s := sdkSigner(t, dpop.ES256)
-	cfg := sdkPublicConfig(t, md, s)
-	ctx, rec := sdkContext(t)
-
-	code, verifier := sdkLogin(t, ctx, cfg, true)
-	par := urlPath(t, md.PushedAuthorizationRequestEndpoint)
-	ex := rec.take()
+	f := newSDKFlow(t)
+	code, verifier := sdkLogin(t, f.ctx, f.cfg, true)
+	par := urlPath(t, f.md.PushedAuthorizationRequestEndpoint)
+	ex := f.rec.take()
 	checkExchanges(t, "PushAuthCodeURL", ex, "POST "+par+" 400 use_dpop_nonce", "POST "+par+" 201")
 	if len(ex) == 2 {
 		checkNonceRetry(t, "PushAuthCodeURL", ex[0], ex[1])
 	}
-	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	tok, err := f.cfg.Exchange(f.ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatalf("Exchange: %v", err)
 	}
 	// PAR and token endpoint share the AS origin: the nonce is reused.
-	token := urlPath(t, md.TokenEndpoint)
-	checkExchanges(t, "Exchange", rec.take(), "POST "+token+" 200")
-	checkUserToken(t, tok, s, rs)
-	sdkCallAsUser(t, ctx, rec, cfg, tok, rs, "/api/par")
+	checkExchanges(t, "Exchange", f.rec.take(), "POST "+f.token+" 200")
+	checkUserToken(t, tok, f.s, f.rs)
+	sdkCallAsUser(t, f.ctx, f.rec, f.cfg, tok, f.rs, "/api/par")
 }
 
 // TestSDKPAROtherKey: PAR binds the code to the proof's key; exchanging it
 // with another key fails.
 func TestSDKPAROtherKey(t *testing.T) {
 	t.Parallel()
-	issuer, _ := requireInterop(t)
-	md := sdkDiscover(t, issuer)
-	cfg := sdkPublicConfig(t, md, sdkSigner(t, dpop.ES256))
-	ctx, _ := sdkContext(t)
-
-	code, verifier := sdkLogin(t, ctx, cfg, true)
-	other := withSigner(cfg, sdkSigner(t, dpop.ES256))
-	_, err := other.Exchange(ctx, code, oauth2.VerifierOption(verifier))
-	re := checkRetrieveError(t, "Exchange of a PAR code with another key", err)
-	if re.ErrorCode != "invalid_grant" {
-		t.Errorf("ErrorCode = %q; want invalid_grant", re.ErrorCode)
-	}
+	f := newSDKFlow(t)
+	code, verifier := sdkLogin(t, f.ctx, f.cfg, true)
+	f.checkOtherKeyRefused(t, "Exchange of a PAR code with another key", code, verifier)
 }
