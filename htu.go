@@ -32,9 +32,6 @@ func originOf(u *url.URL, host string) origin {
 	return origin{scheme, host}
 }
 
-// String returns the origin as scheme://host[:port].
-func (o origin) String() string { return o.scheme + "://" + o.host }
-
 // appendHTU appends the htu claim for a request to u at origin o (RFC 9449
 // §4.2, §4.3 point 9): scheme://host[:port] and the path as it goes on the
 // wire, without query, fragment or userinfo; "/" for an empty path.

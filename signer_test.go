@@ -66,7 +66,7 @@ type proofClaims struct {
 // alg and the signature. It returns the claims and the JWK.
 func verifyJOSE(t testing.TB, proof, alg string) (proofClaims, *jose.JSONWebKey) {
 	t.Helper()
-	jws, err := jose.ParseSigned(proof, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
+	jws, err := jose.ParseSignedCompact(proof, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
 	if err != nil {
 		t.Fatalf("go-jose cannot parse proof: %v\n%s", err, proof)
 	}

@@ -317,9 +317,9 @@ type TokenTypeError struct {
 
 func (e *TokenTypeError) Error() string {
 	if strings.EqualFold(e.TokenType, "Bearer") {
-		return "dpop: the authorization server answered a DPoP token request with a Bearer token (a downgrade; set AllowBearer to accept it)"
+		return "dpop: got a Bearer token where a DPoP-bound token was expected (a downgrade; set AllowBearer to accept it)"
 	}
-	return fmt.Sprintf("dpop: the authorization server answered token_type %q; want DPoP", e.TokenType)
+	return fmt.Sprintf("dpop: got token_type %q; want DPoP", e.TokenType)
 }
 
 // Downgrade reports whether the server issued a Bearer token.

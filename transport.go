@@ -100,8 +100,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("dpop: request Host %q is not a valid host", req.Host)
 	}
 	o := originOf(req.URL, req.Host)
-	first, ok := firstOrigin(req)
-	sameOrigin := ok && o == first
+	sameOrigin := req.Response == nil // not a redirect: the caller's own target
+	if !sameOrigin {
+		first, ok := firstOrigin(req)
+		sameOrigin = ok && o == first
+	}
 	var tok *tokenEntry
 	switch {
 	case !sameOrigin:

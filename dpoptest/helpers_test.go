@@ -140,7 +140,11 @@ func ecJWK(priv *ecdsa.PrivateKey, private bool) map[string]any {
 	pad := func(n *big.Int) string { return b64(n.FillBytes(make([]byte, 32))) }
 	m := map[string]any{"kty": "EC", "crv": "P-256", "x": pad(priv.X), "y": pad(priv.Y)}
 	if private {
-		m["d"] = pad(priv.D)
+		d, err := priv.Bytes()
+		if err != nil {
+			panic(err)
+		}
+		m["d"] = b64(d)
 	}
 	return m
 }

@@ -264,7 +264,7 @@ func TestMetadataAndJWKS(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := s.IssueToken("jkt-value", "alice", "read")
-	jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256})
+	jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		t.Fatal(err)
 	}
