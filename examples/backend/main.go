@@ -210,8 +210,7 @@ func call(ctx context.Context, client *http.Client, o *options, worker, n int) (
 	defer cancel()
 	for attempt := 1; ; attempt++ {
 		status, err := send(ctx, client, o.api, worker, n)
-		var ce *dpop.ChallengeError
-		if attempt < nonceAttempts && errors.As(err, &ce) && ce.ErrorCode == dpop.ErrorUseNonce {
+		if _, ok := dpop.NonceFromError(err); ok && attempt < nonceAttempts {
 			continue
 		}
 		return status, err
