@@ -2,7 +2,6 @@ package dpop
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -14,8 +13,8 @@ import (
 // grant (RFC 6749 §4.4, RFC 9449 §5) through a [clientcredentials.Config],
 // for services calling APIs on their own behalf.
 //
-// The required fields are OAuth2 and Signer. It is safe for concurrent use;
-// do not copy it after first use. As with [Config], the authentication style
+// The required fields are OAuth2 and Signer. It is safe for concurrent use,
+// and may be copied. As with [Config], the authentication style
 // is pinned to client_secret_basic unless OAuth2.AuthStyle says otherwise,
 // and the HTTP client comes from the context.
 type ClientCredentials struct {
@@ -24,16 +23,13 @@ type ClientCredentials struct {
 	Nonces      *NonceCache // authorization-server nonces; if nil, its own
 	AllowBearer bool        // accept a Bearer token (a downgrade); see Config.AllowBearer
 
-	ownNonces lazyNonces
+	ownNonces lazyNonceCache
 }
 
 // Token requests a new token.
 func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
-	switch {
-	case c.OAuth2 == nil:
-		return nil, errors.New("dpop: ClientCredentials' OAuth2 is nil")
-	case c.Signer == nil:
-		return nil, errors.New("dpop: ClientCredentials' Signer is nil")
+	if err := checkParts("ClientCredentials", c.OAuth2 != nil, c.Signer); err != nil {
+		return nil, err
 	}
 	cfg := *c.OAuth2
 	cfg.AuthStyle = pinAuthStyle(cfg.AuthStyle, cfg.ClientSecret)
@@ -41,32 +37,28 @@ func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dpop: client credentials: %w", err)
 	}
-	return checkedToken(tok, c.AllowBearer)
+	return checkToken(tok, c.AllowBearer)
 }
 
 // TokenSource returns a token source that requests a token when it has
 // none or the last one expired; concurrent callers wait for one request.
 func (c *ClientCredentials) TokenSource(ctx context.Context) oauth2.TokenSource {
-	return oauth2.ReuseTokenSource(nil, ccSource{ctx, c})
+	return oauth2.ReuseTokenSource(nil, clientCredentialsSource{ctx, c})
 }
 
 // Client returns an HTTP client whose requests carry a token from
 // TokenSource with a DPoP proof, over the context's oauth2.HTTPClient
 // transport if one is set. The client has its own resource-server nonces.
 func (c *ClientCredentials) Client(ctx context.Context) *http.Client {
-	return &http.Client{Transport: &Transport{
-		Base:        contextTransport(ctx),
-		Source:      c.TokenSource(ctx),
-		Signer:      c.Signer,
-		AllowBearer: c.AllowBearer,
-	}}
+	return dpopClient(ctx, c.TokenSource(ctx), c.Signer, c.AllowBearer)
 }
 
-func (c *ClientCredentials) nonces() *NonceCache { return c.ownNonces.or(c.Nonces) }
+func (c *ClientCredentials) nonces() *NonceCache { return c.ownNonces.get(c.Nonces) }
 
-type ccSource struct {
+// clientCredentialsSource requests a token with the context it was made with.
+type clientCredentialsSource struct {
 	ctx context.Context
 	c   *ClientCredentials
 }
 
-func (s ccSource) Token() (*oauth2.Token, error) { return s.c.Token(s.ctx) }
+func (s clientCredentialsSource) Token() (*oauth2.Token, error) { return s.c.Token(s.ctx) }

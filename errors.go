@@ -1,15 +1,9 @@
 package dpop
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
-
-	"github.com/dpopkit/dpop/internal/challenge"
 )
 
 // DPoP error codes a server may answer with (RFC 9449 §7.1, §8, §12.2).
@@ -18,6 +12,11 @@ const (
 	ErrorInvalidProof = "invalid_dpop_proof" // the proof was rejected
 	ErrorInvalidToken = "invalid_token"      // the resource server rejected the token (RFC 6750 §3.1)
 )
+
+// ErrNoRefreshToken is returned by a [Config.TokenSource] whose token has
+// expired when there is no refresh token to renew it: the user must log in
+// again.
+var ErrNoRefreshToken = errors.New("dpop: token expired and there is no refresh token")
 
 // ChallengeError is a DPoP error from a server: the DPoP challenge in the
 // WWW-Authenticate header of a resource server's 401 (RFC 9449 §7.1, §9),
@@ -70,104 +69,34 @@ func NonceFromError(err error) (nonce string, ok bool) {
 	return "", false
 }
 
-// CheckResponse returns a *[ChallengeError] when resp is a DPoP error: a 401
-// with a DPoP challenge, or a 400 whose JSON error code is a DPoP one
-// (use_dpop_nonce or invalid_dpop_proof). Otherwise it returns nil. It reads
-// at most a few KiB of a 400's body, and leaves resp.Body reading the whole
-// body from its first byte.
-func CheckResponse(resp *http.Response) error {
-	if ce := responseChallenge(resp); ce != nil {
-		return ce
-	}
-	return nil
+// TokenTypeError reports a token response whose token_type is not DPoP
+// (RFC 9449 §5). A Bearer token means the server did not bind the token to
+// the key: a downgrade that an attacker who strips the DPoP header can also
+// cause.
+type TokenTypeError struct {
+	TokenType string // as answered; may be empty
 }
 
-// maxPeek bounds how much of a 400 body is read to find its error code.
-// Error bodies of RFC 6749 §5.2 are small; a larger body is not one.
-const maxPeek = 4 << 10
-
-// responseChallenge returns the DPoP error resp carries, or nil.
-func responseChallenge(resp *http.Response) *ChallengeError {
-	switch resp.StatusCode {
-	case http.StatusUnauthorized:
-		c, ok := challenge.FindScheme(resp.Header.Values("WWW-Authenticate"), "DPoP")
-		if !ok {
-			return nil
-		}
-		return &ChallengeError{
-			StatusCode:  resp.StatusCode,
-			ErrorCode:   c.Params["error"],
-			Description: c.Params["error_description"],
-			Algs:        strings.Fields(c.Params["algs"]),
-			Nonce:       responseNonce(resp),
-		}
-	case http.StatusBadRequest:
-		code, desc := peekJSONError(resp)
-		if code != ErrorUseNonce && code != ErrorInvalidProof {
-			return nil
-		}
-		return &ChallengeError{
-			StatusCode:  resp.StatusCode,
-			ErrorCode:   code,
-			Description: desc,
-			Nonce:       responseNonce(resp),
-		}
+func (e *TokenTypeError) Error() string {
+	if strings.EqualFold(e.TokenType, "Bearer") {
+		return "dpop: got a Bearer token where a DPoP-bound token was expected (a downgrade; set AllowBearer to accept it)"
 	}
-	return nil
+	return fmt.Sprintf("dpop: got token_type %q; want DPoP", e.TokenType)
 }
 
-// responseNonce returns resp's DPoP-Nonce when it is valid (RFC 9449 §8.1).
-func responseNonce(resp *http.Response) string {
-	if v := resp.Header["Dpop-Nonce"]; len(v) == 1 && ValidNonce(v[0]) {
-		return v[0]
-	}
-	return ""
+// Downgrade reports whether the server issued a Bearer token.
+func (e *TokenTypeError) Downgrade() bool { return strings.EqualFold(e.TokenType, "Bearer") }
+
+// AlgError reports a proof algorithm the server does not accept, or a
+// server that does not advertise DPoP at all (Supported is then empty).
+type AlgError struct {
+	Alg       string
+	Supported []string
 }
 
-// peekJSONError reads up to maxPeek bytes of resp's body and, when that is
-// the whole body and a JSON object, returns its error and error_description
-// members (RFC 6749 §5.2). resp.Body is replaced by a reader that yields the
-// peeked bytes and then the rest, and closes the original.
-func peekJSONError(resp *http.Response) (code, desc string) {
-	if resp.Body == nil || resp.Body == http.NoBody {
-		return "", ""
+func (e *AlgError) Error() string {
+	if len(e.Supported) == 0 {
+		return "dpop: the authorization server does not advertise DPoP support (no dpop_signing_alg_values_supported, RFC 9449 §5.1)"
 	}
-	buf := make([]byte, maxPeek+1)
-	n := 0
-	var err error
-	for n < len(buf) && err == nil {
-		var m int
-		m, err = resp.Body.Read(buf[n:])
-		n += m
-	}
-	buf = buf[:n]
-	switch err {
-	case nil: // more than maxPeek bytes: not an error body; hand back all of it
-		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(buf), resp.Body), Closer: resp.Body}
-		return "", ""
-	case io.EOF:
-	default: // a read error (a truncated body, say) reaches the caller after the bytes read
-		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(buf), errReader{err}), Closer: resp.Body}
-		return "", ""
-	}
-	resp.Body = &peekedBody{Reader: bytes.NewReader(buf), Closer: resp.Body}
-	var e struct {
-		Error            string `json:"error"`
-		ErrorDescription string `json:"error_description"`
-	}
-	if json.Unmarshal(buf, &e) != nil {
-		return "", ""
-	}
-	return e.Error, e.ErrorDescription
-}
-
-// errReader returns its error from every Read.
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
-
-// peekedBody is a response body whose first bytes were read ahead.
-type peekedBody struct {
-	io.Reader
-	io.Closer
+	return fmt.Sprintf("dpop: the authorization server accepts DPoP proofs signed with %s, not %s", strings.Join(e.Supported, ", "), e.Alg)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -35,16 +34,6 @@ type Metadata struct {
 
 // maxMetadata bounds the metadata document read by Discover.
 const maxMetadata = 1 << 20
-
-// loopback reports whether host names this machine: a loopback IP address
-// or "localhost" (RFC 8252 §8.3).
-func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
 
 // Discover fetches the metadata of the authorization server whose issuer
 // identifier is issuer: first from the RFC 8414 §3.1 well-known location,
@@ -94,11 +83,7 @@ func fetchMetadata(ctx context.Context, loc string) (*Metadata, int, error) {
 		return nil, 0, fmt.Errorf("dpop: metadata: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
-	hc := http.DefaultClient
-	if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
-		hc = c
-	}
-	resp, err := hc.Do(req)
+	resp, err := contextClient(ctx).Do(req)
 	if err != nil {
 		return nil, 0, fmt.Errorf("dpop: metadata: %w", err)
 	}
@@ -140,18 +125,4 @@ func (m *Metadata) CheckSigner(s *Signer) error {
 		}
 	}
 	return &AlgError{Alg: s.Alg(), Supported: m.DPoPSigningAlgValuesSupported}
-}
-
-// AlgError reports a proof algorithm the server does not accept, or a
-// server that does not advertise DPoP at all (Supported is then empty).
-type AlgError struct {
-	Alg       string
-	Supported []string
-}
-
-func (e *AlgError) Error() string {
-	if len(e.Supported) == 0 {
-		return "dpop: the authorization server does not advertise DPoP support (no dpop_signing_alg_values_supported, RFC 9449 §5.1)"
-	}
-	return fmt.Sprintf("dpop: the authorization server accepts DPoP proofs signed with %s, not %s", strings.Join(e.Supported, ", "), e.Alg)
 }

@@ -1,7 +1,7 @@
 package dpop
 
 import (
-	"net/url"
+	"net/http"
 	"sync"
 	"sync/atomic"
 )
@@ -97,14 +97,6 @@ func (c *NonceCache) Len() int {
 	return 0
 }
 
-func parseOrigin(rawURL string) (origin, bool) {
-	u, err := url.Parse(rawURL)
-	if err != nil || !httpURL(u) {
-		return origin{}, false
-	}
-	return originOf(u, ""), true
-}
-
 func (c *NonceCache) get(o origin) string {
 	if c == nil {
 		return ""
@@ -162,18 +154,29 @@ func (c *NonceCache) put(o origin, nonce string) bool {
 	return true
 }
 
-// lazyNonces gives a struct whose zero value must work a NonceCache of its
-// own, made on first use, for when the user set none.
-type lazyNonces struct{ p atomic.Pointer[NonceCache] }
+// responseNonce returns resp's DPoP-Nonce when it is valid (RFC 9449 §8.1).
+func responseNonce(resp *http.Response) string {
+	if v := resp.Header["Dpop-Nonce"]; len(v) == 1 && ValidNonce(v[0]) {
+		return v[0]
+	}
+	return ""
+}
 
-// or returns c when it is set, else the lazily made cache.
-func (l *lazyNonces) or(c *NonceCache) *NonceCache {
+// lazyNonceCache gives a struct whose zero value must work a NonceCache of
+// its own, made on first use, for when the user set none. Unlike an
+// atomic.Pointer it may be copied after use, as x/oauth2's
+// LazyAuthStyleCache may: the copies then share one cache, which is right
+// for copies of one client configuration.
+type lazyNonceCache struct{ v atomic.Value } // of *NonceCache
+
+// get returns c when it is set, else the lazily made cache.
+func (l *lazyNonceCache) get(c *NonceCache) *NonceCache {
 	if c != nil {
 		return c
 	}
-	if own := l.p.Load(); own != nil {
+	if own, ok := l.v.Load().(*NonceCache); ok {
 		return own
 	}
-	l.p.CompareAndSwap(nil, new(NonceCache))
-	return l.p.Load()
+	l.v.CompareAndSwap(nil, new(NonceCache))
+	return l.v.Load().(*NonceCache)
 }

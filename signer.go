@@ -58,7 +58,6 @@ type Signer struct {
 	ecSize     int    // bytes in each of r and s; 0 for non-ECDSA keys
 	header     []byte // base64url(protected header) + "."
 	thumbprint string
-	jwk        []byte // public JWK, JSON
 }
 
 // NewSigner returns a Signer for key, choosing the JWS algorithm from its
@@ -120,8 +119,8 @@ func NewSigner(key crypto.Signer, opts *SignerOptions) (*Signer, error) {
 	}
 
 	jwk := jose.JSONWebKey{Key: pub}
-	var err error
-	if s.jwk, err = jwk.MarshalJSON(); err != nil {
+	pubJWK, err := jwk.MarshalJSON()
+	if err != nil {
 		return nil, fmt.Errorf("dpop: NewSigner: marshal JWK: %w", err)
 	}
 	tp, err := jwk.Thumbprint(crypto.SHA256)
@@ -134,7 +133,7 @@ func NewSigner(key crypto.Signer, opts *SignerOptions) (*Signer, error) {
 		Typ string          `json:"typ"`
 		Alg string          `json:"alg"`
 		JWK json.RawMessage `json:"jwk"`
-	}{"dpop+jwt", s.alg, s.jwk})
+	}{"dpop+jwt", s.alg, pubJWK})
 	if err != nil {
 		return nil, fmt.Errorf("dpop: NewSigner: marshal header: %w", err)
 	}
@@ -150,10 +149,6 @@ func (s *Signer) Alg() string { return s.alg }
 // value of the dpop_jkt authorization request parameter (§10) and of an
 // access token's cnf.jkt claim.
 func (s *Signer) Thumbprint() string { return s.thumbprint }
-
-// PublicJWK returns the JSON encoding of the signer's public key as a JWK
-// (RFC 7517), holding the required members only.
-func (s *Signer) PublicJWK() []byte { return append([]byte(nil), s.jwk...) }
 
 // Public returns the signer's public key.
 func (s *Signer) Public() crypto.PublicKey { return s.key.Public() }

@@ -13,24 +13,11 @@ import (
 
 // Transport is an [http.RoundTripper] that sends a DPoP proof (RFC 9449)
 // with every request, and the access token from Source as
-// "Authorization: DPoP <token>" (§7.1).
+// "Authorization: DPoP <token>" (§7.1). The package documentation tells
+// the flow of one request, the nonce retry and the redirect rule.
 //
 // The only required field is Signer. Transport is safe for concurrent use
 // by multiple goroutines; do not copy it after first use.
-//
-// For each request, Transport signs a new proof (new jti and iat, with ath
-// when a token is sent, and the origin's current server nonce), sends a
-// clone of the request, and remembers any valid DPoP-Nonce of the response
-// for the request's origin, whatever its status. When the response is a
-// use_dpop_nonce challenge (a resource server's 401 with a DPoP
-// WWW-Authenticate challenge, §9, or an authorization server's 400 JSON
-// error, §8) carrying a nonce other than the one just sent, and the body can
-// be sent again (no body, or GetBody set), it closes that response and sends
-// the request once more with a fresh proof. It never retries twice.
-//
-// On a redirect that [http.Client] follows to another origin than that of
-// the first request of the chain, the hop gets a proof without ath and no
-// access token: the token goes only to the origin the caller addressed.
 type Transport struct {
 	// Base is the transport that sends the requests.
 	// If nil, http.DefaultTransport is used.
@@ -38,10 +25,10 @@ type Transport struct {
 
 	// Source supplies the access token, sent with the DPoP scheme. A token
 	// whose TokenType is Bearer is refused with a *[TokenTypeError] unless
-	// AllowBearer is set. If nil, requests carry a proof only, as token-endpoint and PAR requests do; an
-	// "Authorization: DPoP <token>" header already on the request (set by
-	// an oauth2.Transport stacked on top, say) is then kept and its hash
-	// goes into the proof.
+	// AllowBearer is set. If nil, requests carry a proof only, as
+	// token-endpoint and PAR requests do; an "Authorization: DPoP <token>"
+	// header already on the request (set by an oauth2.Transport stacked on
+	// top, say) is then kept and its hash goes into the proof.
 	Source oauth2.TokenSource
 
 	// Signer signs the proofs. It is required.
@@ -58,132 +45,169 @@ type Transport struct {
 	// proof without ath, instead of failing.
 	AllowBearer bool
 
-	token     atomic.Pointer[tokenEntry] // hash of the last token seen
-	ownNonces lazyNonces                 // when Nonces is nil
+	token     atomic.Pointer[presentedToken] // the last token seen
+	ownNonces lazyNonceCache                 // when Nonces is nil
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
 
-// tokenEntry caches what a proof needs of the current access token.
-type tokenEntry struct {
+// presentedToken is an access token with what a request presenting it
+// needs: its Authorization header value and its proof's ath.
+type presentedToken struct {
 	token, ath, authorization string
-	bearer                    bool // an unbound token, accepted with Config.AllowBearer
+	bearer                    bool // an unbound token, accepted with AllowBearer
 }
 
-// maxDrain bounds how much of a challenge's body is read before it is
-// closed, so that its connection can be reused without reading forever.
-const maxDrain = 64 << 10
+// call is one RoundTrip: the caller's request and what every attempt of it
+// shares.
+type call struct {
+	req     *http.Request
+	origin  origin
+	tok     *presentedToken // nil: no access token goes with this request
+	foreign bool            // a redirect hop to another origin than the chain's first
+	nonces  *NonceCache
+	nonce   string // the server nonce for the next attempt; "" for none
+}
 
-// RoundTrip implements [http.RoundTripper]. It never modifies req, and it
-// closes req.Body on every path, as the interface requires.
+// RoundTrip implements [http.RoundTripper]: check the request, get the
+// token, send one attempt, and let the retry policy decide on the response.
+// It never modifies req, and it closes req.Body on every path, as the
+// interface requires.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	bodyClosed := false
-	if req.Body != nil {
-		defer func() {
-			if !bodyClosed {
-				req.Body.Close()
-			}
-		}()
-	}
-	if t.Signer == nil {
-		return nil, errors.New("dpop: Transport's Signer is nil")
-	}
-	if req.URL == nil || !httpURL(req.URL) {
-		return nil, errors.New("dpop: request URL is not an absolute http or https URL")
-	}
-	ctx := req.Context()
-	if err := ctx.Err(); err != nil {
+	c, err := t.newCall(req)
+	if err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
 		return nil, err
 	}
-
-	if req.Host != "" && !validHost(req.Host) {
-		return nil, fmt.Errorf("dpop: request Host %q is not a valid host", req.Host)
+	resp, err := t.attempt(&c, req.Body) // Base closes req.Body from here on
+	if err != nil {
+		return nil, err
 	}
-	o := originOf(req.URL, req.Host)
-	sameOrigin := req.Response == nil // not a redirect: the caller's own target
-	if !sameOrigin {
-		first, ok := firstOrigin(req)
-		sameOrigin = ok && o == first
-	}
-	var tok *tokenEntry
-	switch {
-	case !sameOrigin:
-	case t.Source != nil:
-		tk, err := t.Source.Token()
-		if err != nil {
-			return nil, fmt.Errorf("dpop: cannot get token: %w", err)
-		}
-		if tk == nil || tk.AccessToken == "" {
-			return nil, errors.New("dpop: Transport's Source returned no access token")
-		}
-		bearer := strings.EqualFold(tk.TokenType, "Bearer")
-		if bearer && !t.AllowBearer {
-			return nil, &TokenTypeError{TokenType: tk.TokenType}
-		}
-		tok = t.tokenEntry(tk.AccessToken, bearer)
-	default:
-		if v, ok := dpopAuthorization(req.Header); ok {
-			tok = t.tokenEntry(v, false)
-		}
-	}
-
-	nonces := t.nonces()
-	nonce := nonces.get(o)
-	for attempt := 0; ; attempt++ {
-		r2, err := t.outgoing(req, o, tok, nonce, !sameOrigin)
-		if err != nil {
-			return nil, err
-		}
-		if attempt > 0 {
-			if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
-				if r2.Body, err = req.GetBody(); err != nil {
-					return nil, fmt.Errorf("dpop: cannot rewind request body for the nonce retry: %w", err)
-				}
-			}
-		}
-		bodyClosed = true // Base closes it from here on, even on error
-		resp, err := t.base().RoundTrip(r2)
-		if err != nil {
-			return nil, err
-		}
-		if resp == nil {
-			return nil, errors.New("dpop: Transport's Base returned neither a response nor an error")
-		}
-		if resp.Body == nil {
-			resp.Body = http.NoBody // as net/http's Client does for a nonconforming RoundTripper
-		}
-		if resp.Header == nil {
-			resp.Header = make(http.Header)
-		}
-		nonces.put(o, responseNonce(resp))
-		if attempt > 0 || !retryable(req) {
-			return resp, nil
-		}
-		ce := nonceChallenge(resp)
-		if ce == nil || ce.Nonce == nonce {
-			return resp, nil
-		}
-		drainClose(resp)
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		nonce = ce.Nonce
-	}
+	return t.retry(&c, resp)
 }
 
-// outgoing returns the request to send: a shallow copy of req with its own
-// header map carrying a new proof and, when tok is set, the access token.
-// The header values of req are shared, never modified.
-func (t *Transport) outgoing(req *http.Request, o origin, tok *tokenEntry, nonce string, stripAuth bool) (*http.Request, error) {
+// newCall checks req and gets the token it presents, if any.
+// The call is a value, so that it stays on the stack.
+func (t *Transport) newCall(req *http.Request) (call, error) {
+	if t.Signer == nil {
+		return call{}, errors.New("dpop: Transport's Signer is nil")
+	}
+	if req.URL == nil || !httpURL(req.URL) {
+		return call{}, errors.New("dpop: request URL is not an absolute http or https URL")
+	}
+	if err := req.Context().Err(); err != nil {
+		return call{}, err
+	}
+	if req.Host != "" && !validHost(req.Host) {
+		return call{}, fmt.Errorf("dpop: request Host %q is not a valid host", req.Host)
+	}
+	c := call{req: req, origin: originOf(req.URL, req.Host), nonces: t.nonces()}
+	if req.Response != nil { // a redirect: the token stays with the chain's first origin
+		first, ok := firstOrigin(req)
+		c.foreign = !ok || c.origin != first
+	}
+	if !c.foreign {
+		var err error
+		if c.tok, err = t.presented(req); err != nil {
+			return call{}, err
+		}
+	}
+	c.nonce = c.nonces.get(c.origin)
+	return c, nil
+}
+
+// presented returns the token req presents: the Source's, or, without a
+// Source, a DPoP token already in req's Authorization header.
+func (t *Transport) presented(req *http.Request) (*presentedToken, error) {
+	if t.Source == nil {
+		if v, ok := dpopAuthorization(req.Header); ok {
+			return t.presentedToken(v, false), nil
+		}
+		return nil, nil
+	}
+	tk, err := t.Source.Token()
+	if err != nil {
+		return nil, fmt.Errorf("dpop: cannot get token: %w", err)
+	}
+	if tk == nil || tk.AccessToken == "" {
+		return nil, errors.New("dpop: Transport's Source returned no access token")
+	}
+	bearer := strings.EqualFold(tk.TokenType, "Bearer")
+	if bearer && !t.AllowBearer {
+		return nil, &TokenTypeError{TokenType: tk.TokenType}
+	}
+	return t.presentedToken(tk.AccessToken, bearer), nil
+}
+
+// retry is the retry policy: it looks at the response to the first attempt
+// and, for a use_dpop_nonce challenge (RFC 9449 §8, §9) whose nonce was not
+// just tried, when req's body can be sent again, sends one more attempt.
+// It never retries twice.
+func (t *Transport) retry(c *call, resp *http.Response) (*http.Response, error) {
+	if !replayable(c.req) {
+		return resp, nil
+	}
+	ce := nonceChallenge(resp)
+	if ce == nil || ce.Nonce == c.nonce {
+		return resp, nil
+	}
+	drainClose(resp)
+	if err := c.req.Context().Err(); err != nil {
+		return nil, err
+	}
+	body, err := rewind(c.req)
+	if err != nil {
+		return nil, err
+	}
+	c.nonce = ce.Nonce
+	return t.attempt(c, body)
+}
+
+// attempt sends c's request once, with body and a new proof, and remembers
+// the response's nonce for c's origin, whatever its status. body is closed
+// on every path.
+func (t *Transport) attempt(c *call, body io.ReadCloser) (*http.Response, error) {
+	r2, err := t.outgoing(c)
+	if err != nil {
+		if body != nil {
+			body.Close()
+		}
+		return nil, err
+	}
+	r2.Body = body
+	resp, err := t.base().RoundTrip(r2)
+	if err != nil {
+		return nil, err
+	}
+	if resp == nil {
+		return nil, errors.New("dpop: Transport's Base returned neither a response nor an error")
+	}
+	if resp.Body == nil {
+		resp.Body = http.NoBody // as net/http's Client does for a nonconforming RoundTripper
+	}
+	if resp.Header == nil {
+		resp.Header = make(http.Header)
+	}
+	c.nonces.put(c.origin, responseNonce(resp))
+	return resp, nil
+}
+
+// outgoing returns the request to send: a shallow copy of c.req with its
+// own header map carrying a new proof and, when c has a token, the access
+// token. The header values of c.req are shared, never modified.
+func (t *Transport) outgoing(c *call) (*http.Request, error) {
+	req := c.req
 	var ath string
-	if tok != nil {
-		ath = tok.ath
+	if c.tok != nil {
+		ath = c.tok.ath
 	}
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet // as net/http sends it
 	}
-	proof, err := t.Signer.proof(method, o, req.URL, ath, nonce)
+	proof, err := t.Signer.proof(method, c.origin, req.URL, ath, c.nonce)
 	if err != nil {
 		return nil, err
 	}
@@ -194,15 +218,15 @@ func (t *Transport) outgoing(req *http.Request, o origin, tok *tokenEntry, nonce
 	for k, v := range req.Header {
 		r2.Header[k] = v
 	}
-	if stripAuth {
+	if c.foreign {
 		if _, ok := dpopAuthorization(req.Header); ok {
 			delete(r2.Header, "Authorization")
 		}
 	}
 	out.vals[0] = proof
 	r2.Header["Dpop"] = out.vals[0:1:1]
-	if tok != nil {
-		out.vals[1] = tok.authorization
+	if c.tok != nil {
+		out.vals[1] = c.tok.authorization
 		r2.Header["Authorization"] = out.vals[1:2:2]
 	}
 	return r2, nil
@@ -214,18 +238,18 @@ type outgoingRequest struct {
 	vals [2]string // DPoP, Authorization
 }
 
-// tokenEntry returns the cached proof inputs for token, computing them when
-// the token changed.
-func (t *Transport) tokenEntry(token string, bearer bool) *tokenEntry {
-	if e := t.token.Load(); e != nil && e.token == token && e.bearer == bearer {
-		return e
+// presentedToken returns the cached proof inputs for token, computing them
+// when the token changed.
+func (t *Transport) presentedToken(token string, bearer bool) *presentedToken {
+	if p := t.token.Load(); p != nil && p.token == token && p.bearer == bearer {
+		return p
 	}
-	e := &tokenEntry{token: token, bearer: bearer, ath: accessTokenHash(token), authorization: "DPoP " + token}
+	p := &presentedToken{token: token, bearer: bearer, ath: accessTokenHash(token), authorization: "DPoP " + token}
 	if bearer {
-		e.ath, e.authorization = "", "Bearer "+token
+		p.ath, p.authorization = "", "Bearer "+token
 	}
-	t.token.Store(e)
-	return e
+	t.token.Store(p)
+	return p
 }
 
 func (t *Transport) base() http.RoundTripper {
@@ -235,23 +259,7 @@ func (t *Transport) base() http.RoundTripper {
 	return http.DefaultTransport
 }
 
-func (t *Transport) nonces() *NonceCache { return t.ownNonces.or(t.Nonces) }
-
-// firstOrigin returns the origin of the first request of a redirect chain:
-// [http.Client] sets Response on each redirected request (see
-// http.Request.Response), and that response's Request is the previous hop.
-// A chain it cannot follow to its start (a response without its Request,
-// as a nonconforming Base may return) yields ok == false: the hop is then
-// treated as foreign, so the token is not sent.
-func firstOrigin(req *http.Request) (o origin, ok bool) {
-	for req.Response != nil {
-		if req.Response.Request == nil || req.Response.Request.URL == nil {
-			return origin{}, false
-		}
-		req = req.Response.Request
-	}
-	return originOf(req.URL, req.Host), true
-}
+func (t *Transport) nonces() *NonceCache { return t.ownNonces.get(t.Nonces) }
 
 // dpopAuthorization returns the token of an "Authorization: DPoP <token>"
 // header (the scheme is case-insensitive, RFC 9110 §11.1).
@@ -264,31 +272,19 @@ func dpopAuthorization(h http.Header) (string, bool) {
 	return token, token != ""
 }
 
-// retryable reports whether req's body can be sent a second time.
-func retryable(req *http.Request) bool {
+// replayable reports whether req's body can be sent a second time.
+func replayable(req *http.Request) bool {
 	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 }
 
-// nonceChallenge returns resp's use_dpop_nonce challenge with a valid nonce,
-// or nil. Only 400 and 401 responses with a DPoP-Nonce header are examined,
-// so other responses cost nothing and keep their body untouched.
-func nonceChallenge(resp *http.Response) *ChallengeError {
-	if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusUnauthorized {
-		return nil
+// rewind returns a new copy of req's body for another attempt.
+func rewind(req *http.Request) (io.ReadCloser, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return req.Body, nil
 	}
-	if responseNonce(resp) == "" {
-		return nil
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, fmt.Errorf("dpop: cannot rewind request body for the nonce retry: %w", err)
 	}
-	ce := responseChallenge(resp)
-	if ce == nil || ce.ErrorCode != ErrorUseNonce || ce.Nonce == "" {
-		return nil
-	}
-	return ce
-}
-
-// drainClose reads a bounded amount of resp's body, so its connection may
-// be reused, and closes it.
-func drainClose(resp *http.Response) {
-	io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
-	resp.Body.Close()
+	return body, nil
 }

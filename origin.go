@@ -1,6 +1,8 @@
 package dpop
 
 import (
+	"net"
+	"net/http"
 	"net/url"
 	"strings"
 )
@@ -99,4 +101,39 @@ func validHost(host string) bool {
 		}
 	}
 	return true
+}
+
+// parseOrigin returns the origin of rawURL, an absolute http(s) URL.
+func parseOrigin(rawURL string) (origin, bool) {
+	u, err := url.Parse(rawURL)
+	if err != nil || !httpURL(u) {
+		return origin{}, false
+	}
+	return originOf(u, ""), true
+}
+
+// firstOrigin returns the origin of the first request of a redirect chain:
+// [http.Client] sets Response on each redirected request (see
+// http.Request.Response), and that response's Request is the previous hop.
+// A chain it cannot follow to its start (a response without its Request,
+// as a nonconforming Base may return) yields ok == false: the hop is then
+// treated as foreign, so the token is not sent.
+func firstOrigin(req *http.Request) (o origin, ok bool) {
+	for req.Response != nil {
+		if req.Response.Request == nil || req.Response.Request.URL == nil {
+			return origin{}, false
+		}
+		req = req.Response.Request
+	}
+	return originOf(req.URL, req.Host), true
+}
+
+// loopback reports whether host names this machine: a loopback IP address
+// or "localhost" (RFC 8252 §8.3).
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

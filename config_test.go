@@ -356,7 +356,7 @@ func TestTokenResponseBadInput(t *testing.T) {
 		{"negative expires_in", "application/json", `{"access_token":"a","token_type":"DPoP","expires_in":-5}`, 200, "negative expires_in"},
 		{"unknown token_type", "application/json", `{"access_token":"a","token_type":"MAC"}`, 200, `token_type "MAC"`},
 		{"empty token_type", "application/json", `{"access_token":"a"}`, 200, `token_type ""`},
-		{"too large", "application/json", `{"access_token":"` + strings.Repeat("a", dpop.MaxTokenResponse) + `","token_type":"DPoP"}`, 200, "larger than"},
+		{"too large", "application/json", `{"access_token":"` + strings.Repeat("a", 256<<10) + `","token_type":"DPoP"}`, 200, "larger than"},
 		{"error", "application/json", `{"error":"invalid_client"}`, 401, "invalid_client"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,154 @@
+package dpop
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"golang.org/x/oauth2"
+)
+
+// This file holds the token-request plumbing that every grant shares: the
+// context's HTTP client, the proof-only transport under x/oauth2's token
+// requests, the response size bound, the token checks and the pinned
+// client authentication style.
+
+// contextClient returns the context's [oauth2.HTTPClient], else
+// [http.DefaultClient], as x/oauth2 does for its own requests.
+func contextClient(ctx context.Context) *http.Client {
+	if hc, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && hc != nil {
+		return hc
+	}
+	return http.DefaultClient
+}
+
+// contextTransport returns the transport of the context's HTTP client, or
+// http.DefaultTransport.
+func contextTransport(ctx context.Context) http.RoundTripper {
+	if t := contextClient(ctx).Transport; t != nil {
+		return t
+	}
+	return http.DefaultTransport
+}
+
+// tokenContext returns ctx with [tokenClient] as its oauth2.HTTPClient, for
+// x/oauth2's token requests.
+func tokenContext(ctx context.Context, s *Signer, nonces *NonceCache) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, tokenClient(ctx, s, nonces))
+}
+
+// tokenClient returns a copy of the context's HTTP client that sends
+// proofs without tokens (token endpoint, PAR) and bounds response sizes.
+func tokenClient(ctx context.Context, s *Signer, nonces *NonceCache) *http.Client {
+	hc := *contextClient(ctx)
+	hc.Transport = &Transport{
+		Base:   limitedTransport{contextTransport(ctx)},
+		Signer: s,
+		Nonces: nonces,
+	}
+	return &hc
+}
+
+// dpopClient returns an HTTP client whose requests carry tokens from src
+// with proofs from s, over the context's transport, with a resource-server
+// nonce cache of its own.
+func dpopClient(ctx context.Context, src oauth2.TokenSource, s *Signer, allowBearer bool) *http.Client {
+	return &http.Client{Transport: &Transport{
+		Base:        contextTransport(ctx),
+		Source:      src,
+		Signer:      s,
+		AllowBearer: allowBearer,
+	}}
+}
+
+// checkParts returns an error naming the first required field of a grant
+// configuration (owner, such as "Config") that is missing.
+func checkParts(owner string, hasOAuth2 bool, s *Signer) error {
+	switch {
+	case !hasOAuth2:
+		return fmt.Errorf("dpop: %s's OAuth2 is nil", owner)
+	case s == nil:
+		return fmt.Errorf("dpop: %s's Signer is nil", owner)
+	}
+	return nil
+}
+
+// pinAuthStyle replaces AuthStyleAutoDetect with client_secret_basic (RFC
+// 6749 §2.3.1) for a confidential client. A public client (no secret)
+// always sends client_id in the body and nothing else (§3.2.1), whatever
+// the style: x/oauth2's AuthStyleInHeader would send "Basic id:" with an
+// empty password.
+func pinAuthStyle(style oauth2.AuthStyle, secret string) oauth2.AuthStyle {
+	switch {
+	case secret == "":
+		return oauth2.AuthStyleInParams
+	case style == oauth2.AuthStyleAutoDetect:
+		return oauth2.AuthStyleInHeader
+	}
+	return style
+}
+
+// checkToken returns tok when it is what RFC 9449 §5 asks of a token
+// response to a DPoP request: token_type DPoP (compared
+// case-insensitively; Bearer only with allowBearer), and an expires_in that
+// is not negative. A token that fails is never handed out.
+func checkToken(tok *oauth2.Token, allowBearer bool) (*oauth2.Token, error) {
+	tt := tok.TokenType
+	switch {
+	case strings.EqualFold(tt, "DPoP"):
+	case strings.EqualFold(tt, "Bearer") && allowBearer:
+	default:
+		return nil, &TokenTypeError{TokenType: tt}
+	}
+	if v, ok := tok.Extra("expires_in").(float64); ok && v < 0 {
+		return nil, fmt.Errorf("dpop: token response has a negative expires_in (%v)", v)
+	}
+	return tok, nil
+}
+
+// maxTokenResponse is the largest token-endpoint response body accepted.
+// Token responses are small; JWT access tokens make them a few KiB.
+const maxTokenResponse = 256 << 10
+
+// limitedTransport fails the body of a token-endpoint response that is
+// larger than maxTokenResponse, with an error that says so (x/oauth2 would
+// otherwise truncate it at 1 MiB and report unparsable JSON).
+type limitedTransport struct{ base http.RoundTripper }
+
+func (l limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := l.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &limitedBody{rc: resp.Body, left: maxTokenResponse}
+	return resp, nil
+}
+
+type limitedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+var errTokenResponseTooLarge = fmt.Errorf("dpop: token endpoint response is larger than %d bytes", maxTokenResponse)
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// Allow EOF exactly at the limit; anything more is an error.
+		var one [1]byte
+		n, err := b.rc.Read(one[:])
+		if n > 0 {
+			return 0, errTokenResponseTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
