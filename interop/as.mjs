@@ -2,10 +2,24 @@
 // for DPoP with server-issued nonces required everywhere, and a headless
 // (browser-free) login of the test user "alice".
 //
+// Two profiles, one process each (run.sh starts both):
+//   dpop   (default) clients "backend" (client_secret_basic, client credentials)
+//          and "cli" (public native app: code+PKCE, refresh, device grant).
+//   fapi2  features.fapi profile "2.0": PAR required, PKCE S256, DPoP (PS256,
+//          ES256, EdDSA) required, private_key_jwt only; one confidential native
+//          client "fapi" (code, refresh, client credentials) whose key pairs are
+//          generated at start; the private keys are written to AS_CLIENT_KEY_DIR.
+// The interaction (headless login), account, keys and resource server are the
+// same code in both, so the headless login path cannot drift between them.
+//
 // Environment:
 //   RS_URL         resource server base URL, e.g. http://127.0.0.1:40001 (required);
 //                  it is the only resource indicator, the default resource, and the
 //                  audience of the JWT access tokens.
+//   AS_PROFILE     "dpop" (default) or "fapi2".
+//   AS_CLIENT_KEY_DIR (fapi2, required) directory for the client's private keys:
+//                  fapi-client.jwk (ES256) and fapi-client.jwks (ES256, PS256, EdDSA;
+//                  each with kid and alg), written before the issuer file.
 //   AS_PORT        port to listen on (default 0 = a free port chosen by the kernel).
 //   AS_ISSUER_FILE when set, the issuer URL is written there once listening.
 // The issuer URL is also printed on stdout as "issuer=<url>".
@@ -53,7 +67,7 @@ async function findAccount(_ctx, sub) {
   };
 }
 
-// --- minimal HTML for the device flow (stable, easy to parse headlessly) ------
+// --- minimal HTML pages (stable, easy to parse headlessly) -------------------
 const page = (title, body) => `<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>${title}</title></head>
 <body>${body}</body></html>`;
@@ -67,40 +81,148 @@ await new Promise((resolve, reject) => {
 const { port } = server.address();
 const ISSUER = `http://${HOST}:${port}`;
 
+// --- the two profiles ------------------------------------------------------------
+// dpop: today's configuration. fapi2: the FAPI 2.0 Security Profile (final,
+// 2025) as oidc-provider implements it, plus what the profile asks of the AS
+// that oidc-provider leaves to configuration (PAR required, DPoP required with
+// nonces, private_key_jwt only, PS256/ES256/EdDSA only).
+const PROFILE = process.env.AS_PROFILE || 'dpop';
+const FAPI_ALGS = ['ES256', 'PS256', 'EdDSA'];
+
+async function dpopProfile() {
+  return {
+    clients: [
+      {
+        // Confidential backend: client credentials only.
+        client_id: 'backend',
+        client_secret: 'backend-secret',
+        token_endpoint_auth_method: 'client_secret_basic',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        dpop_bound_access_tokens: true,
+      },
+      {
+        // Public native app (CLI): code + PKCE on a loopback redirect (any port),
+        // refresh tokens, device grant.
+        client_id: 'cli',
+        application_type: 'native',
+        token_endpoint_auth_method: 'none',
+        grant_types: [
+          'authorization_code',
+          'refresh_token',
+          'urn:ietf:params:oauth:grant-type:device_code',
+        ],
+        response_types: ['code'],
+        redirect_uris: ['http://127.0.0.1/callback'],
+        id_token_signed_response_alg: 'ES256',
+        dpop_bound_access_tokens: true,
+      },
+    ],
+    features: {
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
+      deviceFlow: { enabled: true, ...deviceFlowPages },
+    },
+    enabledJWA: {
+      dPoPSigningAlgValues: ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'PS256', 'RS256'],
+    },
+    issueRefreshToken: async (_ctx, client) => client.clientId === 'cli' && client.grantTypeAllowed('refresh_token'),
+  };
+}
+
+// writeClientKeys generates the FAPI client's key pairs (one per alg) and
+// writes the private JWKs to dir; it returns the public JWK Set to register.
+async function writeClientKeys(dir) {
+  const priv = [];
+  for (const [alg, opts] of [['ES256'], ['PS256', { modulusLength: 2048 }], ['EdDSA', { crv: 'Ed25519' }]]) {
+    const { privateKey } = await jose.generateKeyPair(alg, { extractable: true, ...opts });
+    const jwk = await jose.exportJWK(privateKey);
+    const { d, p, q, dp, dq, qi, ...pub } = jwk;
+    priv.push({ ...jwk, alg, use: 'sig', kid: await jose.calculateJwkThumbprint(pub) });
+  }
+  const write = (name, obj) => {
+    const file = `${dir}/${name}`;
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(obj)}\n`, { mode: 0o600 });
+    renameSync(`${file}.tmp`, file);
+  };
+  write('fapi-client.jwk', priv[0]);
+  write('fapi-client.jwks', { keys: priv });
+  return {
+    keys: priv.map(({ d, p, q, dp, dq, qi, ...pub }) => pub),
+  };
+}
+
+async function fapi2Profile() {
+  const dir = process.env.AS_CLIENT_KEY_DIR;
+  if (!dir) {
+    console.error('as: AS_PROFILE=fapi2 needs AS_CLIENT_KEY_DIR');
+    process.exit(2);
+  }
+  return {
+    clients: [
+      {
+        // Confidential native app: private_key_jwt, code + PKCE through PAR on
+        // a loopback redirect (any port, as for "cli"), refresh tokens, client
+        // credentials.
+        client_id: 'fapi',
+        application_type: 'native',
+        token_endpoint_auth_method: 'private_key_jwt',
+        jwks: await writeClientKeys(dir),
+        grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+        response_types: ['code'],
+        redirect_uris: ['http://127.0.0.1/callback'],
+        id_token_signed_response_alg: 'ES256',
+        dpop_bound_access_tokens: true,
+      },
+    ],
+    clientAuthMethods: ['private_key_jwt'],
+    features: {
+      fapi: { enabled: true, profile: '2.0' },
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: true },
+      deviceFlow: { enabled: false },
+    },
+    enabledJWA: {
+      dPoPSigningAlgValues: FAPI_ALGS,
+      clientAuthSigningAlgValues: FAPI_ALGS,
+    },
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+  };
+}
+
+// --- device flow pages (dpop profile) -------------------------------------------
+const deviceFlowPages = {
+  // GET /device (no user_code): a form a headless client can fill.
+  async userCodeInputSource(ctx, form, _out, err) {
+    const msg = err ? `<p id="error">${err.name || 'error'}: ${err.message || ''}</p>` : '';
+    ctx.body = page('device: enter code', `<h1>Enter the code</h1>${msg}${form}<button type="submit" form="op.deviceInputForm">Continue</button>`);
+  },
+  // POST /device (user_code, no confirm): form with hidden xsrf, user_code, confirm=yes.
+  async userCodeConfirmSource(ctx, form, client, _deviceInfo, userCode) {
+    ctx.body = page('device: confirm', `<h1>Confirm device</h1><p>client <b>${client.clientId}</b> code <code id="user_code">${userCode}</code></p>${form}<button type="submit" form="op.deviceConfirmForm">Continue</button>`);
+  },
+  async successSource(ctx) {
+    ctx.body = page('device: approved', '<h1 id="device-approved">DEVICE APPROVED</h1>');
+  },
+};
+
+let profile;
+switch (PROFILE) {
+  case 'dpop': profile = await dpopProfile(); break;
+  case 'fapi2': profile = await fapi2Profile(); break;
+  default:
+    console.error(`as: AS_PROFILE must be dpop or fapi2, not ${PROFILE}`);
+    process.exit(2);
+}
+
 const provider = new Provider(ISSUER, {
-  clients: [
-    {
-      // Confidential backend: client credentials only.
-      client_id: 'backend',
-      client_secret: 'backend-secret',
-      token_endpoint_auth_method: 'client_secret_basic',
-      grant_types: ['client_credentials'],
-      response_types: [],
-      redirect_uris: [],
-      dpop_bound_access_tokens: true,
-    },
-    {
-      // Public native app (CLI): code + PKCE on a loopback redirect (any port),
-      // refresh tokens, device grant.
-      client_id: 'cli',
-      application_type: 'native',
-      token_endpoint_auth_method: 'none',
-      grant_types: [
-        'authorization_code',
-        'refresh_token',
-        'urn:ietf:params:oauth:grant-type:device_code',
-      ],
-      response_types: ['code'],
-      redirect_uris: ['http://127.0.0.1/callback'],
-      id_token_signed_response_alg: 'ES256',
-      dpop_bound_access_tokens: true,
-    },
-  ],
+  clients: profile.clients,
+  ...(profile.clientAuthMethods && { clientAuthMethods: profile.clientAuthMethods }),
   jwks,
   findAccount,
   responseTypes: ['code'],
   cookies: { keys: [randomBytes(32).toString('base64url')] },
   features: {
+    ...profile.features,
     devInteractions: { enabled: false },
     dPoP: {
       enabled: true,
@@ -108,7 +230,6 @@ const provider = new Provider(ISSUER, {
       requireNonce: () => true,
     },
     clientCredentials: { enabled: true },
-    pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
     revocation: { enabled: true },
     introspection: { enabled: false },
     resourceIndicators: {
@@ -132,26 +253,9 @@ const provider = new Provider(ISSUER, {
         };
       },
     },
-    deviceFlow: {
-      enabled: true,
-      // GET /device (no user_code): a form a headless client can fill.
-      async userCodeInputSource(ctx, form, _out, err) {
-        const msg = err ? `<p id="error">${err.name || 'error'}: ${err.message || ''}</p>` : '';
-        ctx.body = page('device: enter code', `<h1>Enter the code</h1>${msg}${form}<button type="submit" form="op.deviceInputForm">Continue</button>`);
-      },
-      // POST /device (user_code, no confirm): form with hidden xsrf, user_code, confirm=yes.
-      async userCodeConfirmSource(ctx, form, client, _deviceInfo, userCode) {
-        ctx.body = page('device: confirm', `<h1>Confirm device</h1><p>client <b>${client.clientId}</b> code <code id="user_code">${userCode}</code></p>${form}<button type="submit" form="op.deviceConfirmForm">Continue</button>`);
-      },
-      async successSource(ctx) {
-        ctx.body = page('device: approved', '<h1 id="device-approved">DEVICE APPROVED</h1>');
-      },
-    },
   },
-  enabledJWA: {
-    dPoPSigningAlgValues: ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'PS256', 'RS256'],
-  },
-  issueRefreshToken: async (_ctx, client) => client.clientId === 'cli' && client.grantTypeAllowed('refresh_token'),
+  enabledJWA: profile.enabledJWA,
+  issueRefreshToken: profile.issueRefreshToken,
   // Always rotate refresh tokens: clients must keep the newest one.
   rotateRefreshToken: () => true,
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
@@ -176,7 +280,8 @@ for (const ev of ['server_error', 'grant.error', 'authorization.error', 'backcha
   'pushed_authorization_request.error', 'device_authorization.error', 'code_verification.error',
   'revocation.error', 'userinfo.error', 'introspection.error']) {
   provider.on(ev, (ctx, err) => {
-    log(`${ev}: ${err?.error || err?.name}: ${err?.error_description || err?.message}` + (ev === 'server_error' ? `\n${err?.stack}` : ''));
+    const detail = err?.error_detail ? ` (${err.error_detail})` : '';
+    log(`${ev}: ${err?.error || err?.name}: ${err?.error_description || err?.message}${detail}` + (ev === 'server_error' ? `\n${err?.stack}` : ''));
   });
 }
 
@@ -243,7 +348,7 @@ if (process.env.AS_ISSUER_FILE) {
   renameSync(tmp, process.env.AS_ISSUER_FILE);
 }
 console.log(`issuer=${ISSUER}`);
-log(`listening, issuer ${ISSUER}, resource ${RS_URL}`);
+log(`listening, profile ${PROFILE}, issuer ${ISSUER}, resource ${RS_URL}`);
 
 const stop = () => {
   server.close(() => process.exit(0));

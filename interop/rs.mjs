@@ -8,6 +8,9 @@
 //   AS_ISSUER      issuer of the access tokens, or
 //   AS_ISSUER_FILE a file holding it (read lazily, on the first /api/ request, so
 //                  the RS can start before the AS, whose config needs the RS URL).
+//   AS_FAPI_ISSUER_FILE  optional: a file holding a second trusted issuer (the
+//                  FAPI 2.0 AS), read lazily the same way. A token is checked
+//                  against the JWKS of the AS its iss names.
 // Prints "rs=<base url>" on stdout. Listens on 127.0.0.1 only.
 //
 // Nonces: a random 128-bit value; it rotates after every NONCE_ROTATE_EVERY (5)
@@ -35,26 +38,48 @@ const ALGS_PARAM = ALGS.join(' ');
 
 const log = (...a) => console.error('rs:', ...a);
 
-// --- issuer / JWKS (lazy) ----------------------------------------------------------
-let asState; // { issuer, jwks }
-async function getAS() {
-  if (asState) return asState;
-  let issuer = process.env.AS_ISSUER;
-  if (!issuer && process.env.AS_ISSUER_FILE) {
+// --- issuers / JWKS (lazy) --------------------------------------------------------
+// Each trusted AS is known by its issuer, given directly or in a file (read
+// lazily: the AS starts after the RS, whose URL its configuration needs).
+const trusted = [
+  { env: process.env.AS_ISSUER, file: process.env.AS_ISSUER_FILE },
+  { file: process.env.AS_FAPI_ISSUER_FILE },
+].filter((t) => t.env || t.file);
+
+async function loadAS(t) {
+  if (t.state) return t.state;
+  let issuer = t.env;
+  if (!issuer && t.file) {
     try {
-      issuer = readFileSync(process.env.AS_ISSUER_FILE, 'utf8').trim();
+      issuer = readFileSync(t.file, 'utf8').trim();
     } catch {
       // not there yet
     }
   }
-  if (!issuer) throw new Error('AS issuer not known yet');
+  if (!issuer) return undefined;
   const res = await fetch(`${issuer}/.well-known/openid-configuration`);
   if (!res.ok) throw new Error(`AS discovery: HTTP ${res.status}`);
   const meta = await res.json();
   if (meta.issuer !== issuer) throw new Error(`AS discovery: issuer mismatch ${meta.issuer}`);
-  asState = { issuer, jwks: jose.createRemoteJWKSet(new URL(meta.jwks_uri)) };
-  log(`using issuer ${issuer}, jwks ${meta.jwks_uri}`);
-  return asState;
+  t.state = { issuer, jwks: jose.createRemoteJWKSet(new URL(meta.jwks_uri)) };
+  log(`trusting issuer ${issuer}, jwks ${meta.jwks_uri}`);
+  return t.state;
+}
+
+// getAS returns the trusted AS that issued token (by its unverified iss; the
+// signature is then checked against that AS's JWKS), or undefined.
+async function getAS(token) {
+  let iss;
+  try {
+    iss = jose.decodeJwt(token).iss;
+  } catch {
+    return undefined;
+  }
+  for (const t of trusted) {
+    const as = await loadAS(t);
+    if (as && as.issuer === iss) return as;
+  }
+  return undefined;
 }
 
 // --- nonces ------------------------------------------------------------------------
@@ -114,7 +139,9 @@ async function authorize(req, path) {
   const proof = raw[0].trim();
 
   // the access token (JWT from oidc-provider)
-  const { issuer, jwks } = await getAS();
+  const as = await getAS(token);
+  if (!as) throw new Fail('invalid_token', 'access token: not a JWT from a trusted issuer');
+  const { issuer, jwks } = as;
   let at;
   try {
     ({ payload: at } = await jose.jwtVerify(token, jwks, {

@@ -8,8 +8,12 @@
 #   DPOP_INTEROP_CLIENT_SECRET_BACKEND  its secret (client_secret_basic)
 #   DPOP_INTEROP_CLIENT_ID_PUBLIC       public native client (code+PKCE, refresh, device)
 #   DPOP_INTEROP_REDIRECT_URI           its registered loopback redirect (any port allowed)
-#   DPOP_INTEROP_LOGS                   directory holding as.log and rs.log
-# exported, stops both servers and exits with the command's status.
+#   DPOP_INTEROP_FAPI_ISSUER            FAPI 2.0 AS issuer URL (oidc-provider, AS_PROFILE=fapi2)
+#   DPOP_INTEROP_FAPI_CLIENT_ID         its confidential client (private_key_jwt)
+#   DPOP_INTEROP_FAPI_CLIENT_KEY        path to that client's private JWK (ES256, kid, alg)
+#   DPOP_INTEROP_FAPI_CLIENT_JWKS       path to its private JWK Set (ES256, PS256, EdDSA)
+#   DPOP_INTEROP_LOGS                   directory holding as.log, as-fapi.log and rs.log
+# exported, stops the servers and exits with the command's status.
 # Server logs are printed when the command fails (or always with DPOP_INTEROP_VERBOSE=1).
 set -euo pipefail
 
@@ -32,11 +36,12 @@ fi
 
 run=$(mktemp -d "${TMPDIR:-/tmp}/dpop-interop.XXXXXX")
 as_pid=""
+fapi_pid=""
 rs_pid=""
 status=1
 
 show_logs() {
-	for f in "$run/rs.log" "$run/as.log"; do
+	for f in "$run/rs.log" "$run/as.log" "$run/as-fapi.log"; do
 		[ -f "$f" ] || continue
 		echo "----- $(basename "$f") -----" >&2
 		tail -n 200 "$f" >&2
@@ -45,10 +50,10 @@ show_logs() {
 
 cleanup() {
 	local pid
-	for pid in $as_pid $rs_pid; do
+	for pid in $as_pid $fapi_pid $rs_pid; do
 		kill -TERM "$pid" 2>/dev/null || true
 	done
-	for pid in $as_pid $rs_pid; do
+	for pid in $as_pid $fapi_pid $rs_pid; do
 		# bounded: SIGKILL after ~5s
 		for _ in $(seq 50); do
 			kill -0 "$pid" 2>/dev/null || break
@@ -93,10 +98,10 @@ wait_http() {
 	fail "$2 did not answer $1 within 15s"
 }
 
-# The AS configuration needs the RS URL, the RS needs the AS issuer: start the RS
-# first (it reads the issuer file lazily), then the AS with the RS URL.
+# The AS configuration needs the RS URL, the RS needs the AS issuers: start the RS
+# first (it reads the issuer files lazily), then both ASes with the RS URL.
 cd "$here"
-RS_URL_FILE="$run/rs.url" AS_ISSUER_FILE="$run/as.issuer" \
+RS_URL_FILE="$run/rs.url" AS_ISSUER_FILE="$run/as.issuer" AS_FAPI_ISSUER_FILE="$run/as-fapi.issuer" \
 	node rs.mjs >"$run/rs.log" 2>&1 &
 rs_pid=$!
 wait_file "$run/rs.url" "$rs_pid" "resource server (rs.mjs)"
@@ -105,10 +110,17 @@ rs_url=$(cat "$run/rs.url")
 RS_URL="$rs_url" AS_ISSUER_FILE="$run/as.issuer" \
 	node as.mjs >"$run/as.log" 2>&1 &
 as_pid=$!
+mkdir -m 700 "$run/fapi-keys"
+RS_URL="$rs_url" AS_PROFILE=fapi2 AS_CLIENT_KEY_DIR="$run/fapi-keys" AS_ISSUER_FILE="$run/as-fapi.issuer" \
+	node as.mjs >"$run/as-fapi.log" 2>&1 &
+fapi_pid=$!
 wait_file "$run/as.issuer" "$as_pid" "authorization server (as.mjs)"
 issuer=$(cat "$run/as.issuer")
+wait_file "$run/as-fapi.issuer" "$fapi_pid" "FAPI 2.0 authorization server (AS_PROFILE=fapi2 as.mjs)"
+fapi_issuer=$(cat "$run/as-fapi.issuer")
 
 wait_http "$issuer/.well-known/openid-configuration" "authorization server"
+wait_http "$fapi_issuer/.well-known/openid-configuration" "FAPI 2.0 authorization server"
 wait_http "$rs_url/healthz" "resource server"
 cd - >/dev/null
 
@@ -118,8 +130,12 @@ export DPOP_INTEROP_CLIENT_ID_BACKEND=backend
 export DPOP_INTEROP_CLIENT_SECRET_BACKEND=backend-secret
 export DPOP_INTEROP_CLIENT_ID_PUBLIC=cli
 export DPOP_INTEROP_REDIRECT_URI=http://127.0.0.1/callback
+export DPOP_INTEROP_FAPI_ISSUER="$fapi_issuer"
+export DPOP_INTEROP_FAPI_CLIENT_ID=fapi
+export DPOP_INTEROP_FAPI_CLIENT_KEY="$run/fapi-keys/fapi-client.jwk"
+export DPOP_INTEROP_FAPI_CLIENT_JWKS="$run/fapi-keys/fapi-client.jwks"
 export DPOP_INTEROP_LOGS="$run"
-echo "interop: AS $issuer, RS $rs_url" >&2
+echo "interop: AS $issuer, FAPI 2.0 AS $fapi_issuer, RS $rs_url" >&2
 
 set +e
 "$@"
