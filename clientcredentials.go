@@ -2,7 +2,6 @@ package dpop
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
 	"golang.org/x/oauth2"
@@ -35,7 +34,7 @@ func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
 	cfg.AuthStyle = pinAuthStyle(cfg.AuthStyle, cfg.ClientSecret)
 	tok, err := cfg.Token(tokenContext(ctx, c.Signer, c.nonces()))
 	if err != nil {
-		return nil, fmt.Errorf("dpop: client credentials: %w", err)
+		return nil, requestError("client credentials", err)
 	}
 	return checkToken(tok, c.AllowBearer)
 }
