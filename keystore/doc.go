@@ -8,7 +8,7 @@
 // or creates one, and never replaces one, also when two processes start at
 // the same moment; a stored entry that does not parse is a [*CorruptError]
 // naming it, never a reason for a new key; deleting a key is explicit
-// ([DeleteKey]); a keychain that is locked, absent or slow is an error after
+// ([Store.Delete]); a keychain that is locked, absent or slow is an error after
 // a timeout, never a hang and never a silent fallback to another store.
 //
 // This package does not compute thumbprints: pass the RFC 7638 thumbprint
@@ -17,7 +17,9 @@
 //
 // # Key encoding and sizes
 //
-// Keys are stored as PKCS #8 DER ([x509.MarshalPKCS8PrivateKey]); a
+// Every store holds a key as PKCS #8 DER: [MarshalKey] encodes it and
+// [ParseKey] decodes it, so a [Store] of your own (Vault, a database) can
+// hold keys the same way, and keys move between stores as bytes. A
 // [Keychain] stores them base64-encoded. Measured sizes, DER / base64:
 //
 //	ECDSA P-256 (ES256, the default)   138 /  184

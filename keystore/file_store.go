@@ -147,15 +147,7 @@ func (s *FileStore) writeTemp(data []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("keystore: %w", err)
 	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := writeAndClose(f, data); err != nil {
 		return "", fmt.Errorf("keystore: writing %s: %w", f.Name(), err)
 	}
 	return f.Name(), nil
@@ -167,7 +159,13 @@ func createExcl(p string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
+	return writeAndClose(f, data)
+}
+
+// writeAndClose writes data to the new file f, syncs and closes it; if any
+// step fails, it removes the file.
+func writeAndClose(f *os.File, data []byte) error {
+	_, err := f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -175,7 +173,7 @@ func createExcl(p string, data []byte) error {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(p)
+		os.Remove(f.Name())
 	}
 	return err
 }

@@ -297,7 +297,7 @@ func TestKeychainCreateReadBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := marshalKey(other)
+	der, err := MarshalKey(other)
 	if err != nil {
 		t.Fatal(err)
 	}
