@@ -78,12 +78,20 @@ func (e *BindingError) Is(target error) bool { return target == ErrLoginRequired
 
 // TooLargeError reports data that a store refuses before writing it because
 // it exceeds the backend's limit (a Windows credential holds 2560 bytes).
+//
+// A [FileStore] refuses with it too: data larger than it reads back, before
+// writing, and an entry file larger than that, without reading it.
 type TooLargeError struct {
 	Name  string // the entry's name
 	Size  int    // bytes the backend would have to hold
 	Limit int    // the most it holds
+
+	file bool // a FileStore's limit, not a keychain's
 }
 
 func (e *TooLargeError) Error() string {
+	if e.file {
+		return fmt.Sprintf("keystore: entry %q is too large for a FileStore: %d bytes, limit %d", e.Name, e.Size, e.Limit)
+	}
 	return fmt.Sprintf("keystore: entry %q is too large for the keychain: %d bytes stored, limit %d; use a smaller key type or a FileStore", e.Name, e.Size, e.Limit)
 }

@@ -57,7 +57,8 @@ const DefaultKeychainTimeout = 5 * time.Second
 // with a writer that bypasses the lock file: one whose Set lands after
 // Create's read-back still overwrites the entry.
 //
-// Keychain is safe for concurrent use.
+// Keychain is safe for concurrent use. Printing one (with any verb of
+// package fmt) shows its Service and Timeout only.
 type Keychain struct {
 	Service string
 	Timeout time.Duration
@@ -67,6 +68,12 @@ type Keychain struct {
 }
 
 var _ Store = (*Keychain)(nil)
+
+// Format implements [fmt.Formatter]: every verb prints Service and Timeout,
+// and nothing of the backend, whose entries hold keys and tokens.
+func (k *Keychain) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "&keystore.Keychain{Service: %q, Timeout: %v}", k.Service, k.Timeout)
+}
 
 // backend is the part of go-keyring's Keyring that Keychain uses.
 // Implementations must be comparable: they key the write locks.
@@ -111,7 +118,7 @@ func (k *Keychain) check(name string) error {
 }
 
 // Get implements [Store]. Data that is not valid base64 is a
-// [*CorruptError].
+// [*CorruptError]; more than 64 KiB of it, a [*TooLargeError].
 func (k *Keychain) Get(name string) ([]byte, error) {
 	if err := k.check(name); err != nil {
 		return nil, err
@@ -123,6 +130,9 @@ func (k *Keychain) Get(name string) ([]byte, error) {
 	}, nil)
 	if err != nil {
 		return nil, err
+	}
+	if len(s) > maxKeychainEntry {
+		return nil, &TooLargeError{Name: name, Size: len(s), Limit: maxKeychainEntry}
 	}
 	data, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {

@@ -6,6 +6,11 @@ import (
 	"strings"
 )
 
+// maxKeychainEntry is the most base64 a Keychain writes on any OS, and
+// reads: an entry larger than that was not written by this package, and is
+// not decoded.
+const maxKeychainEntry = 64 << 10
+
 // encode base64-encodes data and refuses it if the backend cannot hold it.
 func (k *Keychain) encode(name string, data []byte) (string, error) {
 	enc := base64.StdEncoding.EncodeToString(data)
@@ -38,7 +43,7 @@ func keychainSize(goos, service, name string, n int) (size, limit int) {
 	default:
 		// The Secret Service has no hard limit; go-keyring notes that
 		// values beyond 100 KiB are slow. Keys and tokens are far smaller.
-		return n, 64 << 10
+		return n, maxKeychainEntry
 	}
 }
 

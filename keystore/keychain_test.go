@@ -317,3 +317,16 @@ func TestKeychainCreateReadBack(t *testing.T) {
 		t.Errorf("LoadOrCreate returned its own key; want the racing writer's, which is the one stored")
 	}
 }
+
+// TestKeychainGetBound: an entry larger than any this package writes is
+// refused, not decoded.
+func TestKeychainGetBound(t *testing.T) {
+	be := new(fakeBackend)
+	k := newFakeKeychain(t, be)
+	be.Set(k.Service, "big", strings.Repeat("A", 64<<10+4))
+	got, err := k.Get("big")
+	var tl *TooLargeError
+	if !errors.As(err, &tl) || tl.Name != "big" || tl.Limit != 64<<10 {
+		t.Errorf("Get = %d bytes, %v; want a *TooLargeError naming big", len(got), err)
+	}
+}

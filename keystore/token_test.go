@@ -260,3 +260,31 @@ func TestTokenSourceNilToken(t *testing.T) {
 		t.Errorf("Puts = %d; want 0", s.puts)
 	}
 }
+
+// TestTokenSourceSavesAnyChange: a refresh that keeps the access token but
+// rotates the refresh token (or changes the expiry or type) is saved, or
+// the next run would log in with a dead refresh token.
+func TestTokenSourceSavesAnyChange(t *testing.T) {
+	base := testToken("at-1")
+	rotated := *base
+	rotated.RefreshToken = "refresh-rotated"
+	later := rotated
+	later.Expiry = base.Expiry.Add(time.Hour)
+	retyped := later
+	retyped.TokenType = "dpop"
+	s := new(countingStore)
+	src := &seqSource{toks: []*oauth2.Token{base, &rotated, &later, &retyped, &retyped}}
+	ts := TokenSource(s, "tok", "jkt", src)
+	for i, want := range []*oauth2.Token{base, &rotated, &later, &retyped, &retyped} {
+		if _, err := ts.Token(); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		stored, err := LoadToken(s, "tok", "jkt")
+		if err != nil || !sameToken(stored, want) {
+			t.Errorf("call %d: stored %+v, %v; want %+v", i, stored, err, want)
+		}
+	}
+	if s.puts != 4 {
+		t.Errorf("Puts = %d; want 4 (one per changed token)", s.puts)
+	}
+}
