@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/oauth2"
@@ -26,26 +27,49 @@ var ErrNoRefreshToken = errors.New("dpop: token expired and there is no refresh 
 // ChallengeError is a DPoP error from a server: the DPoP challenge in the
 // WWW-Authenticate header of a resource server's 401 (RFC 9449 §7.1, §9),
 // or the JSON error body of an authorization server's 400 (§5, §8).
-// [CheckResponse] returns one for a response [Transport] handed back.
+// [CheckResponse] returns one for a response [Transport] handed back. Its
+// text is safe to log: the server's strings are cut short and escaped.
 type ChallengeError struct {
 	StatusCode  int
 	ErrorCode   string   // such as ErrorUseNonce or ErrorInvalidProof; may be empty
 	Description string   // error_description, for people
 	Algs        []string // algs the server accepts (§7.1), when it said
 	Nonce       string   // a valid DPoP-Nonce sent with the response, or ""
+
+	// ClockSkew is the server's clock minus the client's, read from the
+	// Date header of an invalid_dpop_proof answer when they differ by
+	// [ClockTolerance] or more (a proof's iat is then likely the reason,
+	// §11.1); else 0.
+	ClockSkew time.Duration
 }
+
+// ClockTolerance is how far a server's Date may be from the client's clock
+// before the client takes it as a clock difference (Date has a resolution
+// of one second, and a response takes time to arrive).
+const ClockTolerance = 5 * time.Second
 
 func (e *ChallengeError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "dpop: server answered %d", e.StatusCode)
 	if e.ErrorCode != "" {
-		fmt.Fprintf(&b, " %s", e.ErrorCode)
+		fmt.Fprintf(&b, " %s", quote(e.ErrorCode))
 	}
 	if e.Description != "" {
-		fmt.Fprintf(&b, ": %q", e.Description)
+		fmt.Fprintf(&b, ": %s", quote(e.Description))
+	}
+	if e.ErrorCode != ErrorInvalidProof {
+		return b.String()
 	}
 	if len(e.Algs) > 0 {
-		fmt.Fprintf(&b, " (accepts %s)", strings.Join(e.Algs, " "))
+		fmt.Fprintf(&b, " (accepts %s)", quote(strings.Join(e.Algs, " ")))
+	}
+	switch {
+	case e.ClockSkew >= time.Second:
+		fmt.Fprintf(&b, "; the server's clock is %ds ahead of this client's, and a proof's iat must be close to the server's time", int64(e.ClockSkew/time.Second))
+	case e.ClockSkew <= -time.Second:
+		fmt.Fprintf(&b, "; the server's clock is %ds behind this client's, and a proof's iat must be close to the server's time", int64(-e.ClockSkew/time.Second))
+	case strings.Contains(strings.ToLower(e.Description), "iat"):
+		b.WriteString("; the client's and the server's clocks may differ")
 	}
 	return b.String()
 }

@@ -210,10 +210,11 @@ func (s *Signer) Proof(method, rawURL string, opts *ProofOptions) (string, error
 			nonce = opts.Nonce
 		}
 	}
-	return s.proof(method, originOf(u, ""), u, ath, nonce)
+	return s.proof(method, originOf(u, ""), u, ath, nonce, timeNow().Unix())
 }
 
-// timeNow is the clock of the iat claim; tests replace it.
+// timeNow is the clock of the iat claim of [Signer.Proof], and of
+// CheckResponse and the token sources; tests replace it.
 var timeNow = time.Now
 
 // bufPool holds scratch buffers for proofs, so a proof allocates little
@@ -224,9 +225,10 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 // path does not pin its buffer forever.
 const maxPooledBuf = 16 << 10
 
-// proof builds and signs one proof for a request to u at origin o. ath is the base64url SHA-256 of the
-// access token, or empty; nonce is empty or already valid.
-func (s *Signer) proof(method string, o origin, u *url.URL, ath, nonce string) (string, error) {
+// proof builds and signs one proof for a request to u at origin o, issued
+// at iat (Unix seconds). ath is the base64url SHA-256 of the access token,
+// or empty; nonce is empty or already valid.
+func (s *Signer) proof(method string, o origin, u *url.URL, ath, nonce string, iat int64) (string, error) {
 	if s == nil || s.key == nil {
 		return "", errZeroSigner
 	}
@@ -242,7 +244,7 @@ func (s *Signer) proof(method string, o origin, u *url.URL, ath, nonce string) (
 	claims = append(claims, `,"htu":`...)
 	claims = appendHTU(append(claims, '"'), o, u)
 	claims = append(claims, `","iat":`...)
-	claims = strconv.AppendInt(claims, timeNow().Unix(), 10)
+	claims = strconv.AppendInt(claims, iat, 10)
 	if ath != "" {
 		claims = append(claims, `,"ath":"`...)
 		claims = append(claims, ath...) // base64url: nothing to escape
