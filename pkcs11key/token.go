@@ -88,6 +88,8 @@ func Open(cfg *Config) (*Token, error) {
 		if errors.Is(err, pkcs11.Error(pkcs11.CKR_PIN_INCORRECT)) || errors.Is(err, pkcs11.Error(pkcs11.CKR_PIN_LEN_RANGE)) {
 			return nil, fmt.Errorf("pkcs11key: %s: the PIN was refused: %w", desc, err)
 		}
+		// crypto11 does not export this error; TestPKCS11Absent notices
+		// if its text changes.
 		if err.Error() == "could not find PKCS#11 token" {
 			return nil, fmt.Errorf("%w: %s: no such token", ErrNoToken, desc)
 		}

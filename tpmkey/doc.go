@@ -71,9 +71,9 @@
 //
 // A [Key] stays loaded until [Key.Close]; its Sign is one TPM2_Sign command
 // and holds no lock beyond it, so many goroutines may share one
-// dpop.Transport: their proofs queue at the TPM. A software TPM signs in
-// about a millisecond, a hardware TPM in tens of milliseconds: see
-// BENCHMARKS.md for what that means for a request rate.
+// dpop.Transport: their proofs queue at the TPM. swtpm signs in about a
+// millisecond; hardware TPMs are reported to take tens of milliseconds (not
+// measured here). BENCHMARKS.md says what that means for a request rate.
 //
 // # Choice of library
 //

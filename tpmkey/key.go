@@ -84,7 +84,10 @@ type Key struct {
 	pub  *ecdsa.PublicKey
 	file []byte // the key file, PEM
 
-	mu     sync.Mutex // guards handle and closed, not held during TPM commands
+	// mu guards closed. Sign holds it for reading across its one TPM
+	// command, so that Close cannot flush the handle under a signature;
+	// signatures do not wait for each other here, only at the TPM.
+	mu     sync.RWMutex
 	handle tpm2.AuthHandle
 	closed bool
 }
@@ -213,14 +216,13 @@ func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 	if opts == nil || opts.HashFunc() != crypto.SHA256 || len(digest) != 32 {
 		return nil, errors.New("tpmkey: Sign wants a 32-byte SHA-256 digest (ES256)")
 	}
-	k.mu.Lock()
-	h, closed := k.handle, k.closed
-	k.mu.Unlock()
-	if closed {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if k.closed {
 		return nil, ErrClosed
 	}
 	cmd := tpm2.Sign{
-		KeyHandle:  h,
+		KeyHandle:  k.handle,
 		Digest:     tpm2.TPM2BDigest{Buffer: digest},
 		InScheme:   ecdsaSHA256,
 		Validation: tpm2.TPMTTKHashCheck{Tag: tpm2.TPMSTHashCheck, Hierarchy: tpm2.TPMRHNull},
@@ -241,17 +243,17 @@ func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 	})
 }
 
-// Close flushes the key from the TPM. The key file stays valid: load it
-// again with [ParseKey] or [LoadKey]. Close does not close the TPM.
+// Close flushes the key from the TPM, after the signatures in progress. The
+// key file stays valid: load it again with [ParseKey] or [LoadKey]. Close
+// does not close the TPM.
 func (k *Key) Close() error {
 	k.mu.Lock()
-	h, closed := k.handle.Handle, k.closed
-	k.closed = true
-	k.mu.Unlock()
-	if closed {
+	defer k.mu.Unlock()
+	if k.closed {
 		return nil
 	}
-	if _, err := (tpm2.FlushContext{FlushHandle: h}).Execute(k.tpm); err != nil {
+	k.closed = true
+	if _, err := (tpm2.FlushContext{FlushHandle: k.handle.Handle}).Execute(k.tpm); err != nil {
 		return fmt.Errorf("tpmkey: flushing the key: %w", err)
 	}
 	return nil
