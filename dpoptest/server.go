@@ -102,8 +102,10 @@ func NewServer(cfg *Config) *Server {
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
 	s.ts.Listener.Close()
 	s.ts.Listener = l
+	// Set before Start: a client in another process may call at once, and
+	// the handlers read s.URL (httptest derives ts.URL the same way).
+	s.URL = "http://" + l.Addr().String()
 	s.ts.Start()
-	s.URL = s.ts.URL
 	return s
 }
 

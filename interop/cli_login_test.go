@@ -48,8 +48,9 @@ func buildCLI(t *testing.T) string {
 		t.Fatalf("go env GOMOD: %q, %v", out, err)
 	}
 	bin := filepath.Join(t.TempDir(), "cli-login")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./examples/cli-login")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(out)))
+	// examples/cli-login is a module of its own (it imports tpmkey).
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	cmd.Dir = filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "examples", "cli-login")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./examples/cli-login: %v\n%s", err, out)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/rsa"
 	"errors"
 	"fmt"
@@ -34,6 +35,7 @@ type session struct {
 	tokenName string
 	jkt       string
 	ts        oauth2.TokenSource // saves every new token; set by ensureLogin
+	close     func()             // releases the key (a TPM key and the TPM)
 }
 
 // newSession discovers the server, checks that it accepts DPoP, and loads
@@ -51,15 +53,22 @@ func newSession(ctx context.Context, o *options, store keystore.Store, stderr io
 		return nil, err
 	}
 	keyName, tokenName := entryNames(o.issuer, o.clientID)
-	key, err := keystore.LoadOrCreate(store, keyName, &keystore.KeyOptions{Alg: alg})
-	if err != nil {
+	var key crypto.Signer
+	closeKey := func() {}
+	if o.store == "tpm" {
+		if key, closeKey, err = loadTPMKey(o, store, keyName, md.DPoPSigningAlgValuesSupported); err != nil {
+			return nil, err
+		}
+	} else if key, err = keystore.LoadOrCreate(store, keyName, &keystore.KeyOptions{Alg: alg}); err != nil {
 		return nil, fmt.Errorf("cli-login: key: %w", err)
 	}
 	signer, err := dpop.NewSigner(key, signerOptions(key, md.DPoPSigningAlgValuesSupported))
 	if err != nil {
+		closeKey()
 		return nil, fmt.Errorf("cli-login: key %q: %w", keyName, err)
 	}
 	if err := md.CheckSigner(signer); err != nil {
+		closeKey()
 		// A key made earlier for another server configuration.
 		return nil, fmt.Errorf("cli-login: the stored key does not fit the server; run \"cli-login logout\" to make a new one: %w", err)
 	}
@@ -80,6 +89,7 @@ func newSession(ctx context.Context, o *options, store keystore.Store, stderr io
 		},
 		tokenName: tokenName,
 		jkt:       signer.Thumbprint(),
+		close:     closeKey,
 	}, nil
 }
 
