@@ -19,17 +19,37 @@ type Config struct {
 	// pays a challenge and a retry after each rotation.
 	NonceEvery int
 
+	// NonceTTL rotates each nonce when it is this old, by the server's
+	// clock, as servers that rotate on a timer do; 0 means never by time.
+	// It combines with NonceEvery: whichever comes first.
+	NonceTTL time.Duration
+
+	// NoNonceOnSuccess keeps the current nonce out of successful (2xx)
+	// responses: only refusals (challenges and OAuth errors) carry a
+	// DPoP-Nonce header. By default every response carries it, which
+	// RFC 9449 §8.2 and §9 allow; with this set, a client learns of a
+	// rotation only from the next challenge.
+	NoNonceOnSuccess bool
+
 	// NonceWindow is how many of the newest nonces are accepted: the
 	// current one and NonceWindow-1 before it. 0 or 1 accepts the current
 	// nonce only. Real servers keep a window so that requests in flight
 	// during a rotation, and their retries, still pass.
 	NonceWindow int
 
-	// Algs, MaxSkew and Now configure the [Verifier]; see its fields. Now is
-	// also the server's clock for token, code and device code lifetimes.
+	// Algs, MaxSkew and Now configure the [Verifier]; see its fields. Now
+	// (shifted by ClockOffset) is also the server's clock for token, code,
+	// device code and nonce lifetimes and for the Date header.
 	Algs    []string
 	MaxSkew time.Duration
 	Now     func() time.Time
+
+	// ClockOffset shifts the server's clock: it reads Now() + ClockOffset.
+	// The shifted clock is the one the Verifier checks iat against, the one
+	// token lifetimes use, and the one the Date header of every response
+	// shows (RFC 9110 §6.6.1), so tests can play a client whose clock is
+	// off by -ClockOffset.
+	ClockOffset time.Duration
 
 	// TokenTTL is the access token lifetime. If zero, one hour.
 	TokenTTL time.Duration

@@ -23,6 +23,8 @@
 //     a browser, with dpop_jkt (RFC 9449 §10) and pushed authorization
 //     requests (RFC 9126);
 //   - a device authorization endpoint, approved with [Server.ApproveDevice];
+//   - a token revocation endpoint (RFC 7009) for access and refresh tokens,
+//     and [Server.Revoke] to revoke one without a request;
 //   - a resource server (RFC 9449 §7) at every path under "/api/" and at
 //     anything registered with [Server.Handle];
 //   - authorization server metadata (RFC 8414) at
@@ -30,7 +32,12 @@
 //     metadata (RFC 9728) at "/.well-known/oauth-protected-resource";
 //   - server-provided nonces (RFC 9449 §8, §9) when [Config.RequireNonce] is
 //     set, with separate values for the authorization server and the
-//     resource server;
+//     resource server, rotated by count ([Config.NonceEvery]) or time
+//     ([Config.NonceTTL]), with a window of recent values
+//     ([Config.NonceWindow]), announced on successes or only in challenges
+//     ([Config.NoNonceOnSuccess]);
+//   - a clock of its own ([Config.Now], [Config.ClockOffset]) that its Date
+//     headers, its iat checks and its token lifetimes follow;
 //   - a record of every request ([Server.Requests]) so tests can count
 //     round trips and see which check failed.
 //

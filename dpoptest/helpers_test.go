@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math/big"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,4 +148,24 @@ func ecJWK(priv *ecdsa.PrivateKey, private bool) map[string]any {
 		m["d"] = b64(d)
 	}
 	return m
+}
+
+// fakeClock is a settable clock, safe for concurrent use.
+type fakeClock struct {
+	mu sync.Mutex // guards t
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }

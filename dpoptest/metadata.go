@@ -25,13 +25,15 @@ func (s *Server) metadata() map[string]any {
 		"device_authorization_endpoint":         s.URL + pathDeviceAuth,
 		"pushed_authorization_request_endpoint": s.URL + pathPAR,
 		"jwks_uri":                              s.URL + pathJWKS,
+		"revocation_endpoint":                   s.URL + pathRevoke,
 		"response_types_supported":              []string{"code"},
 		"grant_types_supported": []string{
 			"authorization_code", "client_credentials", "refresh_token", grantDeviceCode,
 		},
-		"code_challenge_methods_supported":      []string{"S256"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
-		"dpop_signing_alg_values_supported":     s.verifier.AllowedAlgs(),
+		"code_challenge_methods_supported":           []string{"S256"},
+		"token_endpoint_auth_methods_supported":      []string{"client_secret_basic", "client_secret_post", "none"},
+		"revocation_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
+		"dpop_signing_alg_values_supported":          s.verifier.AllowedAlgs(),
 	}
 }
 

@@ -13,6 +13,7 @@ type Kind string
 const (
 	KindToken     Kind = "token"     // the token endpoint (RFC 6749 §3.2)
 	KindPAR       Kind = "par"       // pushed authorization requests (RFC 9126)
+	KindRevoke    Kind = "revoke"    // the revocation endpoint (RFC 7009)
 	KindDevice    Kind = "device"    // device authorization and verification (RFC 8628)
 	KindAuthorize Kind = "authorize" // the authorization endpoint (RFC 6749 §3.1)
 	KindMetadata  Kind = "metadata"  // RFC 8414 and RFC 9728 metadata
@@ -106,6 +107,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.reqs = append(s.reqs, slot)
 	s.mu.Unlock()
 
+	// net/http would write its own, unshifted clock (RFC 9110 §6.6.1).
+	w.Header().Set("Date", rec.Time.UTC().Format(http.TimeFormat))
 	sw := &statusWriter{ResponseWriter: w}
 	s.mux.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), recKey{}, rec)))
 	rec.Status = sw.status

@@ -18,8 +18,8 @@ import (
 // h finds the token with [TokenFromContext].
 //
 // Every refusal is a 401 with a DPoP WWW-Authenticate challenge: no error
-// code when no DPoP credentials were sent, invalid_token for a bad, expired
-// or differently bound token or a DPoP-bound token sent as Bearer,
+// code when no DPoP credentials were sent, invalid_token for a bad, expired,
+// revoked or differently bound token or a DPoP-bound token sent as Bearer,
 // invalid_dpop_proof for a bad proof, and use_dpop_nonce with a DPoP-Nonce
 // header for a missing or stale nonce.
 //
@@ -34,7 +34,7 @@ func (s *Server) protect(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := record(r)
 		rec.Kind = KindResource
-		if s.cfg.RequireNonce {
+		if s.cfg.RequireNonce && !s.cfg.NoNonceOnSuccess {
 			w.Header().Set("DPoP-Nonce", s.rsNonce.get())
 		}
 		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -63,11 +63,15 @@ func (s *Server) protect(h http.Handler) http.Handler {
 			return
 		}
 		rec.ClientID = ti.ClientID
+		if s.revoked(ti) {
+			s.challenge(w, rec, "invalid_token", "access token revoked")
+			return
+		}
 		if ti.JKT != p.Thumbprint { // §7.1: the proof key is the bound key
 			s.challenge(w, rec, "invalid_token", "access token is bound to another key (cnf.jkt)")
 			return
 		}
-		if s.cfg.RequireNonce {
+		if s.cfg.RequireNonce && !s.cfg.NoNonceOnSuccess {
 			w.Header().Set("DPoP-Nonce", s.rsNonce.get()) // a rotation shows at once
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenInfoKey{}, ti)))

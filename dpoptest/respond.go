@@ -36,7 +36,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *oauthErro
 // writeAS answers a JSON body from the authorization server, with its
 // current DPoP-Nonce when nonces are required (RFC 9449 §8).
 func (s *Server) writeAS(w http.ResponseWriter, status int, v any) {
-	if s.cfg.RequireNonce {
+	if s.cfg.RequireNonce && (status >= 300 || !s.cfg.NoNonceOnSuccess) {
 		w.Header().Set("DPoP-Nonce", s.asNonce.get())
 	}
 	w.Header().Set("Pragma", "no-cache")

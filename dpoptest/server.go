@@ -59,6 +59,8 @@ type Server struct {
 	refresh map[string]*refreshGrant
 	devices map[string]*deviceGrant // by device_code
 	users   map[string]string       // user_code → device_code
+
+	revokedAT map[string]time.Time // jti of revoked access tokens → expiry
 }
 
 // NewServer starts a Server configured by cfg (nil means defaults) on a
@@ -74,13 +76,15 @@ func NewServer(cfg *Config) *Server {
 		refresh: make(map[string]*refreshGrant),
 		devices: make(map[string]*deviceGrant),
 		users:   make(map[string]string),
+
+		revokedAT: make(map[string]time.Time),
 	}
 	for _, c := range s.cfg.Clients {
 		s.clients[c.ID] = c
 	}
-	s.verifier = &Verifier{Algs: s.cfg.Algs, MaxSkew: s.cfg.MaxSkew, Now: s.cfg.Now}
-	s.asNonce = newNonceState(s.cfg.NonceEvery, s.cfg.NonceWindow)
-	s.rsNonce = newNonceState(s.cfg.NonceEvery, s.cfg.NonceWindow)
+	s.verifier = &Verifier{Algs: s.cfg.Algs, MaxSkew: s.cfg.MaxSkew, Now: s.now}
+	s.asNonce = newNonceState(&s.cfg, s.now)
+	s.rsNonce = newNonceState(&s.cfg, s.now)
 
 	var err error
 	s.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -113,6 +117,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc(pathToken, s.serveToken)
 	s.mux.HandleFunc(pathAuthorize, s.serveAuthorize)
 	s.mux.HandleFunc(pathPAR, s.servePAR)
+	s.mux.HandleFunc(pathRevoke, s.serveRevoke)
 	s.mux.HandleFunc(pathDeviceAuth, s.serveDeviceAuth)
 	s.mux.HandleFunc(pathDevice, s.serveDeviceVerification)
 	s.mux.HandleFunc(pathJWKS, s.serveJWKS)
@@ -151,11 +156,13 @@ func (s *Server) RotateNonces() {
 	s.rsNonce.rotate()
 }
 
+// now is the server's clock: Config.Now shifted by Config.ClockOffset.
 func (s *Server) now() time.Time {
+	now := time.Now
 	if s.cfg.Now != nil {
-		return s.cfg.Now()
+		now = s.cfg.Now
 	}
-	return time.Now()
+	return now().Add(s.cfg.ClockOffset)
 }
 
 // randString returns n random bytes, base64url without padding: a valid

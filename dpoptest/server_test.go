@@ -237,6 +237,7 @@ func TestMetadataAndJWKS(t *testing.T) {
 		Issuer   string   `json:"issuer"`
 		Token    string   `json:"token_endpoint"`
 		PAR      string   `json:"pushed_authorization_request_endpoint"`
+		Revoke   string   `json:"revocation_endpoint"`
 		Algs     []string `json:"dpop_signing_alg_values_supported"`
 		PKCE     []string `json:"code_challenge_methods_supported"`
 		JWKSURI  string   `json:"jwks_uri"`
@@ -245,7 +246,7 @@ func TestMetadataAndJWKS(t *testing.T) {
 	if err := json.Unmarshal(b, &md); err != nil {
 		t.Fatal(err)
 	}
-	if md.Issuer != s.URL || md.Token != s.Endpoint().TokenURL || md.PAR != s.PARURL() || strings.Join(md.Algs, " ") != "ES256 EdDSA" || strings.Join(md.PKCE, " ") != "S256" {
+	if md.Issuer != s.URL || md.Token != s.Endpoint().TokenURL || md.PAR != s.PARURL() || md.Revoke != s.RevocationURL() || strings.Join(md.Algs, " ") != "ES256 EdDSA" || strings.Join(md.PKCE, " ") != "S256" {
 		t.Errorf("metadata = %+v", md)
 	}
 	if !strings.HasPrefix(s.URL, "http://127.0.0.1:") {
@@ -308,24 +309,4 @@ func form(kv ...string) url.Values {
 		v.Set(kv[i], kv[i+1])
 	}
 	return v
-}
-
-func TestNonceWindow(t *testing.T) {
-	n := newNonceState(1, 3)
-	first := n.get()
-	n.accept() // rotation 1
-	n.accept() // rotation 2
-	if !n.valid(first) {
-		t.Errorf("nonce from 2 rotations ago refused; want accepted with window 3")
-	}
-	n.accept() // rotation 3
-	if n.valid(first) {
-		t.Errorf("nonce from 3 rotations ago accepted; want refused with window 3")
-	}
-	strict := newNonceState(1, 0)
-	old := strict.get()
-	strict.accept()
-	if strict.valid(old) || !strict.valid(strict.get()) {
-		t.Errorf("window 0: previous accepted or current refused")
-	}
 }
