@@ -25,7 +25,7 @@ const (
 // proof, until a response it keeps. Every reason has its own bound, so it
 // never loops, and a body that cannot be sent again is never retried.
 func (t *Transport) retry(c *call, resp *http.Response) (*http.Response, error) {
-	for {
+	for attempt := 2; ; attempt++ {
 		why := t.retryReason(c, resp)
 		if why == noRetry {
 			return resp, nil
@@ -34,6 +34,9 @@ func (t *Transport) retry(c *call, resp *http.Response) (*http.Response, error) 
 		ctx := c.req.Context()
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if tr := t.Trace; tr != nil && tr.Retry != nil {
+			tr.Retry(RetryInfo{ctx, c.origin.String(), why.String(), attempt})
 		}
 		if why == retryToken {
 			tk, err := sourceToken(ctx, t.Source)
@@ -55,11 +58,23 @@ func (t *Transport) retry(c *call, resp *http.Response) (*http.Response, error) 
 	}
 }
 
+func (r retryReason) String() string {
+	switch r {
+	case retryNonce:
+		return RetryNonce
+	case retryClock:
+		return RetryClock
+	case retryToken:
+		return RetryInvalidToken
+	}
+	return ""
+}
+
 // retryReason decides whether c's request goes again after resp, and
 // records in c what the next attempt needs. It reads no body but a 400's
 // first few KiB, and only when the response can be a challenge.
 func (t *Transport) retryReason(c *call, resp *http.Response) retryReason {
-	if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusUnauthorized || !replayable(c.req) {
+	if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusUnauthorized {
 		return noRetry
 	}
 	newNonce := responseNonce(resp)
@@ -71,6 +86,13 @@ func (t *Transport) retryReason(c *call, resp *http.Response) retryReason {
 	}
 	ce := responseError(resp)
 	if ce == nil {
+		return noRetry
+	}
+	tr := t.Trace
+	if tr != nil && tr.ChallengeReceived != nil {
+		tr.ChallengeReceived(ChallengeInfo{c.req.Context(), c.origin.String(), resp.StatusCode, ce.ErrorCode})
+	}
+	if !replayable(c.req) {
 		return noRetry
 	}
 	switch {
@@ -86,6 +108,9 @@ func (t *Transport) retryReason(c *call, resp *http.Response) retryReason {
 		c.clockRetry = true
 		c.offset += skew.Round(time.Second)
 		c.nonces.setOffset(c.origin, c.offset)
+		if tr != nil && tr.ClockOffsetLearned != nil {
+			tr.ClockOffsetLearned(ClockOffsetInfo{c.req.Context(), c.origin.String(), c.offset})
+		}
 	case ce.ErrorCode == ErrorInvalidToken && resp.StatusCode == http.StatusUnauthorized && c.tok != nil && !c.tokRetry:
 		src, ok := t.Source.(TokenSource)
 		if !ok || !src.Invalidate(&oauth2.Token{AccessToken: c.tok.token}) {

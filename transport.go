@@ -64,6 +64,10 @@ type Transport struct {
 	// Now is the clock of the proofs' iat claim. If nil, time.Now is used.
 	Now func() time.Time
 
+	// Trace, if set, is told of proofs, challenges, retries, nonces and
+	// clock offsets, and of refused Bearer tokens.
+	Trace *Trace
+
 	token     atomic.Pointer[presentedToken] // the last token seen
 	ownNonces lazyNonceCache                 // when Nonces is nil
 }
@@ -209,6 +213,9 @@ func (t *Transport) presented(ctx context.Context, req *http.Request) (*presente
 	}
 	bearer := strings.EqualFold(tk.TokenType, "Bearer")
 	if bearer && !t.AllowBearer {
+		if tr := t.Trace; tr != nil && tr.DowngradeRefused != nil {
+			tr.DowngradeRefused(DowngradeInfo{ctx, tk.TokenType})
+		}
 		return nil, &TokenTypeError{TokenType: tk.TokenType}
 	}
 	return t.presentedToken(tk.AccessToken, bearer), nil
@@ -268,6 +275,11 @@ func (t *Transport) attempt(c *call, body io.ReadCloser) (*http.Response, error)
 	}
 	c.nonces.learn(c.origin, resp)
 	t.endProbe(c)
+	if tr := t.Trace; tr != nil && tr.NonceLearned != nil {
+		if n := responseNonce(resp); n != "" && n != c.nonce {
+			tr.NonceLearned(NonceInfo{c.req.Context(), c.origin.String(), c.nonce != ""})
+		}
+	}
 	if c.offset != 0 {
 		if d, ok := serverClockSkew(resp, t.now()); ok && d < ClockTolerance && d > -ClockTolerance {
 			c.nonces.setOffset(c.origin, 0) // the clocks agree again
@@ -300,9 +312,18 @@ func (t *Transport) outgoing(c *call) (*http.Request, error) {
 		method = http.MethodGet // as net/http sends it
 	}
 	iat := t.now().Add(c.offset).Unix()
+	tr := t.Trace
+	var start time.Time
+	if tr != nil && tr.ProofSigned != nil {
+		start = time.Now()
+	}
 	proof, err := t.Signer.proof(method, c.origin, req.URL, ath, c.nonce, iat)
 	if err != nil {
 		return nil, err
+	}
+	if tr != nil && tr.ProofSigned != nil {
+		tr.ProofSigned(ProofInfo{req.Context(), t.Signer.alg, method, string(appendHTU(nil, c.origin, req.URL)),
+			c.nonce != "", ath != "", time.Since(start)})
 	}
 	out := new(outgoingRequest) // one allocation for the request and the new values
 	r2 := &out.req
