@@ -13,7 +13,7 @@ func (c *Config) DeviceAuth(ctx context.Context, opts ...oauth2.AuthCodeOption) 
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	da, err := c.oauth2().DeviceAuth(ctx, opts...)
+	da, err := c.oauth2().DeviceAuth(authContext(ctx, c.clientAuth()), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dpop: device authorization: %w", err)
 	}
