@@ -2,7 +2,6 @@ package dpop
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
 	"golang.org/x/oauth2"
@@ -47,7 +46,7 @@ func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
 	}
 	tok, err := cfg.Token(tokenContext(ctx, c.Signer, c.nonces(), auth))
 	if err != nil {
-		return nil, fmt.Errorf("dpop: client credentials: %w", err)
+		return nil, requestError("client credentials", err)
 	}
 	return checkToken(tok, c.AllowBearer)
 }

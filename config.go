@@ -2,7 +2,6 @@ package dpop
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
 	"golang.org/x/oauth2"
@@ -107,7 +106,7 @@ func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthC
 	cfg := c.oauth2()
 	tok, err := cfg.Exchange(c.tokenContext(ctx), code, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("dpop: code exchange: %w", err)
+		return nil, requestError("code exchange", err)
 	}
 	return checkToken(tok, c.AllowBearer)
 }
@@ -190,7 +189,7 @@ func (r *refresher) Token() (*oauth2.Token, error) {
 	}
 	tok, err := r.c.oauth2().TokenSource(r.c.tokenContext(r.ctx), &oauth2.Token{RefreshToken: r.refreshToken}).Token()
 	if err != nil {
-		return nil, fmt.Errorf("dpop: refresh: %w", err)
+		return nil, requestError("refresh", err)
 	}
 	if tok, err = checkToken(tok, r.c.AllowBearer); err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package dpop
 
 import (
 	"context"
-	"fmt"
 
 	"golang.org/x/oauth2"
 )
@@ -15,7 +14,7 @@ func (c *Config) DeviceAuth(ctx context.Context, opts ...oauth2.AuthCodeOption) 
 	}
 	da, err := c.oauth2().DeviceAuth(authContext(ctx, c.clientAuth()), opts...)
 	if err != nil {
-		return nil, fmt.Errorf("dpop: device authorization: %w", err)
+		return nil, requestError("device authorization", err)
 	}
 	return da, nil
 }
@@ -29,7 +28,7 @@ func (c *Config) DeviceAccessToken(ctx context.Context, da *oauth2.DeviceAuthRes
 	}
 	tok, err := c.oauth2().DeviceAccessToken(c.tokenContext(ctx), da, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("dpop: device access token: %w", err)
+		return nil, requestError("device access token", err)
 	}
 	return checkToken(tok, c.AllowBearer)
 }

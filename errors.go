@@ -3,7 +3,12 @@ package dpop
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/oauth2"
 )
 
 // DPoP error codes a server may answer with (RFC 9449 §7.1, §8, §12.2).
@@ -99,4 +104,110 @@ func (e *AlgError) Error() string {
 		return "dpop: the authorization server does not advertise DPoP support (no dpop_signing_alg_values_supported, RFC 9449 §5.1)"
 	}
 	return fmt.Sprintf("dpop: the authorization server accepts DPoP proofs signed with %s, not %s", strings.Join(e.Supported, ", "), e.Alg)
+}
+
+// maxQuoted bounds a string from a server, or from a request, shown in
+// error text.
+const maxQuoted = 256
+
+// quote returns s for error text: cut to maxQuoted bytes (marked with
+// "…"), and quoted with every byte outside printable ASCII escaped, so that
+// no control or bidi character from a server reaches a log, and a long
+// body cannot flood one.
+func quote(s string) string {
+	cut := len(s) > maxQuoted
+	if cut {
+		s = s[:maxQuoted]
+		for i := 0; i < 3 && !utf8.ValidString(s); i++ {
+			s = s[:len(s)-1] // do not split a rune
+		}
+	}
+	q := strconv.QuoteToASCII(s)
+	if cut {
+		q += "…"
+	}
+	return q
+}
+
+// TokenError is an authorization server's error answer (RFC 6749 §5.2) to
+// a token, PAR, device authorization or revocation request. Its text is
+// safe to log: the status, the error code and the error_description, cut
+// short and escaped; never the response body, never anything of the
+// request. The [oauth2.RetrieveError] it came from, which holds the body,
+// is reachable with errors.As; so is a *[ChallengeError] when the error is
+// a DPoP one (use_dpop_nonce, invalid_dpop_proof, RFC 9449 §5, §8), which
+// [NonceFromError] reads.
+type TokenError struct {
+	Op          string // the request: "code exchange", "refresh", "PAR", …
+	StatusCode  int
+	ErrorCode   string // such as "invalid_grant"; may be empty
+	Description string // error_description, for people
+	URI         string // error_uri
+
+	retrieve  *oauth2.RetrieveError
+	challenge *ChallengeError // for a DPoP error code, else nil
+}
+
+// newTokenError returns the TokenError of op for re.
+func newTokenError(op string, re *oauth2.RetrieveError) *TokenError {
+	e := &TokenError{Op: op, ErrorCode: re.ErrorCode, Description: re.ErrorDescription, URI: re.ErrorURI, retrieve: re}
+	if re.Response != nil {
+		e.StatusCode = re.Response.StatusCode
+		if e.ErrorCode == ErrorUseNonce || e.ErrorCode == ErrorInvalidProof {
+			e.challenge = &ChallengeError{StatusCode: e.StatusCode, ErrorCode: e.ErrorCode,
+				Description: e.Description, Nonce: responseNonce(re.Response)}
+		}
+	}
+	return e
+}
+
+func (e *TokenError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "dpop: %s: server answered %d", e.Op, e.StatusCode)
+	if e.ErrorCode != "" {
+		fmt.Fprintf(&b, " %s", quote(e.ErrorCode))
+	}
+	if e.Description != "" {
+		fmt.Fprintf(&b, ": %s", quote(e.Description))
+	}
+	return b.String()
+}
+
+// Unwrap returns the [oauth2.RetrieveError] and, for a DPoP error, the
+// [ChallengeError].
+func (e *TokenError) Unwrap() []error {
+	if e.challenge != nil {
+		return []error{e.retrieve, e.challenge}
+	}
+	return []error{e.retrieve}
+}
+
+// opError is a failed request of the token machinery (op names it) that
+// is not a server's error answer. Its text names op once and says "dpop:"
+// once, however deep the cause.
+type opError struct {
+	op  string
+	err error
+}
+
+func (e *opError) Error() string {
+	msg := e.err.Error()
+	var ue *url.Error
+	if errors.As(e.err, &ue) {
+		msg = ue.Op + " " + quote(ue.URL) + ": " + strings.TrimPrefix(ue.Err.Error(), "dpop: ")
+	}
+	return "dpop: " + e.op + ": " + strings.TrimPrefix(msg, "dpop: ")
+}
+
+func (e *opError) Unwrap() error { return e.err }
+
+// requestError returns the error of the token-side request op for the
+// caller: a server's error answer (x/oauth2's *RetrieveError) becomes a
+// *[TokenError]; any other error is wrapped.
+func requestError(op string, err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return newTokenError(op, re)
+	}
+	return &opError{op, err}
 }

@@ -32,7 +32,7 @@ func (c *Config) PushAuthCodeURL(ctx context.Context, state string, opts ...oaut
 	cfg := c.oauth2()
 	authURL, err := url.Parse(c.authCodeURL(state, opts...))
 	if err != nil {
-		return "", fmt.Errorf("dpop: PAR: %w", err)
+		return "", requestError("PAR", err)
 	}
 	form := authURL.Query()
 	if c.FAPI2 {
@@ -45,7 +45,7 @@ func (c *Config) PushAuthCodeURL(ctx context.Context, state string, opts ...oaut
 	}
 	req, err := http.NewRequestWithContext(ctx, "POST", c.PARURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return "", fmt.Errorf("dpop: PAR: %w", err)
+		return "", requestError("PAR", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if cfg.Endpoint.AuthStyle == oauth2.AuthStyleInHeader {
@@ -54,12 +54,12 @@ func (c *Config) PushAuthCodeURL(ctx context.Context, state string, opts ...oaut
 	}
 	resp, err := tokenClient(ctx, c.Signer, c.nonces(), c.clientAuth()).Do(req)
 	if err != nil {
-		return "", fmt.Errorf("dpop: PAR: %w", err)
+		return "", requestError("PAR", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body) // bounded by the token-request transport
 	if err != nil {
-		return "", fmt.Errorf("dpop: PAR: %w", err)
+		return "", requestError("PAR", err)
 	}
 	var pr struct {
 		RequestURI       string `json:"request_uri"`
@@ -70,7 +70,7 @@ func (c *Config) PushAuthCodeURL(ctx context.Context, state string, opts ...oaut
 	}
 	jsonErr := json.Unmarshal(body, &pr)
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("dpop: PAR: %w", &oauth2.RetrieveError{
+		return "", newTokenError("PAR", &oauth2.RetrieveError{
 			Response: resp, Body: body,
 			ErrorCode: pr.Error, ErrorDescription: pr.ErrorDescription, ErrorURI: pr.ErrorURI,
 		})

@@ -177,8 +177,8 @@ func (s *Signer) Proof(method, rawURL string, opts *ProofOptions) (string, error
 	if err != nil {
 		return "", fmt.Errorf("dpop: proof URL: %w", err)
 	}
-	if !httpURL(u) {
-		return "", fmt.Errorf("dpop: proof URL %q is not an absolute http or https URL", rawURL)
+	if err := checkURL(u, ""); err != nil {
+		return "", err
 	}
 	if method == "" {
 		return "", errors.New("dpop: proof method is empty")

@@ -94,14 +94,14 @@ func (t *Transport) newCall(req *http.Request) (call, error) {
 	if t.Signer == nil {
 		return call{}, errors.New("dpop: Transport's Signer is nil")
 	}
-	if req.URL == nil || !httpURL(req.URL) {
-		return call{}, errors.New("dpop: request URL is not an absolute http or https URL")
+	if req.URL == nil {
+		return call{}, errors.New("dpop: request URL is nil")
+	}
+	if err := checkURL(req.URL, req.Host); err != nil {
+		return call{}, err
 	}
 	if err := req.Context().Err(); err != nil {
 		return call{}, err
-	}
-	if req.Host != "" && !validHost(req.Host) {
-		return call{}, fmt.Errorf("dpop: request Host %q is not a valid host", req.Host)
 	}
 	c := call{req: req, origin: originOf(req.URL, req.Host), nonces: t.nonces()}
 	if req.Response != nil { // a redirect: the token stays with the chain's first origin

@@ -212,7 +212,7 @@ func logout(o *options, store keystore.Store, stderr io.Writer) error {
 	} else if !errors.Is(err, keystore.ErrNotFound) {
 		return fmt.Errorf("cli-login: deleting the token: %w", err)
 	}
-	if err := keystore.DeleteKey(store, keyName); err == nil {
+	if err := store.Delete(keyName); err == nil {
 		deleted = append(deleted, "key")
 	} else if !errors.Is(err, keystore.ErrNotFound) {
 		return fmt.Errorf("cli-login: deleting the key: %w", err)
