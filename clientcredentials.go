@@ -2,6 +2,7 @@ package dpop
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"golang.org/x/oauth2"
@@ -33,6 +34,17 @@ type ClientCredentials struct {
 	ownNonces lazyNonceCache
 }
 
+// Format prints the client's ID, the token endpoint and the signer's
+// algorithm and thumbprint; never the client secret or a key, whatever
+// the verb.
+func (c ClientCredentials) Format(f fmt.State, verb rune) {
+	var id, tokenURL string
+	if c.OAuth2 != nil {
+		id, tokenURL = c.OAuth2.ClientID, c.OAuth2.TokenURL
+	}
+	fmt.Fprintf(f, "dpop.ClientCredentials{ClientID: %q, TokenURL: %q, Signer: %v}", id, tokenURL, c.Signer)
+}
+
 // Token requests a new token.
 func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
 	if err := c.check(); err != nil {
@@ -53,8 +65,10 @@ func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
 
 // TokenSource returns a token source that requests a token when it has
 // none or the last one expired; concurrent callers wait for one request.
-func (c *ClientCredentials) TokenSource(ctx context.Context) oauth2.TokenSource {
-	return oauth2.ReuseTokenSource(nil, clientCredentialsSource{ctx, c})
+func (c *ClientCredentials) TokenSource(ctx context.Context) TokenSource {
+	return newReuseSource(ctx, nil, func(ctx context.Context, _ *oauth2.Token) (*oauth2.Token, error) {
+		return c.Token(ctx)
+	}, func(*oauth2.Token) bool { return true })
 }
 
 // Client returns an HTTP client whose requests carry a token from
@@ -75,11 +89,3 @@ func (c *ClientCredentials) check() error {
 }
 
 func (c *ClientCredentials) nonces() *NonceCache { return c.ownNonces.get(c.Nonces) }
-
-// clientCredentialsSource requests a token with the context it was made with.
-type clientCredentialsSource struct {
-	ctx context.Context
-	c   *ClientCredentials
-}
-
-func (s clientCredentialsSource) Token() (*oauth2.Token, error) { return s.c.Token(s.ctx) }

@@ -2,6 +2,7 @@ package dpop
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"golang.org/x/oauth2"
@@ -78,6 +79,17 @@ type Config struct {
 	ownNonces lazyNonceCache
 }
 
+// Format prints the client's ID, the token endpoint and the signer's
+// algorithm and thumbprint; never the client secret or a key, whatever
+// the verb.
+func (c Config) Format(f fmt.State, verb rune) {
+	var id, tokenURL string
+	if c.OAuth2 != nil {
+		id, tokenURL = c.OAuth2.ClientID, c.OAuth2.Endpoint.TokenURL
+	}
+	fmt.Fprintf(f, "dpop.Config{ClientID: %q, TokenURL: %q, Signer: %v}", id, tokenURL, c.Signer)
+}
+
 // AuthCodeURL returns the authorization URL of [oauth2.Config.AuthCodeURL]
 // with the dpop_jkt parameter (RFC 9449 §10), which binds the authorization
 // code to the signer's key. Pass oauth2.S256ChallengeOption(verifier) for
@@ -86,6 +98,9 @@ type Config struct {
 // With FAPI2 set it returns "": the profile sends every authorization
 // request through PAR ([Config.PushAuthCodeURL]).
 func (c *Config) AuthCodeURL(state string, opts ...oauth2.AuthCodeOption) string {
+	if err := c.check(); err != nil {
+		panic(err.Error()) // AuthCodeURL has no error result; the message names the missing field
+	}
 	if c.FAPI2 {
 		return ""
 	}
@@ -111,19 +126,16 @@ func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthC
 	return checkToken(tok, c.AllowBearer)
 }
 
-// TokenSource returns a token source that returns tok until it expires and
-// then refreshes it with the same key (RFC 9449 §5), checking each new token
-// as Exchange does. Refreshes run with ctx, not with the context of the
-// request that needs the token (an oauth2.TokenSource takes none): bound
-// them with an oauth2.HTTPClient in ctx that has a Timeout. It is an [oauth2.ReuseTokenSource]: concurrent callers
-// wait for one refresh. Save the returned tokens if the refresh token must
-// survive the process; the keystore package has a wrapper that does.
-func (c *Config) TokenSource(ctx context.Context, tok *oauth2.Token) oauth2.TokenSource {
-	r := &refresher{ctx: ctx, c: c}
-	if tok != nil {
-		r.refreshToken = tok.RefreshToken
-	}
-	return oauth2.ReuseTokenSource(tok, r)
+// TokenSource returns a token source that returns tok until it expires, or
+// until a server refuses it, and then refreshes it with the same key (RFC
+// 9449 §5), checking each new token as Exchange does; concurrent callers
+// wait for one refresh. A [Transport] waits for a refresh no longer than
+// its request's context; the refresh itself runs with ctx (its
+// [oauth2.HTTPClient]), and for at most a minute when ctx has no deadline.
+// Save the returned tokens if the refresh token must survive the process:
+// the keystore package has a wrapper that does.
+func (c *Config) TokenSource(ctx context.Context, tok *oauth2.Token) TokenSource {
+	return newReuseSource(ctx, tok, c.refresh, hasRefreshToken)
 }
 
 // Client returns an HTTP client whose requests carry tok (refreshed as
@@ -172,30 +184,19 @@ func (c *Config) tokenContext(ctx context.Context) context.Context {
 	return tokenContext(ctx, c.Signer, c.nonces(), c.clientAuth())
 }
 
-// refresher gets new tokens with the refresh token, under the lock of the
-// oauth2.ReuseTokenSource that wraps it.
-type refresher struct {
-	ctx          context.Context
-	c            *Config
-	refreshToken string // guarded by the ReuseTokenSource's mutex
-}
-
-func (r *refresher) Token() (*oauth2.Token, error) {
-	if err := r.c.check(); err != nil {
+// refresh gets a new token with prev's refresh token (RFC 6749 §6).
+func (c *Config) refresh(ctx context.Context, prev *oauth2.Token) (*oauth2.Token, error) {
+	if err := c.check(); err != nil {
 		return nil, err
 	}
-	if r.refreshToken == "" {
+	if !hasRefreshToken(prev) {
 		return nil, ErrNoRefreshToken
 	}
-	tok, err := r.c.oauth2().TokenSource(r.c.tokenContext(r.ctx), &oauth2.Token{RefreshToken: r.refreshToken}).Token()
+	tok, err := c.oauth2().TokenSource(c.tokenContext(ctx), &oauth2.Token{RefreshToken: prev.RefreshToken}).Token()
 	if err != nil {
 		return nil, requestError("refresh", err)
 	}
-	if tok, err = checkToken(tok, r.c.AllowBearer); err != nil {
-		return nil, err
-	}
-	if tok.RefreshToken != "" {
-		r.refreshToken = tok.RefreshToken
-	}
-	return tok, nil
+	return checkToken(tok, c.AllowBearer)
 }
+
+func hasRefreshToken(tok *oauth2.Token) bool { return tok != nil && tok.RefreshToken != "" }

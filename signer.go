@@ -150,8 +150,23 @@ func (s *Signer) Alg() string { return s.alg }
 // access token's cnf.jkt claim.
 func (s *Signer) Thumbprint() string { return s.thumbprint }
 
-// Public returns the signer's public key.
-func (s *Signer) Public() crypto.PublicKey { return s.key.Public() }
+// Public returns the signer's public key, or nil for a Signer not made by
+// [NewSigner].
+func (s *Signer) Public() crypto.PublicKey {
+	if s == nil || s.key == nil {
+		return nil
+	}
+	return s.key.Public()
+}
+
+// errZeroSigner is the error of a Signer not made by NewSigner.
+var errZeroSigner = errors.New("dpop: Signer has no key: make it with NewSigner")
+
+// Format prints the signer's algorithm and key thumbprint, never its key,
+// whatever the verb.
+func (s Signer) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "dpop.Signer{alg: %s, jkt: %s}", s.alg, s.thumbprint)
+}
 
 // ProofOptions are the optional inputs of [Signer.Proof]. A nil
 // *ProofOptions means a proof with neither.
@@ -212,6 +227,9 @@ const maxPooledBuf = 16 << 10
 // proof builds and signs one proof for a request to u at origin o. ath is the base64url SHA-256 of the
 // access token, or empty; nonce is empty or already valid.
 func (s *Signer) proof(method string, o origin, u *url.URL, ath, nonce string) (string, error) {
+	if s == nil || s.key == nil {
+		return "", errZeroSigner
+	}
 	var jti [16]byte // 128 bits (RFC 9449 §11.1 wants enough entropy to be unguessable)
 	rand.Read(jti[:])
 

@@ -51,6 +51,20 @@ type Transport struct {
 
 var _ http.RoundTripper = (*Transport)(nil)
 
+// Format prints which parts the Transport has, and its signer's
+// algorithm and thumbprint; never a token or a key, whatever the verb.
+func (t *Transport) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "dpop.Transport{Signer: %v, Source: %s, AllowBearer: %t}", t.Signer, set(t.Source != nil), t.AllowBearer)
+}
+
+// set describes an optional part in Format output.
+func set(ok bool) string {
+	if ok {
+		return "set"
+	}
+	return "nil"
+}
+
 // presentedToken is an access token with what a request presenting it
 // needs: its Authorization header value and its proof's ath.
 type presentedToken struct {

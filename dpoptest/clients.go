@@ -26,15 +26,6 @@ type Client struct {
 	RedirectURIs []string
 }
 
-// DefaultClients are the clients of a [Server] whose Config.Clients is nil:
-// the confidential client "backend" with secret "backend-secret", and the
-// public client "cli" with the loopback redirect URI
-// http://127.0.0.1/callback on any port.
-var DefaultClients = []Client{
-	{ID: "backend", Secret: "backend-secret", RedirectURIs: []string{"http://127.0.0.1/callback"}},
-	{ID: "cli", RedirectURIs: []string{"http://127.0.0.1/callback"}},
-}
-
 // redirectOK reports whether uri is registered for c.
 func (c Client) redirectOK(uri string) bool {
 	if slices.Contains(c.RedirectURIs, uri) {
@@ -57,14 +48,6 @@ func (c Client) redirectOK(uri string) bool {
 		}
 	}
 	return false
-}
-
-// oauthError is an OAuth error response (RFC 6749 §5.2).
-type oauthError struct {
-	status int
-	code   string
-	desc   string
-	basic  bool // the client tried client_secret_basic: add a Basic challenge
 }
 
 // authenticateClient identifies and authenticates the client of a token,
@@ -110,17 +93,17 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*Client, 
 		if secret != "" || hasPostSecret {
 			return nil, &oauthError{http.StatusUnauthorized, "invalid_client", "public client must not send a client secret", hasBasic}
 		}
-		rec.ClientAuth = "none"
+		rec.ClientAuth = ClientAuthNone
 		if hasBasic {
-			rec.ClientAuth = "basic" // accepted, but recorded: tests can insist on client_id alone
+			rec.ClientAuth = ClientSecretBasic // accepted, but recorded: tests can insist on client_id alone
 		}
 		return &c, nil
 	}
 	switch {
 	case hasBasic:
-		rec.ClientAuth = "basic"
+		rec.ClientAuth = ClientSecretBasic
 	case hasPostSecret:
-		rec.ClientAuth = "post"
+		rec.ClientAuth = ClientSecretPost
 	default:
 		return nil, &oauthError{http.StatusUnauthorized, "invalid_client", "client authentication required", false}
 	}
@@ -128,26 +111,6 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*Client, 
 		return nil, &oauthError{http.StatusUnauthorized, "invalid_client", "client authentication failed", hasBasic}
 	}
 	return &c, nil
-}
-
-// writeError answers an OAuth error as JSON (RFC 6749 §5.2) with the
-// authorization server's nonce when nonces are required.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *oauthError) {
-	record(r).Error = e.code
-	if e.basic && e.status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="dpoptest"`)
-	}
-	s.writeAS(w, e.status, map[string]string{"error": e.code, "error_description": quoteParam(e.desc)})
-}
-
-// writeAS answers a JSON body from the authorization server, with its
-// current DPoP-Nonce when nonces are required (RFC 9449 §8).
-func (s *Server) writeAS(w http.ResponseWriter, status int, v any) {
-	if s.cfg.RequireNonce {
-		w.Header().Set("DPoP-Nonce", s.asNonce.get())
-	}
-	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, status, v)
 }
 
 // parseForm reads a POSTed form body of at most 1 MiB; the query is not

@@ -23,13 +23,19 @@
 //     a browser, with dpop_jkt (RFC 9449 §10) and pushed authorization
 //     requests (RFC 9126);
 //   - a device authorization endpoint, approved with [Server.ApproveDevice];
-//   - a resource server (RFC 9449 §7) at "/api/" and at anything registered
-//     with [Server.Handle];
+//   - a resource server (RFC 9449 §7) at every path under "/api/" and at
+//     anything registered with [Server.Handle];
+//   - authorization server metadata (RFC 8414) at
+//     "/.well-known/oauth-authorization-server" and protected resource
+//     metadata (RFC 9728) at "/.well-known/oauth-protected-resource";
 //   - server-provided nonces (RFC 9449 §8, §9) when [Config.RequireNonce] is
 //     set, with separate values for the authorization server and the
 //     resource server;
 //   - a record of every request ([Server.Requests]) so tests can count
 //     round trips and see which check failed.
+//
+// The endpoints' URLs come from [Server.Endpoint] and [Server.PARURL], or
+// from the metadata.
 //
 // The server is strict on purpose: it accepts only the current nonce, a jti
 // only once, a code only once, and it rejects every deviation with the error

@@ -76,7 +76,7 @@ func withNonce(n string) proofOpts {
 }
 
 func withToken(tok string) proofOpts {
-	return withClaims(func(c map[string]any) { c["ath"] = ATH(tok) })
+	return withClaims(func(c map[string]any) { c["ath"] = athOf(tok) })
 }
 
 // proof signs a DPoP proof for method and url with go-jose.

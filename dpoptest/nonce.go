@@ -1,10 +1,6 @@
 package dpoptest
 
-import (
-	"crypto/rand"
-	"encoding/base64"
-	"sync"
-)
+import "sync"
 
 // nonceState is one server-provided nonce (RFC 9449 §8, §9). The
 // authorization server and the resource server each own one, so their
@@ -80,12 +76,4 @@ func (n *nonceState) rotate() string {
 	defer n.mu.Unlock()
 	n.next()
 	return n.current
-}
-
-// randString returns n random bytes, base64url without padding: a valid
-// 1*NQCHAR nonce (RFC 9449 §8.1), jti, code or token.
-func randString(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }

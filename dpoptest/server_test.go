@@ -222,7 +222,7 @@ func TestHandle(t *testing.T) {
 	resp, _ = send(t, "POST", s.URL+"/custom", nil, nil)
 	wantChallenge(t, resp, "")
 	recs := s.Requests()
-	if len(recs) != 2 || recs[0].Kind != "resource" || recs[0].Status != 200 || recs[0].Proof == nil || recs[0].Proof.Thumbprint != k.jkt {
+	if len(recs) != 2 || recs[0].Kind != KindResource || recs[0].Status != 200 || recs[0].Proof == nil || recs[0].Proof.Thumbprint != k.jkt {
 		t.Errorf("Requests()[0] = %+v", recs[0])
 	}
 	if recs[1].Status != 401 || recs[1].Proof != nil {
@@ -232,7 +232,7 @@ func TestHandle(t *testing.T) {
 
 func TestMetadataAndJWKS(t *testing.T) {
 	s := newTestServer(t, &Config{Algs: []string{"ES256", "EdDSA"}})
-	_, b := send(t, "GET", s.URL+PathMetadata, nil, nil)
+	_, b := send(t, "GET", s.URL+pathMetadata, nil, nil)
 	var md struct {
 		Issuer   string   `json:"issuer"`
 		Token    string   `json:"token_endpoint"`
@@ -293,7 +293,7 @@ func TestRecordsInvalidProof(t *testing.T) {
 		t.Fatalf("%d records; want 1", len(recs))
 	}
 	r := recs[0]
-	if r.Proof != nil || !strings.Contains(r.ProofErr, "typ") || r.Error != "invalid_dpop_proof" || r.Status != 401 || r.Kind != "resource" || r.Method != "GET" || r.Path != "/api/x" {
+	if r.Proof != nil || !strings.Contains(r.ProofErr, "typ") || r.Error != "invalid_dpop_proof" || r.Status != 401 || r.Kind != KindResource || r.Method != "GET" || r.Path != "/api/x" {
 		t.Errorf("record = %+v", r)
 	}
 	s.ResetRequests()

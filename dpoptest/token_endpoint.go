@@ -16,17 +16,7 @@ const (
 	grantAuthorizationCode = "authorization_code"
 	grantRefreshToken      = "refresh_token"
 	grantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
-
-	codeTTL = time.Minute
 )
-
-// authCode is an issued authorization code (RFC 6749 §4.1.2).
-type authCode struct {
-	clientID, redirectURI, scope, subject string
-	challenge                             string // PKCE S256 code_challenge (RFC 7636 §4.2)
-	jkt                                   string // dpop_jkt or the PAR proof's key (RFC 9449 §10)
-	expiry                                time.Time
-}
 
 // refreshGrant is what a refresh token stands for (RFC 6749 §6).
 type refreshGrant struct {
@@ -42,7 +32,7 @@ var pkceVerifier = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 // (RFC 9449 §8), authenticates the client and runs the grant.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	rec := record(r)
-	rec.Kind = "token"
+	rec.Kind = KindToken
 	form, oe := parseForm(w, r)
 	if oe != nil {
 		s.writeError(w, r, oe)
@@ -76,10 +66,6 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	if oe != nil {
 		s.writeError(w, r, oe)
 	}
-}
-
-func badRequest(code, desc string) *oauthError {
-	return &oauthError{status: http.StatusBadRequest, code: code, desc: desc}
 }
 
 // grantClientCredentials runs RFC 6749 §4.4 for confidential clients.

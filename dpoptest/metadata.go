@@ -1,0 +1,52 @@
+package dpoptest
+
+import (
+	"net/http"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// serveJWKS publishes the access token signing key (RFC 7517 §5).
+func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	record(r).Kind = KindJWKS
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{
+		Key: &s.key.PublicKey, KeyID: s.kid, Algorithm: "ES256", Use: "sig",
+	}}}
+	writeJSON(w, http.StatusOK, set)
+}
+
+// metadata is the authorization server metadata (RFC 8414 §2,
+// RFC 9449 §5.1).
+func (s *Server) metadata() map[string]any {
+	return map[string]any{
+		"issuer":                                s.URL,
+		"authorization_endpoint":                s.URL + pathAuthorize,
+		"token_endpoint":                        s.URL + pathToken,
+		"device_authorization_endpoint":         s.URL + pathDeviceAuth,
+		"pushed_authorization_request_endpoint": s.URL + pathPAR,
+		"jwks_uri":                              s.URL + pathJWKS,
+		"response_types_supported":              []string{"code"},
+		"grant_types_supported": []string{
+			"authorization_code", "client_credentials", "refresh_token", grantDeviceCode,
+		},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
+		"dpop_signing_alg_values_supported":     s.verifier.AllowedAlgs(),
+	}
+}
+
+func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
+	record(r).Kind = KindMetadata
+	writeJSON(w, http.StatusOK, s.metadata())
+}
+
+// serveResourceMetadata publishes protected resource metadata (RFC 9728).
+func (s *Server) serveResourceMetadata(w http.ResponseWriter, r *http.Request) {
+	record(r).Kind = KindMetadata
+	writeJSON(w, http.StatusOK, map[string]any{
+		"resource":                          s.URL,
+		"authorization_servers":             []string{s.URL},
+		"dpop_signing_alg_values_supported": s.verifier.AllowedAlgs(),
+		"dpop_bound_access_tokens_required": true,
+	})
+}
