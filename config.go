@@ -65,8 +65,9 @@ type Config struct {
 	// (RFC 9207).
 	Issuer string
 
-	// FAPI2 enforces the FAPI 2.0 Security Profile on the client side; see
-	// the package documentation, "FAPI 2.0". A Config that cannot meet it
+	// FAPI2 enforces the FAPI 2.0 Security Profile (§5.3.2, §5.4) on the
+	// client side, with DPoP as the sender constraint and private_key_jwt
+	// as the client authentication. A Config that cannot meet it
 	// fails before its first request with an error naming each problem:
 	// its Signer and ClientAssertion must sign with PS256, ES256 or EdDSA,
 	// Issuer and every endpoint (PARURL included) must be https (http only
