@@ -23,6 +23,14 @@ type ClientCredentials struct {
 	Nonces      *NonceCache // authorization-server nonces; if nil, its own
 	AllowBearer bool        // accept a Bearer token (a downgrade); see Config.AllowBearer
 
+	// ClientAssertion, Issuer and FAPI2 are as in [Config]: with
+	// ClientAssertion, every token request carries a new private_key_jwt
+	// assertion (RFC 7523 §2.2) whose aud is Issuer; FAPI2 checks the
+	// algorithms, client authentication and https endpoints.
+	ClientAssertion *AssertionSigner
+	Issuer          string
+	FAPI2           bool
+
 	ownNonces lazyNonceCache
 }
 
@@ -39,12 +47,16 @@ func (c ClientCredentials) Format(f fmt.State, verb rune) {
 
 // Token requests a new token.
 func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
-	if err := checkParts("ClientCredentials", c.OAuth2 != nil, c.Signer); err != nil {
+	if err := c.check(); err != nil {
 		return nil, err
 	}
 	cfg := *c.OAuth2
 	cfg.AuthStyle = pinAuthStyle(cfg.AuthStyle, cfg.ClientSecret)
-	tok, err := cfg.Token(tokenContext(ctx, c.Signer, c.nonces()))
+	var auth *clientAuth
+	if c.ClientAssertion != nil {
+		auth = &clientAuth{assertion: c.ClientAssertion, clientID: cfg.ClientID, audience: c.Issuer, fapi2: c.FAPI2}
+	}
+	tok, err := cfg.Token(tokenContext(ctx, c.Signer, c.nonces(), auth))
 	if err != nil {
 		return nil, requestError("client credentials", err)
 	}
@@ -64,6 +76,16 @@ func (c *ClientCredentials) TokenSource(ctx context.Context) TokenSource {
 // transport if one is set. The client has its own resource-server nonces.
 func (c *ClientCredentials) Client(ctx context.Context) *http.Client {
 	return dpopClient(ctx, c.TokenSource(ctx), c.Signer, c.AllowBearer)
+}
+
+func (c *ClientCredentials) check() error {
+	p := grantParts{owner: "ClientCredentials", hasOAuth2: c.OAuth2 != nil, signer: c.Signer,
+		assertion: c.ClientAssertion, issuer: c.Issuer, allowBearer: c.AllowBearer, fapi2: c.FAPI2}
+	if c.OAuth2 != nil {
+		p.clientID, p.secret, p.style = c.OAuth2.ClientID, c.OAuth2.ClientSecret, c.OAuth2.AuthStyle
+		p.endpoints = []endpoint{{"OAuth2.TokenURL", c.OAuth2.TokenURL, true}}
+	}
+	return p.check()
 }
 
 func (c *ClientCredentials) nonces() *NonceCache { return c.ownNonces.get(c.Nonces) }

@@ -12,7 +12,7 @@ func (c *Config) DeviceAuth(ctx context.Context, opts ...oauth2.AuthCodeOption) 
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	da, err := c.oauth2().DeviceAuth(noRedirectContext(ctx), opts...)
+	da, err := c.oauth2().DeviceAuth(authContext(noRedirectContext(ctx), c.clientAuth()), opts...)
 	if err != nil {
 		return nil, requestError("device authorization", err)
 	}

@@ -28,6 +28,16 @@ type Metadata struct {
 	CodeChallengeMethodsSupported      []string `json:"code_challenge_methods_supported"`
 	TokenEndpointAuthMethodsSupported  []string `json:"token_endpoint_auth_methods_supported"`
 
+	// TokenEndpointAuthSigningAlgValuesSupported lists the algorithms the
+	// server accepts for client assertions (RFC 8414 §2); compare
+	// [AssertionSigner.Alg].
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+
+	// AuthorizationResponseISSParameterSupported says the server puts iss
+	// in every authorization response (RFC 9207 §3); [Metadata.AuthCode]
+	// then requires it.
+	AuthorizationResponseISSParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+
 	// DPoPSigningAlgValuesSupported lists the proof algorithms the server
 	// accepts (RFC 9449 §5.1). Empty means it did not say.
 	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`

@@ -30,11 +30,16 @@ func (c *Config) PushAuthCodeURL(ctx context.Context, state string, opts ...oaut
 		return "", errors.New("dpop: Config's PARURL is empty")
 	}
 	cfg := c.oauth2()
-	authURL, err := url.Parse(c.AuthCodeURL(state, opts...))
+	authURL, err := url.Parse(c.authCodeURL(state, opts...))
 	if err != nil {
 		return "", requestError("PAR", err)
 	}
 	form := authURL.Query()
+	if c.FAPI2 {
+		if err := checkFAPI2Request(form); err != nil {
+			return "", err
+		}
+	}
 	if cfg.Endpoint.AuthStyle == oauth2.AuthStyleInParams && cfg.ClientSecret != "" {
 		form.Set("client_secret", cfg.ClientSecret)
 	}
@@ -47,7 +52,7 @@ func (c *Config) PushAuthCodeURL(ctx context.Context, state string, opts ...oaut
 		// RFC 6749 §2.3.1: form-encode the credentials before Basic.
 		req.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
 	}
-	resp, err := tokenClient(ctx, c.Signer, c.nonces()).Do(req)
+	resp, err := tokenClient(ctx, c.Signer, c.nonces(), c.clientAuth()).Do(req)
 	if err != nil {
 		return "", requestError("PAR", err)
 	}

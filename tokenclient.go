@@ -83,20 +83,42 @@ func noRedirectContext(ctx context.Context) context.Context {
 
 // tokenContext returns ctx with [tokenClient] as its oauth2.HTTPClient, for
 // x/oauth2's token requests.
-func tokenContext(ctx context.Context, s *Signer, nonces *NonceCache) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, tokenClient(ctx, s, nonces))
+func tokenContext(ctx context.Context, s *Signer, nonces *NonceCache, auth *clientAuth) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, tokenClient(ctx, s, nonces, auth))
 }
 
 // tokenClient returns a copy of the context's HTTP client that sends
-// proofs without tokens (token endpoint, PAR) and bounds response sizes.
-func tokenClient(ctx context.Context, s *Signer, nonces *NonceCache) *http.Client {
+// proofs without tokens (token endpoint, PAR, revocation), follows no
+// redirect and bounds response sizes. With auth (private_key_jwt), every
+// attempt of every request it sends carries a new client assertion: the
+// assertion layer sits above the DPoP Transport, whose nonce retry asks it
+// for a new body. Every request that authenticates the client goes
+// through here.
+func tokenClient(ctx context.Context, s *Signer, nonces *NonceCache, auth *clientAuth) *http.Client {
 	hc := noRedirectClient(ctx)
-	hc.Transport = &Transport{
+	var rt http.RoundTripper = &Transport{
 		Base:   limitedTransport{contextTransport(ctx)},
 		Signer: s,
 		Nonces: nonces,
 	}
+	if auth != nil {
+		rt = &clientAuthTransport{base: rt, auth: auth}
+	}
+	hc.Transport = rt
 	return hc
+}
+
+// authContext returns ctx with a copy of its HTTP client that adds client
+// assertions from auth, if any, and no proof: for requests that
+// authenticate the client but bind nothing, such as device authorization
+// (RFC 8628 §3.1).
+func authContext(ctx context.Context, auth *clientAuth) context.Context {
+	if auth == nil {
+		return ctx
+	}
+	hc := *contextClient(ctx)
+	hc.Transport = &clientAuthTransport{base: contextTransport(ctx), auth: auth}
+	return context.WithValue(ctx, oauth2.HTTPClient, &hc)
 }
 
 // dpopClient returns an HTTP client whose requests carry tokens from src
