@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -181,4 +182,37 @@ func ExampleSigner_Proof() {
 	fmt.Println(signer.Alg(), claims.HTM, claims.HTU, claims.Thumbprint == signer.Thumbprint())
 	// Output:
 	// ES256 POST https://as.example.com/token true
+}
+
+// The redirect back from the authorization server is checked before its
+// code is used: the state of this login (compared in constant time), the
+// issuer (RFC 9207, required here because the metadata says the server
+// always sends it), and an error answer as a typed error.
+func ExampleMetadata_AuthCode() {
+	md := &dpop.Metadata{Issuer: "https://as.example", AuthorizationResponseISSParameterSupported: true}
+	state := "k3y8Qz" // the state the authorization request was sent with
+
+	for _, callback := range []string{
+		"code=SplxlOBeZQQYbYS6WxSbIA&state=k3y8Qz&iss=https%3A%2F%2Fas.example",
+		"code=SplxlOBeZQQYbYS6WxSbIA&state=k3y8Qz&iss=https%3A%2F%2Fevil.example",
+		"code=SplxlOBeZQQYbYS6WxSbIA&state=k3y8Qz",
+		"error=access_denied&error_description=The+user+declined&state=k3y8Qz&iss=https%3A%2F%2Fas.example",
+	} {
+		query, _ := url.ParseQuery(callback)
+		code, err := md.AuthCode(query, state)
+		var denied *dpop.AuthResponseError
+		switch {
+		case errors.As(err, &denied):
+			fmt.Println("refused by the user or the server:", denied.ErrorCode)
+		case err != nil:
+			fmt.Println(err)
+		default:
+			fmt.Println("code:", code)
+		}
+	}
+	// Output:
+	// code: SplxlOBeZQQYbYS6WxSbIA
+	// dpop: authorization response names issuer "https://evil.example"; want "https://as.example" (RFC 9207 §2.4: a mix-up)
+	// dpop: authorization response has no iss, which the server always sends (RFC 9207 §2.4)
+	// refused by the user or the server: access_denied
 }
