@@ -96,14 +96,15 @@ func (c Config) Format(f fmt.State, verb rune) {
 // code to the signer's key. Pass oauth2.S256ChallengeOption(verifier) for
 // PKCE (RFC 7636).
 //
-// With FAPI2 set it returns "": the profile sends every authorization
-// request through PAR ([Config.PushAuthCodeURL]).
+// It panics, with a message naming the problem, when c is not usable (a
+// missing OAuth2 or Signer, say), or when FAPI2 is set: the profile sends
+// every authorization request through PAR ([Config.PushAuthCodeURL]).
 func (c *Config) AuthCodeURL(state string, opts ...oauth2.AuthCodeOption) string {
 	if err := c.check(); err != nil {
 		panic(err.Error()) // AuthCodeURL has no error result; the message names the missing field
 	}
 	if c.FAPI2 {
-		return ""
+		panic("dpop: Config.AuthCodeURL: with FAPI2 every authorization request goes through PAR: use Config.PushAuthCodeURL")
 	}
 	return c.authCodeURL(state, opts...)
 }
