@@ -38,7 +38,8 @@ const (
 // ("Or visit: …").
 var cliURLRe = regexp.MustCompile(`visit: (\S+)`)
 
-// buildCLI builds examples/cli-login into a temporary directory.
+// buildCLI builds examples/cli-login (its own module) into a temporary
+// directory.
 func buildCLI(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -48,8 +49,10 @@ func buildCLI(t *testing.T) string {
 		t.Fatalf("go env GOMOD: %q, %v", out, err)
 	}
 	bin := filepath.Join(t.TempDir(), "cli-login")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./examples/cli-login")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(out)))
+	// examples/cli-login is a module of its own (its go.mod replaces the
+	// SDK with this checkout): build it from its directory.
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	cmd.Dir = filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "examples", "cli-login")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./examples/cli-login: %v\n%s", err, out)
 	}

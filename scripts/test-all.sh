@@ -24,9 +24,16 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
+# Modules of their own inside the repository (heavy or extra dependencies).
+submodules=$(git ls-files '*/go.mod' 2>/dev/null | xargs -r -n1 dirname || true)
+for m in $submodules; do (cd "$m" && go vet ./...); done
 
 echo "== go test -race: every package, with a Secret Service and the interop servers"
 interop/run.sh scripts/with-keychain.sh go test -race -count=1 -timeout 30m ./...
+for m in $submodules; do
+	echo "== go test -race: module $m"
+	(cd "$m" && go test -race -count=1 ./...)
+done
 
 echo "== allocation budgets (exact only without -race)"
 go test -count=1 -run 'Allocs' ./...
