@@ -46,6 +46,10 @@ type Config struct {
 	// [Metadata.PushedAuthorizationRequestEndpoint].
 	PARURL string
 
+	// RevocationURL is the token revocation endpoint (RFC 7009), used by
+	// [Config.Revoke]: the metadata's [Metadata.RevocationEndpoint].
+	RevocationURL string
+
 	// AllowBearer accepts a token_type of Bearer, which means the server
 	// ignored DPoP and issued an unbound token (a downgrade). By default
 	// that is a [*TokenTypeError]. The client of [Config.Client] then

@@ -3,7 +3,9 @@ package dpop
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // DPoP error codes a server may answer with (RFC 9449 §7.1, §8, §12.2).
@@ -99,4 +101,41 @@ func (e *AlgError) Error() string {
 		return "dpop: the authorization server does not advertise DPoP support (no dpop_signing_alg_values_supported, RFC 9449 §5.1)"
 	}
 	return fmt.Sprintf("dpop: the authorization server accepts DPoP proofs signed with %s, not %s", strings.Join(e.Supported, ", "), e.Alg)
+}
+
+// RevocationError is an error answer of the revocation endpoint (RFC 7009
+// §2.2.1), such as unsupported_token_type, or a 503 whose Header says when
+// to retry (Retry-After). Its Error text shows the status, the error code
+// and at most 200 bytes of the description, escaped; never the body.
+type RevocationError struct {
+	StatusCode       int
+	Header           http.Header
+	Body             []byte // the first 4 KiB of the answer's body
+	ErrorCode        string // such as "unsupported_token_type"; may be empty
+	ErrorDescription string
+	ErrorURI         string
+}
+
+func (e *RevocationError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "dpop: revocation: server answered %d", e.StatusCode)
+	if e.ErrorCode != "" {
+		fmt.Fprintf(&b, " %q", truncate(e.ErrorCode, 64))
+	}
+	if e.ErrorDescription != "" {
+		fmt.Fprintf(&b, ": %q", truncate(e.ErrorDescription, 200))
+	}
+	return b.String()
+}
+
+// truncate returns s cut to at most n bytes, on a rune boundary, with "…"
+// when something was cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
