@@ -103,4 +103,3 @@ func TestNewClient(t *testing.T) {
 		}
 	})
 }
-
