@@ -3,6 +3,7 @@ module github.com/dpopkit/dpop/examples/cli-login
 go 1.26.0
 
 require (
+	github.com/cli/browser v1.3.0
 	github.com/dpopkit/dpop v0.0.0
 	golang.org/x/oauth2 v0.38.0
 )
