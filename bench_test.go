@@ -39,7 +39,7 @@ func BenchmarkProof(b *testing.B) {
 			s := newTestSigner(b, alg)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := s.proof("GET", o, u, ath, "0123456789abcdef0123456789abcdef"); err != nil {
+				if _, err := s.proof("GET", o, u, ath, "0123456789abcdef0123456789abcdef", 1700000000); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -87,7 +87,7 @@ func TestProofAllocs(t *testing.T) {
 	o := originOf(u, "")
 	ath := accessTokenHash("tok")
 	n := testing.AllocsPerRun(200, func() {
-		s.proof("GET", o, u, ath, "nonce")
+		s.proof("GET", o, u, ath, "nonce", 1700000000)
 	})
 	if n > 1 {
 		t.Errorf("proof allocates %v times beyond the signature; want 1 (the result)", n)

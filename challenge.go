@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/dpopkit/dpop/internal/challenge"
 )
@@ -16,7 +17,7 @@ import (
 // at most a few KiB of a 400's body, and leaves resp.Body reading the whole
 // body from its first byte.
 func CheckResponse(resp *http.Response) error {
-	if ce := responseChallenge(resp); ce != nil {
+	if ce := responseChallenge(resp, timeNow()); ce != nil {
 		return ce
 	}
 	return nil
@@ -30,8 +31,35 @@ const maxPeek = 4 << 10
 // closed, so that its connection can be reused without reading forever.
 const maxDrain = 64 << 10
 
-// responseChallenge returns the DPoP error resp carries, or nil.
-func responseChallenge(resp *http.Response) *ChallengeError {
+// responseChallenge returns the DPoP error resp carries, or nil. now is the
+// client's clock, against which the server's Date is read.
+func responseChallenge(resp *http.Response, now time.Time) *ChallengeError {
+	ce := responseError(resp)
+	if ce != nil && ce.ErrorCode == ErrorInvalidProof {
+		if d, ok := serverClockSkew(resp, now); ok && (d >= ClockTolerance || d <= -ClockTolerance) {
+			ce.ClockSkew = d
+		}
+	}
+	return ce
+}
+
+// serverClockSkew returns the server's clock minus now, from resp's Date
+// header (RFC 9110 §6.6.1), when it has a valid one.
+func serverClockSkew(resp *http.Response, now time.Time) (time.Duration, bool) {
+	v := resp.Header["Date"]
+	if len(v) != 1 {
+		return 0, false
+	}
+	t, err := http.ParseTime(v[0])
+	if err != nil {
+		return 0, false
+	}
+	return t.Sub(now.Truncate(time.Second)), true
+}
+
+// responseError returns the DPoP error of a 401 challenge or a 400 JSON
+// body, or nil.
+func responseError(resp *http.Response) *ChallengeError {
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
 		c, ok := challenge.FindScheme(resp.Header.Values("WWW-Authenticate"), "DPoP")
@@ -70,48 +98,102 @@ func nonceChallenge(resp *http.Response) *ChallengeError {
 	if responseNonce(resp) == "" {
 		return nil
 	}
-	ce := responseChallenge(resp)
+	ce := responseError(resp)
 	if ce == nil || ce.ErrorCode != ErrorUseNonce || ce.Nonce == "" {
 		return nil
 	}
 	return ce
 }
 
+// maxPeekWait bounds how long peekJSONError waits for a 400's body: an
+// error body comes with its headers, and a server that trickles it must
+// not hold the call.
+const maxPeekWait = 200 * time.Millisecond
+
+// maxDrainWait bounds how long drainClose reads a body before it closes
+// it: the connection is then not reused, which costs less than waiting.
+const maxDrainWait = 50 * time.Millisecond
+
 // peekJSONError reads up to maxPeek bytes of resp's body and, when that is
 // the whole body and a JSON object, returns its error and error_description
 // members (RFC 6749 §5.2). resp.Body is replaced by a reader that yields the
-// peeked bytes and then the rest, and closes the original.
+// peeked bytes and then the rest, and closes the original. When the body
+// does not arrive within maxPeekWait, it gives up: the caller's body then
+// yields every byte as it arrives.
 func peekJSONError(resp *http.Response) (code, desc string) {
 	if resp.Body == nil || resp.Body == http.NoBody {
 		return "", ""
 	}
-	buf := make([]byte, maxPeek+1)
-	n := 0
-	var err error
-	for n < len(buf) && err == nil {
-		var m int
-		m, err = resp.Body.Read(buf[n:])
-		n += m
-	}
-	buf = buf[:n]
-	switch err {
-	case nil: // more than maxPeek bytes: not an error body; hand back all of it
-		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(buf), resp.Body), Closer: resp.Body}
+	body := resp.Body
+	done := make(chan peekResult, 1)
+	go func() {
+		buf := make([]byte, maxPeek+1)
+		n := 0
+		var err error
+		for n < len(buf) && err == nil {
+			var m int
+			m, err = body.Read(buf[n:])
+			n += m
+		}
+		done <- peekResult{buf[:n], err}
+	}()
+	timer := time.NewTimer(maxPeekWait)
+	defer timer.Stop()
+	var r peekResult
+	select {
+	case r = <-done:
+	case <-timer.C:
+		resp.Body = &peekedBody{Reader: &pendingReader{done: done, rest: body}, Closer: body}
 		return "", ""
-	case io.EOF:
-	default: // a read error (a truncated body, say) reaches the caller after the bytes read
-		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(buf), errReader{err}), Closer: resp.Body}
+	}
+	resp.Body = &peekedBody{Reader: r.reader(body), Closer: body, whole: r.whole()}
+	if !r.whole() {
 		return "", ""
 	}
-	resp.Body = &peekedBody{Reader: bytes.NewReader(buf), Closer: resp.Body}
 	var e struct {
 		Error            string `json:"error"`
 		ErrorDescription string `json:"error_description"`
 	}
-	if json.Unmarshal(buf, &e) != nil {
+	if json.Unmarshal(r.buf, &e) != nil {
 		return "", ""
 	}
 	return e.Error, e.ErrorDescription
+}
+
+// peekResult is what the first read of a body gave.
+type peekResult struct {
+	buf []byte
+	err error // nil: more than maxPeek bytes; io.EOF: buf is the whole body
+}
+
+// whole reports whether buf is the whole body.
+func (r peekResult) whole() bool { return r.err == io.EOF }
+
+// reader returns a reader of the body from its first byte: buf, then the
+// rest of body, or the read error that cut it short.
+func (r peekResult) reader(body io.Reader) io.Reader {
+	switch {
+	case r.whole():
+		return bytes.NewReader(r.buf)
+	case r.err == nil: // more than maxPeek bytes: not an error body; hand back all of it
+		return io.MultiReader(bytes.NewReader(r.buf), body)
+	default: // a read error (a truncated body, say) reaches the caller after the bytes read
+		return io.MultiReader(bytes.NewReader(r.buf), errReader{r.err})
+	}
+}
+
+// pendingReader reads a body whose first read is still under way.
+type pendingReader struct {
+	done <-chan peekResult
+	rest io.Reader
+	r    io.Reader // once the first read is done
+}
+
+func (p *pendingReader) Read(b []byte) (int, error) {
+	if p.r == nil {
+		p.r = (<-p.done).reader(p.rest)
+	}
+	return p.r.Read(b)
 }
 
 // errReader returns its error from every Read.
@@ -123,11 +205,18 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 type peekedBody struct {
 	io.Reader
 	io.Closer
+	whole bool // all of the body is in memory
 }
 
-// drainClose reads a bounded amount of resp's body, so its connection may
-// be reused, and closes it.
+// drainClose reads a bounded amount of resp's body, for no longer than
+// maxDrainWait, so its connection may be reused, and closes it.
 func drainClose(resp *http.Response) {
+	if pb, ok := resp.Body.(*peekedBody); ok && pb.whole || resp.ContentLength == 0 {
+		resp.Body.Close()
+		return
+	}
+	t := time.AfterFunc(maxDrainWait, func() { resp.Body.Close() })
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+	t.Stop()
 	resp.Body.Close()
 }

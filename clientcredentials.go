@@ -23,27 +23,52 @@ type ClientCredentials struct {
 	Nonces      *NonceCache // authorization-server nonces; if nil, its own
 	AllowBearer bool        // accept a Bearer token (a downgrade); see Config.AllowBearer
 
+	// ClientAssertion, Issuer and FAPI2 are as in [Config]: with
+	// ClientAssertion, every token request carries a new private_key_jwt
+	// assertion (RFC 7523 §2.2) whose aud is Issuer; FAPI2 checks the
+	// algorithms, client authentication and https endpoints.
+	ClientAssertion *AssertionSigner
+	Issuer          string
+	FAPI2           bool
+
 	ownNonces lazyNonceCache
+}
+
+// Format prints the client's ID, the token endpoint and the signer's
+// algorithm and thumbprint; never the client secret or a key, whatever
+// the verb.
+func (c ClientCredentials) Format(f fmt.State, verb rune) {
+	var id, tokenURL string
+	if c.OAuth2 != nil {
+		id, tokenURL = c.OAuth2.ClientID, c.OAuth2.TokenURL
+	}
+	fmt.Fprintf(f, "dpop.ClientCredentials{ClientID: %q, TokenURL: %q, Signer: %v}", id, tokenURL, c.Signer)
 }
 
 // Token requests a new token.
 func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
-	if err := checkParts("ClientCredentials", c.OAuth2 != nil, c.Signer); err != nil {
+	if err := c.check(); err != nil {
 		return nil, err
 	}
 	cfg := *c.OAuth2
 	cfg.AuthStyle = pinAuthStyle(cfg.AuthStyle, cfg.ClientSecret)
-	tok, err := cfg.Token(tokenContext(ctx, c.Signer, c.nonces()))
+	var auth *clientAuth
+	if c.ClientAssertion != nil {
+		auth = &clientAuth{assertion: c.ClientAssertion, clientID: cfg.ClientID, audience: c.Issuer, fapi2: c.FAPI2}
+	}
+	tok, err := cfg.Token(tokenContext(ctx, c.Signer, c.nonces(), auth))
 	if err != nil {
-		return nil, fmt.Errorf("dpop: client credentials: %w", err)
+		return nil, requestError("client credentials", err)
 	}
 	return checkToken(tok, c.AllowBearer)
 }
 
 // TokenSource returns a token source that requests a token when it has
 // none or the last one expired; concurrent callers wait for one request.
-func (c *ClientCredentials) TokenSource(ctx context.Context) oauth2.TokenSource {
-	return oauth2.ReuseTokenSource(nil, clientCredentialsSource{ctx, c})
+func (c *ClientCredentials) TokenSource(ctx context.Context) TokenSource {
+	return newReuseSource(ctx, nil, func(ctx context.Context, _ *oauth2.Token) (*oauth2.Token, error) {
+		return c.Token(ctx)
+	}, func(*oauth2.Token) bool { return true })
 }
 
 // Client returns an HTTP client whose requests carry a token from
@@ -53,12 +78,14 @@ func (c *ClientCredentials) Client(ctx context.Context) *http.Client {
 	return dpopClient(ctx, c.TokenSource(ctx), c.Signer, c.AllowBearer)
 }
 
-func (c *ClientCredentials) nonces() *NonceCache { return c.ownNonces.get(c.Nonces) }
-
-// clientCredentialsSource requests a token with the context it was made with.
-type clientCredentialsSource struct {
-	ctx context.Context
-	c   *ClientCredentials
+func (c *ClientCredentials) check() error {
+	p := grantParts{owner: "ClientCredentials", hasOAuth2: c.OAuth2 != nil, signer: c.Signer,
+		assertion: c.ClientAssertion, issuer: c.Issuer, allowBearer: c.AllowBearer, fapi2: c.FAPI2}
+	if c.OAuth2 != nil {
+		p.clientID, p.secret, p.style = c.OAuth2.ClientID, c.OAuth2.ClientSecret, c.OAuth2.AuthStyle
+		p.endpoints = []endpoint{{"OAuth2.TokenURL", c.OAuth2.TokenURL, true}}
+	}
+	return p.check()
 }
 
-func (s clientCredentialsSource) Token() (*oauth2.Token, error) { return s.c.Token(s.ctx) }
+func (c *ClientCredentials) nonces() *NonceCache { return c.ownNonces.get(c.Nonces) }

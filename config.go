@@ -62,14 +62,63 @@ type Config struct {
 	// sends such a token with the Bearer scheme ([Transport.AllowBearer]).
 	AllowBearer bool
 
+	// ClientAssertion, when set, authenticates the client with
+	// private_key_jwt (RFC 7523 §2.2): every request that authenticates the
+	// client (code exchange, refresh, device authorization and polls, PAR)
+	// carries a new assertion, the nonce retry included. OAuth2.ClientSecret
+	// must then be empty, and Issuer set.
+	ClientAssertion *AssertionSigner
+
+	// Issuer is the authorization server's issuer identifier
+	// ([Metadata.Issuer], RFC 8414 §2): the aud of client assertions, and
+	// the iss that [Config.AuthCode] expects in the authorization response
+	// (RFC 9207).
+	Issuer string
+
+	// FAPI2 enforces the FAPI 2.0 Security Profile (§5.3.2, §5.4) on the
+	// client side, with DPoP as the sender constraint and private_key_jwt
+	// as the client authentication. A Config that cannot meet it
+	// fails before its first request with an error naming each problem:
+	// its Signer and ClientAssertion must sign with PS256, ES256 or EdDSA,
+	// Issuer and every endpoint (PARURL included) must be https (http only
+	// on loopback addresses), and AllowBearer must be off. Authorization
+	// requests then go through [Config.PushAuthCodeURL] only, with PKCE
+	// S256 and a redirect URI; code exchanges must carry the PKCE
+	// verifier; [Config.AuthCode] requires iss.
+	FAPI2 bool
+
 	ownNonces lazyNonceCache
+}
+
+// Format prints the client's ID, the token endpoint and the signer's
+// algorithm and thumbprint; never the client secret or a key, whatever
+// the verb.
+func (c Config) Format(f fmt.State, verb rune) {
+	var id, tokenURL string
+	if c.OAuth2 != nil {
+		id, tokenURL = c.OAuth2.ClientID, c.OAuth2.Endpoint.TokenURL
+	}
+	fmt.Fprintf(f, "dpop.Config{ClientID: %q, TokenURL: %q, Signer: %v}", id, tokenURL, c.Signer)
 }
 
 // AuthCodeURL returns the authorization URL of [oauth2.Config.AuthCodeURL]
 // with the dpop_jkt parameter (RFC 9449 §10), which binds the authorization
 // code to the signer's key. Pass oauth2.S256ChallengeOption(verifier) for
 // PKCE (RFC 7636).
+//
+// With FAPI2 set it returns "": the profile sends every authorization
+// request through PAR ([Config.PushAuthCodeURL]).
 func (c *Config) AuthCodeURL(state string, opts ...oauth2.AuthCodeOption) string {
+	if err := c.check(); err != nil {
+		panic(err.Error()) // AuthCodeURL has no error result; the message names the missing field
+	}
+	if c.FAPI2 {
+		return ""
+	}
+	return c.authCodeURL(state, opts...)
+}
+
+func (c *Config) authCodeURL(state string, opts ...oauth2.AuthCodeOption) string {
 	opts = append(opts[:len(opts):len(opts)], oauth2.SetAuthURLParam("dpop_jkt", c.Signer.Thumbprint()))
 	return c.oauth2().AuthCodeURL(state, opts...)
 }
@@ -83,24 +132,21 @@ func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthC
 	cfg := c.oauth2()
 	tok, err := cfg.Exchange(c.tokenContext(ctx), code, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("dpop: code exchange: %w", err)
+		return nil, requestError("code exchange", err)
 	}
 	return checkToken(tok, c.AllowBearer)
 }
 
-// TokenSource returns a token source that returns tok until it expires and
-// then refreshes it with the same key (RFC 9449 §5), checking each new token
-// as Exchange does. Refreshes run with ctx, not with the context of the
-// request that needs the token (an oauth2.TokenSource takes none): bound
-// them with an oauth2.HTTPClient in ctx that has a Timeout. It is an [oauth2.ReuseTokenSource]: concurrent callers
-// wait for one refresh. Save the returned tokens if the refresh token must
-// survive the process; the keystore package has a wrapper that does.
-func (c *Config) TokenSource(ctx context.Context, tok *oauth2.Token) oauth2.TokenSource {
-	r := &refresher{ctx: ctx, c: c}
-	if tok != nil {
-		r.refreshToken = tok.RefreshToken
-	}
-	return oauth2.ReuseTokenSource(tok, r)
+// TokenSource returns a token source that returns tok until it expires, or
+// until a server refuses it, and then refreshes it with the same key (RFC
+// 9449 §5), checking each new token as Exchange does; concurrent callers
+// wait for one refresh. A [Transport] waits for a refresh no longer than
+// its request's context; the refresh itself runs with ctx (its
+// [oauth2.HTTPClient]), and for at most a minute when ctx has no deadline.
+// Save the returned tokens if the refresh token must survive the process:
+// the keystore package has a wrapper that does.
+func (c *Config) TokenSource(ctx context.Context, tok *oauth2.Token) TokenSource {
+	return newReuseSource(ctx, tok, c.refresh, hasRefreshToken)
 }
 
 // Client returns an HTTP client whose requests carry tok (refreshed as
@@ -111,7 +157,30 @@ func (c *Config) Client(ctx context.Context, tok *oauth2.Token) *http.Client {
 	return dpopClient(ctx, c.TokenSource(ctx, tok), c.Signer, c.AllowBearer)
 }
 
-func (c *Config) check() error { return checkParts("Config", c.OAuth2 != nil, c.Signer) }
+func (c *Config) check() error {
+	p := grantParts{owner: "Config", hasOAuth2: c.OAuth2 != nil, signer: c.Signer,
+		assertion: c.ClientAssertion, issuer: c.Issuer, allowBearer: c.AllowBearer, fapi2: c.FAPI2}
+	if c.OAuth2 != nil {
+		e := c.OAuth2.Endpoint
+		p.clientID, p.secret, p.style = c.OAuth2.ClientID, c.OAuth2.ClientSecret, e.AuthStyle
+		p.endpoints = []endpoint{
+			{"OAuth2.Endpoint.AuthURL", e.AuthURL, true},
+			{"OAuth2.Endpoint.TokenURL", e.TokenURL, true},
+			{"OAuth2.Endpoint.DeviceAuthURL", e.DeviceAuthURL, false},
+			{"PARURL", c.PARURL, true},
+		}
+	}
+	return p.check()
+}
+
+// clientAuth returns how c's token requests authenticate the client with
+// private_key_jwt, or nil when they do not.
+func (c *Config) clientAuth() *clientAuth {
+	if c.ClientAssertion == nil {
+		return nil
+	}
+	return &clientAuth{assertion: c.ClientAssertion, clientID: c.OAuth2.ClientID, audience: c.Issuer, fapi2: c.FAPI2}
+}
 
 // oauth2 returns a copy of c.OAuth2 with the authentication style pinned.
 func (c *Config) oauth2() *oauth2.Config {
@@ -123,33 +192,22 @@ func (c *Config) oauth2() *oauth2.Config {
 func (c *Config) nonces() *NonceCache { return c.ownNonces.get(c.Nonces) }
 
 func (c *Config) tokenContext(ctx context.Context) context.Context {
-	return tokenContext(ctx, c.Signer, c.nonces())
+	return tokenContext(ctx, c.Signer, c.nonces(), c.clientAuth())
 }
 
-// refresher gets new tokens with the refresh token, under the lock of the
-// oauth2.ReuseTokenSource that wraps it.
-type refresher struct {
-	ctx          context.Context
-	c            *Config
-	refreshToken string // guarded by the ReuseTokenSource's mutex
-}
-
-func (r *refresher) Token() (*oauth2.Token, error) {
-	if err := r.c.check(); err != nil {
+// refresh gets a new token with prev's refresh token (RFC 6749 §6).
+func (c *Config) refresh(ctx context.Context, prev *oauth2.Token) (*oauth2.Token, error) {
+	if err := c.check(); err != nil {
 		return nil, err
 	}
-	if r.refreshToken == "" {
+	if !hasRefreshToken(prev) {
 		return nil, ErrNoRefreshToken
 	}
-	tok, err := r.c.oauth2().TokenSource(r.c.tokenContext(r.ctx), &oauth2.Token{RefreshToken: r.refreshToken}).Token()
+	tok, err := c.oauth2().TokenSource(c.tokenContext(ctx), &oauth2.Token{RefreshToken: prev.RefreshToken}).Token()
 	if err != nil {
-		return nil, fmt.Errorf("dpop: refresh: %w", err)
+		return nil, requestError("refresh", err)
 	}
-	if tok, err = checkToken(tok, r.c.AllowBearer); err != nil {
-		return nil, err
-	}
-	if tok.RefreshToken != "" {
-		r.refreshToken = tok.RefreshToken
-	}
-	return tok, nil
+	return checkToken(tok, c.AllowBearer)
 }
+
+func hasRefreshToken(tok *oauth2.Token) bool { return tok != nil && tok.RefreshToken != "" }

@@ -44,7 +44,7 @@ func newServer(t testing.TB, cfg *dpoptest.Config) *dpoptest.Server {
 
 // count returns how many recorded requests of kind ended with error code
 // errCode ("" for successes).
-func count(srv *dpoptest.Server, kind, errCode string) int {
+func count(srv *dpoptest.Server, kind dpoptest.Kind, errCode string) int {
 	n := 0
 	for _, r := range srv.Requests() {
 		if r.Kind == kind && r.Error == errCode {
@@ -100,7 +100,7 @@ func TestClientCredentials(t *testing.T) {
 	if n := count(srv, "token", "use_dpop_nonce"); n != 1 {
 		t.Errorf("%d nonce challenges at the token endpoint; want 1", n)
 	}
-	checkClientAuth(t, srv, "basic")
+	checkClientAuth(t, srv, dpoptest.ClientSecretBasic)
 
 	c := cc.Client(ctx)
 	for range 3 {
@@ -123,7 +123,7 @@ func TestClientCredentials(t *testing.T) {
 // authentication (a nonce challenge comes first) used want: the style is
 // pinned, never x/oauth2's auto-detection, and a public client sends no
 // secret.
-func checkClientAuth(t *testing.T, srv *dpoptest.Server, want string) {
+func checkClientAuth(t *testing.T, srv *dpoptest.Server, want dpoptest.ClientAuth) {
 	t.Helper()
 	n := 0
 	for _, r := range srv.Requests() {
@@ -194,7 +194,7 @@ func TestAuthCodePKCE(t *testing.T) {
 	if tok.RefreshToken == "" {
 		t.Error("no refresh token")
 	}
-	checkClientAuth(t, srv, "none")
+	checkClientAuth(t, srv, dpoptest.ClientAuthNone)
 	got := getAPI(t, cfg.Client(context.Background(), tok), srv.URL+"/api/me")
 	if got.Subject != "alice" || got.JKT != s.Thumbprint() {
 		t.Errorf("resource server saw %+v; want alice bound to %s", got, s.Thumbprint())

@@ -25,9 +25,9 @@ func (c *Config) DeviceAuth(ctx context.Context, opts ...oauth2.AuthCodeOption) 
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	da, err := c.oauth2().DeviceAuth(ctx, opts...)
+	da, err := c.oauth2().DeviceAuth(authContext(noRedirectContext(ctx), c.clientAuth()), opts...)
 	if err != nil {
-		return nil, fmt.Errorf("dpop: device authorization: %w", err)
+		return nil, requestError("device authorization", err)
 	}
 	return da, nil
 }
@@ -62,7 +62,7 @@ type DeviceStatus struct {
 // poll after slow_down (§3.5), at least a Retry-After the server sends, and
 // twice as long after a connection timeout (§3.5). It stops at da.Expiry,
 // when ctx ends, and at any other answer: access_denied and expired_token
-// are an [*oauth2.RetrieveError], wrapped. Before the first poll and after
+// are a [*TokenError]. Before the first poll and after
 // each poll that leaves it waiting, it calls [Config.DeviceProgress].
 func (c *Config) DeviceAccessToken(ctx context.Context, da *oauth2.DeviceAuthResponse, opts ...oauth2.AuthCodeOption) (*oauth2.Token, error) {
 	if err := c.check(); err != nil {
@@ -91,18 +91,18 @@ func (c *Config) DeviceAccessToken(ctx context.Context, da *oauth2.DeviceAuthRes
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("dpop: device access token: %w", ctx.Err())
+			return nil, requestError("device access token", ctx.Err())
 		case <-t.C:
 		}
 		st.Polls++
-		resp, body, err := postForm(ctx, cfg, c.Signer, c.nonces(), cfg.Endpoint.TokenURL, cloneValues(form))
+		resp, body, err := postForm(ctx, cfg, c.Signer, c.nonces(), c.clientAuth(), cfg.Endpoint.TokenURL, cloneValues(form))
 		if err != nil {
 			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() && ctx.Err() == nil {
 				interval *= 2 // §3.5: back off after a connection timeout
 				st.ErrorCode, st.Wait = "", interval
 				continue
 			}
-			return nil, fmt.Errorf("dpop: device access token: %w", err)
+			return nil, requestError("device access token", err)
 		}
 		tok, code, err := parseTokenResponse(resp, body)
 		switch {
@@ -111,7 +111,7 @@ func (c *Config) DeviceAccessToken(ctx context.Context, da *oauth2.DeviceAuthRes
 		case code == "authorization_pending":
 		case code == "" && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable):
 		case err != nil:
-			return nil, fmt.Errorf("dpop: device access token: %w", err)
+			return nil, requestError("device access token", err)
 		default:
 			return checkToken(tok, c.AllowBearer)
 		}
@@ -190,11 +190,7 @@ func parseTokenResponse(resp *http.Response, body []byte) (tok *oauth2.Token, er
 	}
 	jsonErr := json.Unmarshal(body, &tj)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 || tj.Error != "" {
-		if len(body) > maxErrorBody {
-			body = body[:maxErrorBody]
-		}
-		return nil, tj.Error, &oauth2.RetrieveError{Response: resp, Body: body,
-			ErrorCode: tj.Error, ErrorDescription: tj.ErrorDescription, ErrorURI: tj.ErrorURI}
+		return nil, tj.Error, retrieveError(resp, body)
 	}
 	if jsonErr != nil {
 		return nil, "", fmt.Errorf("token response is not JSON: %w", jsonErr)

@@ -3,9 +3,13 @@ package dpop
 import (
 	"errors"
 	"fmt"
-	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
+
+	"golang.org/x/oauth2"
 )
 
 // DPoP error codes a server may answer with (RFC 9449 §7.1, §8, §12.2).
@@ -23,26 +27,49 @@ var ErrNoRefreshToken = errors.New("dpop: token expired and there is no refresh 
 // ChallengeError is a DPoP error from a server: the DPoP challenge in the
 // WWW-Authenticate header of a resource server's 401 (RFC 9449 §7.1, §9),
 // or the JSON error body of an authorization server's 400 (§5, §8).
-// [CheckResponse] returns one for a response [Transport] handed back.
+// [CheckResponse] returns one for a response [Transport] handed back. Its
+// text is safe to log: the server's strings are cut short and escaped.
 type ChallengeError struct {
 	StatusCode  int
 	ErrorCode   string   // such as ErrorUseNonce or ErrorInvalidProof; may be empty
 	Description string   // error_description, for people
 	Algs        []string // algs the server accepts (§7.1), when it said
 	Nonce       string   // a valid DPoP-Nonce sent with the response, or ""
+
+	// ClockSkew is the server's clock minus the client's, read from the
+	// Date header of an invalid_dpop_proof answer when they differ by
+	// [ClockTolerance] or more (a proof's iat is then likely the reason,
+	// §11.1); else 0.
+	ClockSkew time.Duration
 }
+
+// ClockTolerance is how far a server's Date may be from the client's clock
+// before the client takes it as a clock difference (Date has a resolution
+// of one second, and a response takes time to arrive).
+const ClockTolerance = 5 * time.Second
 
 func (e *ChallengeError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "dpop: server answered %d", e.StatusCode)
 	if e.ErrorCode != "" {
-		fmt.Fprintf(&b, " %s", e.ErrorCode)
+		fmt.Fprintf(&b, " %s", quote(e.ErrorCode))
 	}
 	if e.Description != "" {
-		fmt.Fprintf(&b, ": %q", e.Description)
+		fmt.Fprintf(&b, ": %s", quote(e.Description))
+	}
+	if e.ErrorCode != ErrorInvalidProof {
+		return b.String()
 	}
 	if len(e.Algs) > 0 {
-		fmt.Fprintf(&b, " (accepts %s)", strings.Join(e.Algs, " "))
+		fmt.Fprintf(&b, " (accepts %s)", quote(strings.Join(e.Algs, " ")))
+	}
+	switch {
+	case e.ClockSkew >= time.Second:
+		fmt.Fprintf(&b, "; the server's clock is %ds ahead of this client's, and a proof's iat must be close to the server's time", int64(e.ClockSkew/time.Second))
+	case e.ClockSkew <= -time.Second:
+		fmt.Fprintf(&b, "; the server's clock is %ds behind this client's, and a proof's iat must be close to the server's time", int64(-e.ClockSkew/time.Second))
+	case strings.Contains(strings.ToLower(e.Description), "iat"):
+		b.WriteString("; the client's and the server's clocks may differ")
 	}
 	return b.String()
 }
@@ -103,39 +130,108 @@ func (e *AlgError) Error() string {
 	return fmt.Sprintf("dpop: the authorization server accepts DPoP proofs signed with %s, not %s", strings.Join(e.Supported, ", "), e.Alg)
 }
 
-// RevocationError is an error answer of the revocation endpoint (RFC 7009
-// §2.2.1), such as unsupported_token_type, or a 503 whose Header says when
-// to retry (Retry-After). Its Error text shows the status, the error code
-// and at most 200 bytes of the description, escaped; never the body.
-type RevocationError struct {
-	StatusCode       int
-	Header           http.Header
-	Body             []byte // the first 4 KiB of the answer's body
-	ErrorCode        string // such as "unsupported_token_type"; may be empty
-	ErrorDescription string
-	ErrorURI         string
+// maxQuoted bounds a string from a server, or from a request, shown in
+// error text.
+const maxQuoted = 256
+
+// quote returns s for error text: cut to maxQuoted bytes (marked with
+// "…"), and quoted with every byte outside printable ASCII escaped, so that
+// no control or bidi character from a server reaches a log, and a long
+// body cannot flood one.
+func quote(s string) string {
+	cut := len(s) > maxQuoted
+	if cut {
+		s = s[:maxQuoted]
+		for i := 0; i < 3 && !utf8.ValidString(s); i++ {
+			s = s[:len(s)-1] // do not split a rune
+		}
+	}
+	q := strconv.QuoteToASCII(s)
+	if cut {
+		q += "…"
+	}
+	return q
 }
 
-func (e *RevocationError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "dpop: revocation: server answered %d", e.StatusCode)
-	if e.ErrorCode != "" {
-		fmt.Fprintf(&b, " %q", truncate(e.ErrorCode, 64))
+// TokenError is an authorization server's error answer (RFC 6749 §5.2) to
+// a token, PAR, device authorization or revocation request. Its text is
+// safe to log: the status, the error code and the error_description, cut
+// short and escaped; never the response body, never anything of the
+// request. The [oauth2.RetrieveError] it came from, which holds the body,
+// is reachable with errors.As; so is a *[ChallengeError] when the error is
+// a DPoP one (use_dpop_nonce, invalid_dpop_proof, RFC 9449 §5, §8), which
+// [NonceFromError] reads.
+type TokenError struct {
+	Op          string // the request: "code exchange", "refresh", "PAR", …
+	StatusCode  int
+	ErrorCode   string // such as "invalid_grant"; may be empty
+	Description string // error_description, for people
+	URI         string // error_uri
+
+	retrieve  *oauth2.RetrieveError
+	challenge *ChallengeError // for a DPoP error code, else nil
+}
+
+// newTokenError returns the TokenError of op for re.
+func newTokenError(op string, re *oauth2.RetrieveError) *TokenError {
+	e := &TokenError{Op: op, ErrorCode: re.ErrorCode, Description: re.ErrorDescription, URI: re.ErrorURI, retrieve: re}
+	if re.Response != nil {
+		e.StatusCode = re.Response.StatusCode
+		if e.ErrorCode == ErrorUseNonce || e.ErrorCode == ErrorInvalidProof {
+			e.challenge = &ChallengeError{StatusCode: e.StatusCode, ErrorCode: e.ErrorCode,
+				Description: e.Description, Nonce: responseNonce(re.Response)}
+		}
 	}
-	if e.ErrorDescription != "" {
-		fmt.Fprintf(&b, ": %q", truncate(e.ErrorDescription, 200))
+	return e
+}
+
+func (e *TokenError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "dpop: %s: server answered %d", e.Op, e.StatusCode)
+	if e.ErrorCode != "" {
+		fmt.Fprintf(&b, " %s", quote(e.ErrorCode))
+	}
+	if e.Description != "" {
+		fmt.Fprintf(&b, ": %s", quote(e.Description))
 	}
 	return b.String()
 }
 
-// truncate returns s cut to at most n bytes, on a rune boundary, with "…"
-// when something was cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+// Unwrap returns the [oauth2.RetrieveError] and, for a DPoP error, the
+// [ChallengeError].
+func (e *TokenError) Unwrap() []error {
+	if e.challenge != nil {
+		return []error{e.retrieve, e.challenge}
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
+	return []error{e.retrieve}
+}
+
+// opError is a failed request of the token machinery (op names it) that
+// is not a server's error answer. Its text names op once and says "dpop:"
+// once, however deep the cause.
+type opError struct {
+	op  string
+	err error
+}
+
+func (e *opError) Error() string {
+	msg := e.err.Error()
+	var ue *url.Error
+	if errors.As(e.err, &ue) {
+		msg = ue.Op + " " + quote(ue.URL) + ": " + strings.TrimPrefix(ue.Err.Error(), "dpop: ")
 	}
-	return s[:n] + "…"
+	return "dpop: " + e.op + ": " + strings.TrimPrefix(msg, "dpop: ")
+}
+
+func (e *opError) Unwrap() error { return e.err }
+
+// requestError returns the error of the token-side request op for the
+// caller: a server's error answer (x/oauth2's *RetrieveError) becomes a
+// *[TokenError]; any other error is wrapped.
+func requestError(op string, err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return newTokenError(op, re)
+	}
+	return &opError{op, err}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // FuzzValidNonce checks that every nonce ValidNonce admits goes into a
@@ -57,7 +58,7 @@ func FuzzResponseChallenge(f *testing.F) {
 			r = iotest.HalfReader(r)
 		}
 		resp := &http.Response{StatusCode: 400, Header: http.Header{"Dpop-Nonce": {"n"}}, Body: io.NopCloser(r)}
-		ce := responseChallenge(resp)
+		ce := responseChallenge(resp, time.Now())
 		got, err := io.ReadAll(resp.Body)
 		if err != nil || !bytes.Equal(got, body) {
 			t.Fatalf("body after peek: %q, %v; want %q", got, err, body)
@@ -71,7 +72,7 @@ func FuzzResponseChallenge(f *testing.F) {
 		}
 
 		resp = &http.Response{StatusCode: 401, Header: http.Header{"Www-Authenticate": {wwwAuth}}, Body: http.NoBody}
-		if ce := responseChallenge(resp); ce != nil && ce.StatusCode != 401 {
+		if ce := responseChallenge(resp, time.Now()); ce != nil && ce.StatusCode != 401 {
 			t.Fatalf("401 challenge with status %d", ce.StatusCode)
 		}
 	})
@@ -92,7 +93,7 @@ func (t *truncatedBody) Read(p []byte) (int, error) {
 // caller after the peek, instead of looking complete.
 func TestPeekKeepsReadError(t *testing.T) {
 	resp := &http.Response{StatusCode: 400, Header: http.Header{}, Body: io.NopCloser(&truncatedBody{bytes.NewReader([]byte(`{"error":"inv`))})}
-	if ce := responseChallenge(resp); ce != nil {
+	if ce := responseChallenge(resp, time.Now()); ce != nil {
 		t.Errorf("challenge %+v from a truncated body", ce)
 	}
 	got, err := io.ReadAll(resp.Body)

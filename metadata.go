@@ -3,6 +3,7 @@ package dpop
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,6 +28,16 @@ type Metadata struct {
 	CodeChallengeMethodsSupported      []string `json:"code_challenge_methods_supported"`
 	TokenEndpointAuthMethodsSupported  []string `json:"token_endpoint_auth_methods_supported"`
 
+	// TokenEndpointAuthSigningAlgValuesSupported lists the algorithms the
+	// server accepts for client assertions (RFC 8414 §2); compare
+	// [AssertionSigner.Alg].
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+
+	// AuthorizationResponseISSParameterSupported says the server puts iss
+	// in every authorization response (RFC 9207 §3); [Metadata.AuthCode]
+	// then requires it.
+	AuthorizationResponseISSParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+
 	// DPoPSigningAlgValuesSupported lists the proof algorithms the server
 	// accepts (RFC 9449 §5.1). Empty means it did not say.
 	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
@@ -39,16 +50,18 @@ const maxMetadata = 1 << 20
 // identifier is issuer: first from the RFC 8414 §3.1 well-known location,
 // then, if that is not found, from OpenID Connect Discovery's
 // /.well-known/openid-configuration. The document's issuer must equal
-// issuer exactly (RFC 8414 §3.3). The issuer must be https, except on a
-// loopback address (for tests and local servers). The HTTP client comes from the context's
-// [oauth2.HTTPClient], else [http.DefaultClient].
+// issuer exactly (RFC 8414 §3.3). The issuer and every endpoint the
+// document names must be https URLs, except on a loopback address (for
+// tests and local servers); a redirect to another origin is refused, so a
+// downgraded or substituted document is never accepted. The HTTP client
+// comes from the context's [oauth2.HTTPClient], else [http.DefaultClient].
 func Discover(ctx context.Context, issuer string) (*Metadata, error) {
-	u, err := url.Parse(issuer)
-	if err != nil || !httpURL(u) || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("dpop: issuer %q is not an https URL without query or fragment", issuer)
+	u, err := secureURL("issuer", issuer)
+	if err != nil {
+		return nil, err
 	}
-	if lowerASCII(u.Scheme) != "https" && !loopback(u.Hostname()) {
-		return nil, fmt.Errorf("dpop: issuer %q must use https (RFC 8414 §2); plain http is allowed on loopback only", issuer)
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("dpop: issuer %s has a query or fragment (RFC 8414 §2)", quote(issuer))
 	}
 	path := strings.TrimSuffix(u.EscapedPath(), "/")
 	wellKnown := []string{
@@ -60,10 +73,10 @@ func Discover(ctx context.Context, issuer string) (*Metadata, error) {
 		m, status, err := fetchMetadata(ctx, loc)
 		if err == nil {
 			if m.Issuer != issuer {
-				return nil, fmt.Errorf("dpop: metadata at %s names issuer %q; want %q (RFC 8414 §3.3)", loc, m.Issuer, issuer)
+				return nil, fmt.Errorf("dpop: metadata at %s names issuer %s; want %s (RFC 8414 §3.3)", loc, quote(m.Issuer), quote(issuer))
 			}
-			if m.TokenEndpoint == "" {
-				return nil, fmt.Errorf("dpop: metadata at %s has no token_endpoint", loc)
+			if err := m.checkEndpoints(); err != nil {
+				return nil, fmt.Errorf("dpop: metadata at %s: %w", loc, err)
 			}
 			return m, nil
 		}
@@ -77,13 +90,51 @@ func Discover(ctx context.Context, issuer string) (*Metadata, error) {
 	return nil, firstErr
 }
 
+// checkEndpoints applies the issuer's rule (https, or http on loopback) to
+// every endpoint of m, and requires a token endpoint.
+func (m *Metadata) checkEndpoints() error {
+	if m.TokenEndpoint == "" {
+		return errors.New("dpop: no token_endpoint")
+	}
+	for _, e := range []struct{ name, url string }{
+		{"authorization_endpoint", m.AuthorizationEndpoint},
+		{"token_endpoint", m.TokenEndpoint},
+		{"device_authorization_endpoint", m.DeviceAuthorizationEndpoint},
+		{"pushed_authorization_request_endpoint", m.PushedAuthorizationRequestEndpoint},
+		{"revocation_endpoint", m.RevocationEndpoint},
+		{"jwks_uri", m.JWKSURI},
+	} {
+		if e.url == "" {
+			continue
+		}
+		if _, err := secureURL(e.name, e.url); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// secureURL parses raw, the value of what, and returns it when it is an
+// absolute https URL, or an http URL on a loopback address (RFC 8414 §2,
+// RFC 8252 §8.3).
+func secureURL(what, raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || !httpURL(u) {
+		return nil, fmt.Errorf("dpop: %s %s is not an absolute https URL", what, quote(raw))
+	}
+	if lowerASCII(u.Scheme) != "https" && !loopback(u.Hostname()) {
+		return nil, fmt.Errorf("dpop: %s %s must use https (RFC 8414 §2); plain http is allowed on loopback only", what, quote(raw))
+	}
+	return u, nil
+}
+
 func fetchMetadata(ctx context.Context, loc string) (*Metadata, int, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", loc, nil)
 	if err != nil {
 		return nil, 0, fmt.Errorf("dpop: metadata: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := contextClient(ctx).Do(req)
+	resp, err := sameOriginClient(ctx).Do(req)
 	if err != nil {
 		return nil, 0, fmt.Errorf("dpop: metadata: %w", err)
 	}

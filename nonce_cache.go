@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // MaxNonceLen is the longest server nonce a [NonceCache] stores. RFC 9449
@@ -30,24 +31,32 @@ func ValidNonce(s string) bool {
 	return true
 }
 
-// NonceCache holds the current DPoP nonce of each server origin (RFC 9449
-// §8, §9): one value per scheme://host[:port], the newest winning. It is
-// safe for concurrent use and may be shared by several [Transport] values;
-// its zero value is an empty cache holding up to [DefaultMaxOrigins]
-// origins. Methods on a nil *NonceCache remember nothing.
+// NonceCache holds what a client learned of each server origin (RFC 9449
+// §8, §9): its current DPoP nonce (one value per scheme://host[:port], the
+// newest winning), or that it asked for none, and how far its clock is from
+// ours when a server refused a proof for its iat (§11.1). It is safe for
+// concurrent use and may be shared by several [Transport] values; its zero
+// value is an empty cache holding up to [DefaultMaxOrigins] origins.
+// Methods on a nil *NonceCache remember nothing.
 //
 // Reads take no lock and write no shared memory, so concurrent requests do
 // not serialize on the cache. A write copies the origin table, which is
 // cheap for the few origins a client talks to; when the table is full the
-// origin whose nonce was set longest ago is dropped.
+// origin written longest ago is dropped.
+//
+// While an origin is unknown, the cache lets one request go first and the
+// others wait for its response headers (see "Nonces" in the package
+// documentation), so that a cold start does not pay a challenge per
+// request.
 //
 // Keep authorization-server and resource-server nonces in different caches
 // when both sit behind one origin: they are separate values (§8, §9), and a
 // shared cache would trade them back and forth at a round trip each time.
 type NonceCache struct {
-	max   int
-	table atomic.Pointer[nonceTable]
-	mu    sync.Mutex // serializes writers; readers never take it
+	max    int
+	table  atomic.Pointer[nonceTable]
+	mu     sync.Mutex               // serializes writers and guards probes; readers never take it
+	probes map[origin]chan struct{} // origins whose first request is under way; closed when it has its answer
 }
 
 type nonceTable struct {
@@ -55,13 +64,15 @@ type nonceTable struct {
 	seq uint64 // sequence number of the newest write
 }
 
+// nonceEntry is what is known of one origin.
 type nonceEntry struct {
-	nonce string
-	seq   uint64 // when it was set, for eviction of the oldest
+	nonce  string        // the current nonce, or "" when the origin sent none
+	offset time.Duration // the server's clock minus ours, when learned; else 0
+	seq    uint64        // when it was written, for eviction of the oldest
 }
 
-// NewNonceCache returns a cache that remembers nonces for at most
-// maxOrigins origins; maxOrigins <= 0 means [DefaultMaxOrigins].
+// NewNonceCache returns a cache that remembers at most maxOrigins origins;
+// maxOrigins <= 0 means [DefaultMaxOrigins].
 func NewNonceCache(maxOrigins int) *NonceCache {
 	return &NonceCache{max: maxOrigins}
 }
@@ -86,7 +97,7 @@ func (c *NonceCache) Put(rawURL, nonce string) bool {
 	return c.put(o, nonce)
 }
 
-// Len returns the number of origins with a stored nonce.
+// Len returns the number of origins the cache knows.
 func (c *NonceCache) Len() int {
 	if c == nil {
 		return 0
@@ -97,16 +108,24 @@ func (c *NonceCache) Len() int {
 	return 0
 }
 
-func (c *NonceCache) get(o origin) string {
+// lookup returns what is known of o, and whether anything is.
+func (c *NonceCache) lookup(o origin) (nonceEntry, bool) {
 	if c == nil {
-		return ""
+		return nonceEntry{}, false
 	}
 	if t := c.table.Load(); t != nil {
-		return t.m[o].nonce
+		e, ok := t.m[o]
+		return e, ok
 	}
-	return ""
+	return nonceEntry{}, false
 }
 
+func (c *NonceCache) get(o origin) string {
+	e, _ := c.lookup(o)
+	return e.nonce
+}
+
+// put stores nonce as o's current nonce, when it is valid.
 func (c *NonceCache) put(o origin, nonce string) bool {
 	if c == nil || !ValidNonce(nonce) {
 		return false
@@ -114,15 +133,61 @@ func (c *NonceCache) put(o origin, nonce string) bool {
 	if c.get(o) == nonce {
 		return true // the common case: the server repeats its current nonce
 	}
+	c.update(o, func(e *nonceEntry, _ bool) bool {
+		if e.nonce == nonce {
+			return false
+		}
+		e.nonce = nonce
+		return true
+	})
+	return true
+}
+
+// learn records what the response to a request to o said of its nonce:
+// a valid DPoP-Nonce becomes o's nonce; none, from an origin the cache
+// does not know yet, records that o asked for none, so that later requests
+// do not wait for a first one.
+func (c *NonceCache) learn(o origin, resp *http.Response) {
+	if n := responseNonce(resp); n != "" {
+		c.put(o, n)
+		return
+	}
+	if _, known := c.lookup(o); known || c == nil {
+		return
+	}
+	c.update(o, func(_ *nonceEntry, present bool) bool { return !present })
+}
+
+// setOffset records o's clock offset (the server's clock minus ours).
+func (c *NonceCache) setOffset(o origin, d time.Duration) {
+	if c == nil {
+		return
+	}
+	c.update(o, func(e *nonceEntry, _ bool) bool {
+		if e.offset == d {
+			return false
+		}
+		e.offset = d
+		return true
+	})
+}
+
+// update applies f to a copy of o's entry (the zero entry when o is not
+// present) and, when f reports a change, stores the copy in a new table,
+// dropping the oldest origin when the table is full.
+func (c *NonceCache) update(o origin, f func(e *nonceEntry, present bool) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old := c.table.Load()
 	var n int
+	var e nonceEntry
+	var present bool
 	if old != nil {
-		if old.m[o].nonce == nonce {
-			return true
-		}
+		e, present = old.m[o]
 		n = len(old.m)
+	}
+	if !f(&e, present) {
+		return
 	}
 	max := c.max
 	if max <= 0 {
@@ -131,9 +196,9 @@ func (c *NonceCache) put(o origin, nonce string) bool {
 	next := &nonceTable{m: make(map[origin]nonceEntry, min(n+1, max))}
 	if old != nil {
 		next.seq = old.seq
-		_, present := old.m[o]
 		var evict origin
-		if !present && n >= max {
+		full := !present && n >= max
+		if full {
 			oldest := ^uint64(0)
 			for k, e := range old.m {
 				if e.seq < oldest {
@@ -142,16 +207,53 @@ func (c *NonceCache) put(o origin, nonce string) bool {
 			}
 		}
 		for k, e := range old.m {
-			if !present && n >= max && k == evict {
+			if full && k == evict {
 				continue
 			}
 			next.m[k] = e
 		}
 	}
 	next.seq++
-	next.m[o] = nonceEntry{nonce: nonce, seq: next.seq}
+	e.seq = next.seq
+	next.m[o] = e
 	c.table.Store(next)
-	return true
+}
+
+// probe is called for a request to an origin the cache does not know. The
+// first caller gets first == true and must call c.release(o, wait) once it
+// has the response headers (or failed); the others get the channel to wait
+// on. A nil cache makes nobody wait.
+func (c *NonceCache) probe(o origin) (wait chan struct{}, first bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ch, ok := c.probes[o]; ok {
+		return ch, false
+	}
+	if t := c.table.Load(); t != nil {
+		if _, known := t.m[o]; known {
+			return nil, false // learned while the caller looked
+		}
+	}
+	if c.probes == nil {
+		c.probes = make(map[origin]chan struct{})
+	}
+	ch := make(chan struct{})
+	c.probes[o] = ch
+	return ch, true
+}
+
+// release ends the first request's turn at o: the waiters go on with what
+// the cache now knows.
+func (c *NonceCache) release(o origin, ch chan struct{}) {
+	c.mu.Lock()
+	if c.probes[o] == ch {
+		delete(c.probes, o)
+	}
+	c.mu.Unlock()
+	close(ch)
 }
 
 // responseNonce returns resp's DPoP-Nonce when it is valid (RFC 9449 §8.1).

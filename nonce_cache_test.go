@@ -114,7 +114,7 @@ func TestNonceCacheConcurrent(t *testing.T) {
 
 func BenchmarkNonceCacheGet(b *testing.B) {
 	c := new(NonceCache)
-	o := origin{"https", "api.example.com"}
+	o := origin{scheme: "https", host: "api.example.com"}
 	c.put(o, "abcdef")
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -130,8 +130,8 @@ func BenchmarkNonceCacheGet(b *testing.B) {
 // cost under the same parallel load.
 func BenchmarkNonceCacheGetMutex(b *testing.B) {
 	var mu sync.Mutex
-	m := map[origin]string{{"https", "api.example.com"}: "abcdef"}
-	o := origin{"https", "api.example.com"}
+	m := map[origin]string{{scheme: "https", host: "api.example.com"}: "abcdef"}
+	o := origin{scheme: "https", host: "api.example.com"}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

@@ -1,28 +1,41 @@
 package dpop
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
-// origin identifies a server for nonce purposes (RFC 9449 §8, §9): the
-// scheme and host of a URL, both lower-case, the port kept only when it is
-// not the scheme's default. Its fields are canonical, so it compares with ==.
+// origin identifies a server for nonce and token purposes (RFC 9449 §8,
+// §9; RFC 6454): the scheme and host of a URL, lower-case, an
+// internationalized host name in its ASCII (punycode) form as net/http
+// sends it, the port kept only when it is not the scheme's default, and the
+// zone of an IPv6 link-local literal. Its fields are canonical, so it
+// compares with ==.
 type origin struct {
 	scheme, host string
+	// zone is the zone of an IPv6 literal ("eth0" of "[fe80::1%eth0]"):
+	// net/http never sends it (the htu leaves it out too), but addresses in
+	// different zones are different servers.
+	zone string
 }
 
 // originOf returns the origin of a request to u whose Host header is host
-// (empty means u.Host). It allocates only when the URL has upper-case
-// letters in its scheme or host.
+// (empty means u.Host); checkURL has accepted both. It allocates only when
+// the scheme or host has upper-case letters, or the host is not ASCII.
 func originOf(u *url.URL, host string) origin {
 	if host == "" {
 		host = u.Host
 	}
 	scheme := lowerASCII(u.Scheme)
-	host = lowerASCII(removeZone(host))
+	host, zone := splitZone(host)
+	host = lowerASCII(asciiHost(host))
 	switch {
 	case strings.HasSuffix(host, ":"):
 		host = host[:len(host)-1] // an empty port is the default port (RFC 3986 §6.2.3)
@@ -31,7 +44,7 @@ func originOf(u *url.URL, host string) origin {
 	case scheme == "https" && strings.HasSuffix(host, ":443"):
 		host = host[:len(host)-4]
 	}
-	return origin{scheme, host}
+	return origin{scheme, host, zone}
 }
 
 // appendHTU appends the htu claim for a request to u at origin o (RFC 9449
@@ -48,12 +61,30 @@ func appendHTU(dst []byte, o origin, u *url.URL) []byte {
 	return append(dst, p...)
 }
 
-// httpURL reports whether u is an absolute http or https URL with a valid
-// host.
-func httpURL(u *url.URL) bool {
-	s := lowerASCII(u.Scheme)
-	return (s == "http" || s == "https") && validHost(u.Host) && u.Opaque == ""
+// checkURL returns an error unless u, with the Host header host (empty
+// means u.Host), is a request net/http sends as it is and whose htu names
+// the server it goes to: an absolute http or https URL, not opaque, with a
+// valid host, and a path that is empty or starts with "/" (a path such as
+// ".evil.com/x" would make the htu "http://example.com.evil.com/x").
+func checkURL(u *url.URL, host string) error {
+	if s := lowerASCII(u.Scheme); s != "http" && s != "https" || u.Opaque != "" {
+		return errors.New("dpop: request URL is not an absolute http or https URL")
+	}
+	if !validHost(u.Host) {
+		return fmt.Errorf("dpop: request URL host %s is not a valid host", quote(u.Host))
+	}
+	if host != "" && !validHost(host) {
+		return fmt.Errorf("dpop: request Host %s is not a valid host", quote(host))
+	}
+	if p := u.EscapedPath(); p != "" && p[0] != '/' {
+		return fmt.Errorf("dpop: request URL path %s does not start with /", quote(p))
+	}
+	return nil
 }
+
+// httpURL reports whether u is an absolute http or https URL that
+// checkURL accepts.
+func httpURL(u *url.URL) bool { return checkURL(u, "") == nil }
 
 // lowerASCII returns s with ASCII letters lower-cased, allocating only when
 // it has an upper-case letter.
@@ -66,28 +97,62 @@ func lowerASCII(s string) string {
 	return s
 }
 
-// removeZone removes the zone of an IPv6 literal ("[fe80::1%eth0]:443"), as
-// net/http does for the Host header it sends: the server never sees it.
-func removeZone(host string) string {
+// splitZone removes the zone of an IPv6 literal ("[fe80::1%25eth0]:443"),
+// as net/http does for the Host header it sends (the server never sees
+// it), and returns it apart.
+func splitZone(host string) (string, string) {
 	if !strings.HasPrefix(host, "[") {
-		return host
+		return host, ""
 	}
 	i := strings.LastIndex(host, "]")
 	if i < 0 {
-		return host
+		return host, ""
 	}
 	j := strings.LastIndex(host[:i], "%")
 	if j < 0 {
+		return host, ""
+	}
+	return host[:j] + host[i:], host[j+1 : i]
+}
+
+// asciiHost returns host[:port] with an internationalized host name in its
+// ASCII form (IDNA 2008 lookup, punycode), as net/http converts it before
+// it sends the request; "" when it has no such form. An ASCII host is
+// returned as it is.
+func asciiHost(host string) string {
+	if isASCII(host) {
 		return host
 	}
-	return host[:j] + host[i:]
+	if !utf8.ValidString(host) {
+		return ""
+	}
+	name, port := host, ""
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		name, port = host[:i], host[i:]
+	}
+	a, err := idna.Lookup.ToASCII(name)
+	if err != nil || !isASCII(a) {
+		return ""
+	}
+	return a + port
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // validHost reports whether host is a plausible URI authority host[:port]
 // (RFC 3986 §3.2.2): a reg-name, an IPv4 address or an IP literal in
-// brackets, in the characters those may use. It keeps a host that would
-// break the htu claim's JSON, or that net/http would refuse, out of proofs.
+// brackets, in the characters those may use, or an internationalized name
+// that has an ASCII form. It keeps a host that would break the htu claim's
+// JSON, or that net/http would refuse, out of proofs.
 func validHost(host string) bool {
+	host = asciiHost(host)
 	if host == "" {
 		return false
 	}

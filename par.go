@@ -28,13 +28,19 @@ func (c *Config) PushAuthCodeURL(ctx context.Context, state string, opts ...oaut
 		return "", errors.New("dpop: Config's PARURL is empty")
 	}
 	cfg := c.oauth2()
-	authURL, err := url.Parse(c.AuthCodeURL(state, opts...))
+	authURL, err := url.Parse(c.authCodeURL(state, opts...))
 	if err != nil {
-		return "", fmt.Errorf("dpop: PAR: %w", err)
+		return "", requestError("PAR", err)
 	}
-	resp, body, err := postForm(ctx, cfg, c.Signer, c.nonces(), c.PARURL, authURL.Query())
+	form := authURL.Query()
+	if c.FAPI2 {
+		if err := checkFAPI2Request(form); err != nil {
+			return "", err
+		}
+	}
+	resp, body, err := postForm(ctx, cfg, c.Signer, c.nonces(), c.clientAuth(), c.PARURL, form)
 	if err != nil {
-		return "", fmt.Errorf("dpop: PAR: %w", err)
+		return "", requestError("PAR", err)
 	}
 	var pr struct {
 		RequestURI       string `json:"request_uri"`
@@ -45,7 +51,7 @@ func (c *Config) PushAuthCodeURL(ctx context.Context, state string, opts ...oaut
 	}
 	jsonErr := json.Unmarshal(body, &pr)
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("dpop: PAR: %w", &oauth2.RetrieveError{
+		return "", newTokenError("PAR", &oauth2.RetrieveError{
 			Response: resp, Body: body,
 			ErrorCode: pr.Error, ErrorDescription: pr.ErrorDescription, ErrorURI: pr.ErrorURI,
 		})

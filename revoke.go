@@ -4,9 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
+
+	"golang.org/x/oauth2"
 )
 
 // Token type hints for [Config.Revoke] (RFC 7009 §2.1).
@@ -28,8 +29,10 @@ const (
 // once as at the token endpoint.
 //
 // A 200 answer is success, also for a token that was already invalid
-// (§2.2). Any other answer is a [*RevocationError]; a 503 with Retry-After
-// means try again later (§2.2.1). The token never appears in errors.
+// (§2.2). Any other answer is a [*TokenError] with Op "revocation", such
+// as unsupported_token_type for a token the server cannot revoke; a 503
+// with Retry-After (in the Header of its [oauth2.RetrieveError]) means try
+// again later (§2.2.1). The token never appears in errors.
 func (c *Config) Revoke(ctx context.Context, token, hint string) error {
 	if err := c.check(); err != nil {
 		return err
@@ -44,20 +47,23 @@ func (c *Config) Revoke(ctx context.Context, token, hint string) error {
 	if hint != "" {
 		form.Set("token_type_hint", hint)
 	}
-	resp, body, err := postForm(ctx, c.oauth2(), c.Signer, c.nonces(), c.RevocationURL, form)
+	resp, body, err := postForm(ctx, c.oauth2(), c.Signer, c.nonces(), c.clientAuth(), c.RevocationURL, form)
 	if err != nil {
-		return fmt.Errorf("dpop: revocation: %w", err)
+		return requestError("revocation", err)
 	}
 	if resp.StatusCode == http.StatusOK {
 		return nil
 	}
-	return newRevocationError(resp, body)
+	return requestError("revocation", retrieveError(resp, body))
 }
 
 // maxErrorBody is how much of an error answer's body an error keeps.
 const maxErrorBody = 4 << 10
 
-func newRevocationError(resp *http.Response, body []byte) *RevocationError {
+// retrieveError returns the [oauth2.RetrieveError] of an error answer
+// (RFC 6749 §5.2, RFC 7009 §2.2.1), as x/oauth2 makes it, with at most
+// maxErrorBody bytes of the body.
+func retrieveError(resp *http.Response, body []byte) *oauth2.RetrieveError {
 	var e struct {
 		Error            string `json:"error"`
 		ErrorDescription string `json:"error_description"`
@@ -67,12 +73,6 @@ func newRevocationError(resp *http.Response, body []byte) *RevocationError {
 	if len(body) > maxErrorBody {
 		body = body[:maxErrorBody]
 	}
-	return &RevocationError{
-		StatusCode:       resp.StatusCode,
-		Header:           resp.Header,
-		Body:             body,
-		ErrorCode:        e.Error,
-		ErrorDescription: e.ErrorDescription,
-		ErrorURI:         e.ErrorURI,
-	}
+	return &oauth2.RetrieveError{Response: resp, Body: body,
+		ErrorCode: e.Error, ErrorDescription: e.ErrorDescription, ErrorURI: e.ErrorURI}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/dpoptest"
@@ -140,12 +141,12 @@ func TestRevoke(t *testing.T) {
 			{"busy-token", "", 503},
 		} {
 			err := revocationConfig(t, rs.URL+"/revoke", "").Revoke(ctx, tc.token, dpop.HintAccessToken)
-			var re *dpop.RevocationError
-			if !errors.As(err, &re) || re.StatusCode != tc.wantStatus || re.ErrorCode != tc.wantCode {
-				t.Fatalf("Revoke(%s) = %v; want a *RevocationError %d %q", tc.token, err, tc.wantStatus, tc.wantCode)
+			var re *dpop.TokenError
+			if !errors.As(err, &re) || re.Op != "revocation" || re.StatusCode != tc.wantStatus || re.ErrorCode != tc.wantCode {
+				t.Fatalf("Revoke(%s) = %v; want a *TokenError of revocation %d %q", tc.token, err, tc.wantStatus, tc.wantCode)
 			}
 			msg := err.Error()
-			if strings.Contains(msg, tc.token) || strings.ContainsAny(msg, "\n\x1b") || len(msg) > 300 || !strings.HasPrefix(msg, "dpop: ") {
+			if strings.Contains(msg, tc.token) || strings.ContainsAny(msg, "\n\x1b") || len(msg) > 1000 || !strings.HasPrefix(msg, "dpop: ") {
 				t.Errorf("Revoke(%s) error text %q: want it short, escaped, prefixed, without the token or body", tc.token, msg)
 			}
 		}
@@ -170,4 +171,54 @@ func TestRevoke(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestRevokeDpoptest revokes against dpoptest, which demands a nonce: the
+// refresh token then fails with invalid_grant, and the revoked access
+// token gets a 401 at the resource server.
+func TestRevokeDpoptest(t *testing.T) {
+	srv := newServer(t, &dpoptest.Config{RequireNonce: true})
+	cfg := publicConfig(srv, newSigner(t))
+	cfg.RevocationURL = srv.RevocationURL()
+	tok, err := login(t, cfg, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct{ token, hint string }{
+		{tok.RefreshToken, dpop.HintRefreshToken},
+		{tok.AccessToken, dpop.HintAccessToken},
+		{"unknown", ""},
+	} {
+		if err := cfg.Revoke(ctx, tc.token, tc.hint); err != nil {
+			t.Fatalf("Revoke(%s) = %v; want nil", tc.hint, err)
+		}
+	}
+	n := 0
+	for _, r := range srv.Requests() {
+		if r.Kind == dpoptest.KindRevoke && r.Status == http.StatusOK {
+			if r.Proof == nil {
+				t.Errorf("revocation request without a valid proof: %+v", r)
+			}
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d successful revocation requests; want 3", n)
+	}
+	expired := *tok
+	expired.Expiry = time.Now().Add(-time.Minute)
+	_, err = cfg.TokenSource(ctx, &expired).Token()
+	var te *dpop.TokenError
+	if !errors.As(err, &te) || te.ErrorCode != "invalid_grant" {
+		t.Errorf("refresh after revocation = %v; want invalid_grant", err)
+	}
+	resp, err := dpop.NewClient(ctx, oauth2.StaticTokenSource(tok), cfg.Signer).Get(srv.URL + "/api/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("API with the revoked access token: %d; want 401", resp.StatusCode)
+	}
 }

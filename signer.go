@@ -150,8 +150,23 @@ func (s *Signer) Alg() string { return s.alg }
 // access token's cnf.jkt claim.
 func (s *Signer) Thumbprint() string { return s.thumbprint }
 
-// Public returns the signer's public key.
-func (s *Signer) Public() crypto.PublicKey { return s.key.Public() }
+// Public returns the signer's public key, or nil for a Signer not made by
+// [NewSigner].
+func (s *Signer) Public() crypto.PublicKey {
+	if s == nil || s.key == nil {
+		return nil
+	}
+	return s.key.Public()
+}
+
+// errZeroSigner is the error of a Signer not made by NewSigner.
+var errZeroSigner = errors.New("dpop: Signer has no key: make it with NewSigner")
+
+// Format prints the signer's algorithm and key thumbprint, never its key,
+// whatever the verb.
+func (s Signer) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "dpop.Signer{alg: %s, jkt: %s}", s.alg, s.thumbprint)
+}
 
 // ProofOptions are the optional inputs of [Signer.Proof]. A nil
 // *ProofOptions means a proof with neither.
@@ -177,8 +192,8 @@ func (s *Signer) Proof(method, rawURL string, opts *ProofOptions) (string, error
 	if err != nil {
 		return "", fmt.Errorf("dpop: proof URL: %w", err)
 	}
-	if !httpURL(u) {
-		return "", fmt.Errorf("dpop: proof URL %q is not an absolute http or https URL", rawURL)
+	if err := checkURL(u, ""); err != nil {
+		return "", err
 	}
 	if method == "" {
 		return "", errors.New("dpop: proof method is empty")
@@ -195,10 +210,11 @@ func (s *Signer) Proof(method, rawURL string, opts *ProofOptions) (string, error
 			nonce = opts.Nonce
 		}
 	}
-	return s.proof(method, originOf(u, ""), u, ath, nonce)
+	return s.proof(method, originOf(u, ""), u, ath, nonce, timeNow().Unix())
 }
 
-// timeNow is the clock of the iat claim; tests replace it.
+// timeNow is the clock of the iat claim of [Signer.Proof], and of
+// CheckResponse and the token sources; tests replace it.
 var timeNow = time.Now
 
 // bufPool holds scratch buffers for proofs, so a proof allocates little
@@ -209,9 +225,13 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 // path does not pin its buffer forever.
 const maxPooledBuf = 16 << 10
 
-// proof builds and signs one proof for a request to u at origin o. ath is the base64url SHA-256 of the
-// access token, or empty; nonce is empty or already valid.
-func (s *Signer) proof(method string, o origin, u *url.URL, ath, nonce string) (string, error) {
+// proof builds and signs one proof for a request to u at origin o, issued
+// at iat (Unix seconds). ath is the base64url SHA-256 of the access token,
+// or empty; nonce is empty or already valid.
+func (s *Signer) proof(method string, o origin, u *url.URL, ath, nonce string, iat int64) (string, error) {
+	if s == nil || s.key == nil {
+		return "", errZeroSigner
+	}
 	var jti [16]byte // 128 bits (RFC 9449 §11.1 wants enough entropy to be unguessable)
 	rand.Read(jti[:])
 
@@ -224,7 +244,7 @@ func (s *Signer) proof(method string, o origin, u *url.URL, ath, nonce string) (
 	claims = append(claims, `,"htu":`...)
 	claims = appendHTU(append(claims, '"'), o, u)
 	claims = append(claims, `","iat":`...)
-	claims = strconv.AppendInt(claims, timeNow().Unix(), 10)
+	claims = strconv.AppendInt(claims, iat, 10)
 	if ath != "" {
 		claims = append(claims, `,"ath":"`...)
 		claims = append(claims, ath...) // base64url: nothing to escape

@@ -2,6 +2,8 @@ package dpop
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,22 +36,90 @@ func contextTransport(ctx context.Context) http.RoundTripper {
 	return http.DefaultTransport
 }
 
+// noRedirectClient returns a copy of the context's HTTP client that
+// follows no redirect: a request of the token machinery carries client
+// credentials, codes, verifiers or refresh tokens, which must reach the
+// endpoint they were meant for and nothing else (RFC 6749 §3.2: the token
+// endpoint does not redirect). The redirect is an error naming its
+// Location.
+func noRedirectClient(ctx context.Context) *http.Client {
+	hc := *contextClient(ctx)
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		return fmt.Errorf("dpop: %s redirected to %s; a request carrying client credentials or grants follows no redirect (RFC 6749 §3.2)",
+			quote(via[0].URL.Redacted()), quote(req.URL.Redacted()))
+	}
+	return &hc
+}
+
+// sameOriginClient returns a copy of the context's HTTP client that
+// follows a redirect only within the origin of the first request (scheme,
+// host and port), as metadata discovery needs: a document fetched over
+// https is never replaced by one from elsewhere.
+func sameOriginClient(ctx context.Context) *http.Client {
+	hc := *contextClient(ctx)
+	check := hc.CheckRedirect
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if originOf(req.URL, "") != originOf(via[0].URL, "") {
+			return fmt.Errorf("dpop: %s redirected to another origin, %s; refused", quote(via[0].URL.Redacted()), quote(req.URL.Redacted()))
+		}
+		if check != nil {
+			return check(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("dpop: stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &hc
+}
+
+// noRedirectContext returns ctx with a [noRedirectClient] that bounds
+// response sizes as its oauth2.HTTPClient, for x/oauth2's requests that
+// carry client credentials but no proof (device authorization).
+func noRedirectContext(ctx context.Context) context.Context {
+	hc := noRedirectClient(ctx)
+	hc.Transport = limitedTransport{contextTransport(ctx)}
+	return context.WithValue(ctx, oauth2.HTTPClient, hc)
+}
+
 // tokenContext returns ctx with [tokenClient] as its oauth2.HTTPClient, for
 // x/oauth2's token requests.
-func tokenContext(ctx context.Context, s *Signer, nonces *NonceCache) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, tokenClient(ctx, s, nonces))
+func tokenContext(ctx context.Context, s *Signer, nonces *NonceCache, auth *clientAuth) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, tokenClient(ctx, s, nonces, auth))
 }
 
 // tokenClient returns a copy of the context's HTTP client that sends
-// proofs without tokens (token endpoint, PAR) and bounds response sizes.
-func tokenClient(ctx context.Context, s *Signer, nonces *NonceCache) *http.Client {
-	hc := *contextClient(ctx)
-	hc.Transport = &Transport{
+// proofs without tokens (token endpoint, PAR, revocation), follows no
+// redirect and bounds response sizes. With auth (private_key_jwt), every
+// attempt of every request it sends carries a new client assertion: the
+// assertion layer sits above the DPoP Transport, whose nonce retry asks it
+// for a new body. Every request that authenticates the client goes
+// through here.
+func tokenClient(ctx context.Context, s *Signer, nonces *NonceCache, auth *clientAuth) *http.Client {
+	hc := noRedirectClient(ctx)
+	var rt http.RoundTripper = &Transport{
 		Base:   limitedTransport{contextTransport(ctx)},
 		Signer: s,
 		Nonces: nonces,
 	}
-	return &hc
+	if auth != nil {
+		rt = &clientAuthTransport{base: rt, auth: auth}
+	}
+	hc.Transport = rt
+	return hc
+}
+
+// authContext returns ctx with a copy of its HTTP client that adds client
+// assertions from auth, if any, and no proof: for requests that
+// authenticate the client but bind nothing, such as device authorization
+// (RFC 8628 §3.1).
+func authContext(ctx context.Context, auth *clientAuth) context.Context {
+	if auth == nil {
+		return ctx
+	}
+	hc := *contextClient(ctx)
+	hc.Transport = &clientAuthTransport{base: contextTransport(ctx), auth: auth}
+	return context.WithValue(ctx, oauth2.HTTPClient, &hc)
 }
 
 // dpopClient returns an HTTP client whose requests carry tokens from src
@@ -68,9 +138,10 @@ func dpopClient(ctx context.Context, src oauth2.TokenSource, s *Signer, allowBea
 // whose AuthStyle the caller pinned (RFC 6749 §2.3.1: Basic with the
 // form-encoded credentials, else client_id and any client_secret in the
 // body), through [tokenClient]: a proof from s, the server's nonce challenge
-// answered, the body bounded by maxTokenResponse. It returns the response
+// answered, a new client assertion from auth (if any) on every attempt, the
+// body bounded by maxTokenResponse. It returns the response
 // with its body read and closed. form is modified.
-func postForm(ctx context.Context, cfg *oauth2.Config, s *Signer, nonces *NonceCache, endpoint string, form url.Values) (*http.Response, []byte, error) {
+func postForm(ctx context.Context, cfg *oauth2.Config, s *Signer, nonces *NonceCache, auth *clientAuth, endpoint string, form url.Values) (*http.Response, []byte, error) {
 	inHeader := cfg.Endpoint.AuthStyle == oauth2.AuthStyleInHeader
 	if !inHeader {
 		form.Set("client_id", cfg.ClientID)
@@ -86,7 +157,7 @@ func postForm(ctx context.Context, cfg *oauth2.Config, s *Signer, nonces *NonceC
 	if inHeader {
 		req.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
 	}
-	resp, err := tokenClient(ctx, s, nonces).Do(req)
+	resp, err := tokenClient(ctx, s, nonces, auth).Do(req)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -137,10 +208,24 @@ func checkToken(tok *oauth2.Token, allowBearer bool) (*oauth2.Token, error) {
 	default:
 		return nil, &TokenTypeError{TokenType: tt}
 	}
-	if v, ok := tok.Extra("expires_in").(float64); ok && v < 0 {
-		return nil, fmt.Errorf("dpop: token response has a negative expires_in (%v)", v)
+	if negativeExpiry(tok.Extra("expires_in")) {
+		return nil, errors.New("dpop: token response has a negative expires_in (RFC 6749 §5.1: the lifetime in seconds)")
 	}
 	return tok, nil
+}
+
+// negativeExpiry reports whether an expires_in member, as x/oauth2 hands
+// it over (a JSON number or string, or a form value), is negative.
+func negativeExpiry(v any) bool {
+	switch v := v.(type) {
+	case float64:
+		return v < 0
+	case json.Number:
+		return strings.HasPrefix(strings.TrimSpace(string(v)), "-")
+	case string:
+		return strings.HasPrefix(strings.TrimSpace(v), "-")
+	}
+	return false
 }
 
 // maxTokenResponse is the largest token-endpoint response body accepted.
@@ -156,6 +241,12 @@ func (l limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := l.base.RoundTrip(req)
 	if err != nil {
 		return nil, err
+	}
+	if resp == nil {
+		return nil, errors.New("dpop: the HTTP client's transport returned neither a response nor an error")
+	}
+	if resp.Body == nil {
+		resp.Body = http.NoBody
 	}
 	resp.Body = &limitedBody{rc: resp.Body, left: maxTokenResponse}
 	return resp, nil

@@ -1,12 +1,14 @@
 package dpop
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -14,7 +16,7 @@ import (
 // Transport is an [http.RoundTripper] that sends a DPoP proof (RFC 9449)
 // with every request, and the access token from Source as
 // "Authorization: DPoP <token>" (§7.1). The package documentation tells
-// the flow of one request, the nonce retry and the redirect rule.
+// the flow of one request, the retries and the redirect rule.
 //
 // The only required field is Signer. Transport is safe for concurrent use
 // by multiple goroutines; do not copy it after first use.
@@ -29,6 +31,11 @@ type Transport struct {
 	// token-endpoint and PAR requests do; an "Authorization: DPoP <token>"
 	// header already on the request (set by an oauth2.Transport stacked on
 	// top, say) is then kept and its hash goes into the proof.
+	//
+	// A Source that is a [TokenSource], as those of this package are, is
+	// waited for no longer than the request's context, and replaces a token
+	// a server refused. Another Source is waited for in a goroutine of its
+	// own when the request's context can end.
 	Source oauth2.TokenSource
 
 	// Signer signs the proofs. It is required.
@@ -45,11 +52,48 @@ type Transport struct {
 	// proof without ath, instead of failing.
 	AllowBearer bool
 
+	// NonceRetries returns how many use_dpop_nonce challenges a request may
+	// answer (RFC 9449 §8, §9), each with a new proof carrying a nonce not
+	// tried before for it; values above [MaxNonceRetries] count as
+	// MaxNonceRetries. If nil, a request answers one challenge. A server
+	// that rotates its nonce after a few proofs and accepts few old ones
+	// may challenge a retry again under load; a larger bound lets the
+	// request through at the cost of another round trip.
+	NonceRetries func(req *http.Request) int
+
+	// Now is the clock of the proofs' iat claim. If nil, time.Now is used.
+	Now func() time.Time
+
+	// Trace, if set, is told of proofs, challenges, retries, nonces and
+	// clock offsets, and of refused Bearer tokens.
+	Trace *Trace
+
 	token     atomic.Pointer[presentedToken] // the last token seen
 	ownNonces lazyNonceCache                 // when Nonces is nil
 }
 
+// MaxNonceRetries bounds [Transport.NonceRetries].
+const MaxNonceRetries = 5
+
+// maxProbeWait bounds how long a request to an origin whose nonce is not
+// known waits for the first request to it.
+const maxProbeWait = 5 * time.Second
+
 var _ http.RoundTripper = (*Transport)(nil)
+
+// Format prints which parts the Transport has, and its signer's
+// algorithm and thumbprint; never a token or a key, whatever the verb.
+func (t *Transport) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "dpop.Transport{Signer: %v, Source: %s, AllowBearer: %t}", t.Signer, set(t.Source != nil), t.AllowBearer)
+}
+
+// set describes an optional part in Format output.
+func set(ok bool) string {
+	if ok {
+		return "set"
+	}
+	return "nil"
+}
 
 // presentedToken is an access token with what a request presenting it
 // needs: its Authorization header value and its proof's ath.
@@ -59,14 +103,20 @@ type presentedToken struct {
 }
 
 // call is one RoundTrip: the caller's request and what every attempt of it
-// shares.
+// shares. It lives on RoundTrip's stack.
 type call struct {
 	req     *http.Request
 	origin  origin
 	tok     *presentedToken // nil: no access token goes with this request
 	foreign bool            // a redirect hop to another origin than the chain's first
 	nonces  *NonceCache
-	nonce   string // the server nonce for the next attempt; "" for none
+	nonce   string        // the server nonce for the next attempt; "" for none
+	offset  time.Duration // the origin's clock minus ours, for iat
+	probe   chan struct{} // while this is the first request to an unknown origin
+
+	refused              [MaxNonceRetries + 1]string // nonces challenged so far
+	nonceRetries         int
+	clockRetry, tokRetry bool // whether those retries were made
 }
 
 // RoundTrip implements [http.RoundTripper]: check the request, get the
@@ -74,8 +124,8 @@ type call struct {
 // It never modifies req, and it closes req.Body on every path, as the
 // interface requires.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	c, err := t.newCall(req)
-	if err != nil {
+	var c call
+	if err := t.start(&c, req); err != nil {
 		if req.Body != nil {
 			req.Body.Close()
 		}
@@ -88,46 +138,73 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.retry(&c, resp)
 }
 
-// newCall checks req and gets the token it presents, if any.
-// The call is a value, so that it stays on the stack.
-func (t *Transport) newCall(req *http.Request) (call, error) {
+// start checks req, gets the token it presents, if any, and what is known
+// of its origin, waiting for the first request to an origin not yet known.
+func (t *Transport) start(c *call, req *http.Request) error {
 	if t.Signer == nil {
-		return call{}, errors.New("dpop: Transport's Signer is nil")
+		return errors.New("dpop: Transport's Signer is nil")
 	}
-	if req.URL == nil || !httpURL(req.URL) {
-		return call{}, errors.New("dpop: request URL is not an absolute http or https URL")
+	if req.URL == nil {
+		return errors.New("dpop: request URL is nil")
 	}
-	if err := req.Context().Err(); err != nil {
-		return call{}, err
+	if err := checkURL(req.URL, req.Host); err != nil {
+		return err
 	}
-	if req.Host != "" && !validHost(req.Host) {
-		return call{}, fmt.Errorf("dpop: request Host %q is not a valid host", req.Host)
+	ctx := req.Context()
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	c := call{req: req, origin: originOf(req.URL, req.Host), nonces: t.nonces()}
+	*c = call{req: req, origin: originOf(req.URL, req.Host), nonces: t.nonces()}
 	if req.Response != nil { // a redirect: the token stays with the chain's first origin
 		first, ok := firstOrigin(req)
 		c.foreign = !ok || c.origin != first
 	}
 	if !c.foreign {
 		var err error
-		if c.tok, err = t.presented(req); err != nil {
-			return call{}, err
+		if c.tok, err = t.presented(ctx, req); err != nil {
+			return err
 		}
 	}
-	c.nonce = c.nonces.get(c.origin)
-	return c, nil
+	e, known := c.nonces.lookup(c.origin)
+	if !known {
+		wait, first := c.nonces.probe(c.origin)
+		if first {
+			c.probe = wait
+		} else if wait != nil {
+			if err := waitProbe(ctx, wait); err != nil {
+				return err
+			}
+			e, _ = c.nonces.lookup(c.origin)
+		}
+	}
+	c.nonce, c.offset = e.nonce, e.offset
+	return nil
+}
+
+// waitProbe waits for the first request to an origin to have its answer,
+// for no longer than ctx and maxProbeWait.
+func waitProbe(ctx context.Context, wait <-chan struct{}) error {
+	timer := time.NewTimer(maxProbeWait)
+	defer timer.Stop()
+	select {
+	case <-wait:
+	case <-timer.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
 }
 
 // presented returns the token req presents: the Source's, or, without a
 // Source, a DPoP token already in req's Authorization header.
-func (t *Transport) presented(req *http.Request) (*presentedToken, error) {
+func (t *Transport) presented(ctx context.Context, req *http.Request) (*presentedToken, error) {
 	if t.Source == nil {
 		if v, ok := dpopAuthorization(req.Header); ok {
 			return t.presentedToken(v, false), nil
 		}
 		return nil, nil
 	}
-	tk, err := t.Source.Token()
+	tk, err := sourceToken(ctx, t.Source)
 	if err != nil {
 		return nil, fmt.Errorf("dpop: cannot get token: %w", err)
 	}
@@ -136,41 +213,46 @@ func (t *Transport) presented(req *http.Request) (*presentedToken, error) {
 	}
 	bearer := strings.EqualFold(tk.TokenType, "Bearer")
 	if bearer && !t.AllowBearer {
+		if tr := t.Trace; tr != nil && tr.DowngradeRefused != nil {
+			tr.DowngradeRefused(DowngradeInfo{ctx, tk.TokenType})
+		}
 		return nil, &TokenTypeError{TokenType: tk.TokenType}
 	}
 	return t.presentedToken(tk.AccessToken, bearer), nil
 }
 
-// retry is the retry policy: it looks at the response to the first attempt
-// and, for a use_dpop_nonce challenge (RFC 9449 §8, §9) whose nonce was not
-// just tried, when req's body can be sent again, sends one more attempt.
-// It never retries twice.
-func (t *Transport) retry(c *call, resp *http.Response) (*http.Response, error) {
-	if !replayable(c.req) {
-		return resp, nil
+// sourceToken returns src's token, waiting for it no longer than ctx.
+func sourceToken(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, error) {
+	if s, ok := src.(TokenSource); ok {
+		return s.TokenContext(ctx)
 	}
-	ce := nonceChallenge(resp)
-	if ce == nil || ce.Nonce == c.nonce {
-		return resp, nil
+	if ctx.Done() == nil {
+		return src.Token()
 	}
-	drainClose(resp)
-	if err := c.req.Context().Err(); err != nil {
-		return nil, err
+	type result struct {
+		tok *oauth2.Token
+		err error
 	}
-	body, err := rewind(c.req)
-	if err != nil {
-		return nil, err
+	ch := make(chan result, 1) // the goroutine ends when src.Token returns
+	go func() {
+		tok, err := src.Token()
+		ch <- result{tok, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.tok, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	c.nonce = ce.Nonce
-	return t.attempt(c, body)
 }
 
-// attempt sends c's request once, with body and a new proof, and remembers
-// the response's nonce for c's origin, whatever its status. body is closed
-// on every path.
+// attempt sends c's request once, with body and a new proof, and learns
+// from the response what it says of the origin (its nonce, whatever the
+// status; the end of a clock difference). body is closed on every path.
 func (t *Transport) attempt(c *call, body io.ReadCloser) (*http.Response, error) {
 	r2, err := t.outgoing(c)
 	if err != nil {
+		t.endProbe(c)
 		if body != nil {
 			body.Close()
 		}
@@ -178,11 +260,12 @@ func (t *Transport) attempt(c *call, body io.ReadCloser) (*http.Response, error)
 	}
 	r2.Body = body
 	resp, err := t.base().RoundTrip(r2)
-	if err != nil {
-		return nil, err
+	if err == nil && resp == nil {
+		err = errors.New("dpop: Transport's Base returned neither a response nor an error")
 	}
-	if resp == nil {
-		return nil, errors.New("dpop: Transport's Base returned neither a response nor an error")
+	if err != nil {
+		t.endProbe(c)
+		return nil, err
 	}
 	if resp.Body == nil {
 		resp.Body = http.NoBody // as net/http's Client does for a nonconforming RoundTripper
@@ -190,8 +273,29 @@ func (t *Transport) attempt(c *call, body io.ReadCloser) (*http.Response, error)
 	if resp.Header == nil {
 		resp.Header = make(http.Header)
 	}
-	c.nonces.put(c.origin, responseNonce(resp))
+	c.nonces.learn(c.origin, resp)
+	t.endProbe(c)
+	if tr := t.Trace; tr != nil && tr.NonceLearned != nil {
+		if n := responseNonce(resp); n != "" && n != c.nonce {
+			tr.NonceLearned(NonceInfo{c.req.Context(), c.origin.String(), c.nonce != ""})
+		}
+	}
+	if c.offset != 0 {
+		if d, ok := serverClockSkew(resp, t.now()); ok && d < ClockTolerance && d > -ClockTolerance {
+			c.nonces.setOffset(c.origin, 0) // the clocks agree again
+			c.offset = 0
+		}
+	}
 	return resp, nil
+}
+
+// endProbe lets the requests waiting for c, the first request to its
+// origin, go on.
+func (t *Transport) endProbe(c *call) {
+	if c.probe != nil {
+		c.nonces.release(c.origin, c.probe)
+		c.probe = nil
+	}
 }
 
 // outgoing returns the request to send: a shallow copy of c.req with its
@@ -207,9 +311,19 @@ func (t *Transport) outgoing(c *call) (*http.Request, error) {
 	if method == "" {
 		method = http.MethodGet // as net/http sends it
 	}
-	proof, err := t.Signer.proof(method, c.origin, req.URL, ath, c.nonce)
+	iat := t.now().Add(c.offset).Unix()
+	tr := t.Trace
+	var start time.Time
+	if tr != nil && tr.ProofSigned != nil {
+		start = time.Now()
+	}
+	proof, err := t.Signer.proof(method, c.origin, req.URL, ath, c.nonce, iat)
 	if err != nil {
 		return nil, err
+	}
+	if tr != nil && tr.ProofSigned != nil {
+		tr.ProofSigned(ProofInfo{req.Context(), t.Signer.alg, method, string(appendHTU(nil, c.origin, req.URL)),
+			c.nonce != "", ath != "", time.Since(start)})
 	}
 	out := new(outgoingRequest) // one allocation for the request and the new values
 	r2 := &out.req
@@ -261,6 +375,13 @@ func (t *Transport) base() http.RoundTripper {
 
 func (t *Transport) nonces() *NonceCache { return t.ownNonces.get(t.Nonces) }
 
+func (t *Transport) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return timeNow()
+}
+
 // dpopAuthorization returns the token of an "Authorization: DPoP <token>"
 // header (the scheme is case-insensitive, RFC 9110 §11.1).
 func dpopAuthorization(h http.Header) (string, bool) {
@@ -270,21 +391,4 @@ func dpopAuthorization(h http.Header) (string, bool) {
 	}
 	token := strings.TrimLeft(v[0][5:], " ")
 	return token, token != ""
-}
-
-// replayable reports whether req's body can be sent a second time.
-func replayable(req *http.Request) bool {
-	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
-}
-
-// rewind returns a new copy of req's body for another attempt.
-func rewind(req *http.Request) (io.ReadCloser, error) {
-	if req.Body == nil || req.Body == http.NoBody {
-		return req.Body, nil
-	}
-	body, err := req.GetBody()
-	if err != nil {
-		return nil, fmt.Errorf("dpop: cannot rewind request body for the nonce retry: %w", err)
-	}
-	return body, nil
 }

@@ -12,16 +12,15 @@ const (
 	// a browser, for every authorization request.
 	TestUser = "alice"
 
-	parPrefix = "urn:ietf:params:oauth:request_uri:"
-	parTTL    = 60 * time.Second
+	codeTTL = time.Minute
 )
 
-// parRequest is a pushed authorization request (RFC 9126 §2).
-type parRequest struct {
-	clientID string
-	params   url.Values
-	jkt      string // from the PAR's DPoP proof or dpop_jkt (RFC 9449 §10.1)
-	expiry   time.Time
+// authCode is an issued authorization code (RFC 6749 §4.1.2).
+type authCode struct {
+	clientID, redirectURI, scope, subject string
+	challenge                             string // PKCE S256 code_challenge (RFC 7636 §4.2)
+	jkt                                   string // dpop_jkt or the PAR proof's key (RFC 9449 §10)
+	expiry                                time.Time
 }
 
 // b64SHA256 is the syntax of an S256 code_challenge and of a dpop_jkt.
@@ -52,7 +51,7 @@ func checkAuthzParams(q url.Values) *oauthError {
 // from a PAR replaces the other parameters (RFC 9126 §4).
 func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	rec := record(r)
-	rec.Kind = "authorize"
+	rec.Kind = KindAuthorize
 	if r.Method != http.MethodGet {
 		s.writeError(w, r, &oauthError{status: http.StatusMethodNotAllowed, code: "invalid_request", desc: "use GET"})
 		return
@@ -64,24 +63,21 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest("invalid_request", "unknown client_id"))
 		return
 	}
-	params, jkt := q, ""
-	if ru := q.Get("request_uri"); ru != "" {
-		s.mu.Lock()
-		pr := s.pars[ru]
-		delete(s.pars, ru) // single use
-		s.mu.Unlock()
-		if pr == nil || pr.clientID != c.ID || !s.now().Before(pr.expiry) {
-			s.writeError(w, r, badRequest("invalid_request_uri", "unknown, expired or used request_uri"))
-			return
-		}
-		params, jkt = pr.params, pr.jkt
+	if s.cfg.FAPI2 && !q.Has("request_uri") {
+		s.writeError(w, r, badRequest("invalid_request", "FAPI 2.0 requires a pushed authorization request (RFC 9126): request_uri missing"))
+		return
+	}
+	params, jkt, oe := s.authorizeParams(q, c.ID)
+	if oe != nil {
+		s.writeError(w, r, oe)
+		return
 	}
 	redirectURI := params.Get("redirect_uri")
 	if redirectURI == "" || !c.redirectOK(redirectURI) {
 		s.writeError(w, r, badRequest("invalid_request", "redirect_uri missing or not registered"))
 		return
 	}
-	back := url.Values{}
+	back := url.Values{"iss": {s.URL}} // RFC 9207 §2, on errors too
 	if st := params.Get("state"); st != "" {
 		back.Set("state", st)
 	}
@@ -108,77 +104,23 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	back.Set("code", code)
-	back.Set("iss", s.URL) // RFC 9207
 	redirect(w, redirectURI, back)
 }
 
-// redirect answers 302 to uri with params added to its query.
-func redirect(w http.ResponseWriter, uri string, params url.Values) {
-	u, _ := url.Parse(uri) // validated by redirectOK
-	q := u.Query()
-	for k, v := range params {
-		q[k] = v
+// authorizeParams returns the parameters of an authorization request: the
+// query, or the pushed request its request_uri names (RFC 9126 §4), spent
+// at once, with the key the PAR bound.
+func (s *Server) authorizeParams(q url.Values, clientID string) (url.Values, string, *oauthError) {
+	ru := q.Get("request_uri")
+	if ru == "" {
+		return q, "", nil
 	}
-	u.RawQuery = q.Encode()
-	w.Header().Set("Location", u.String())
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusFound)
-}
-
-// servePAR is the pushed authorization request endpoint (RFC 9126 §2).
-// A DPoP proof, when sent, is verified like at the token endpoint, nonce
-// policy included, and its key is bound to the request; a dpop_jkt must
-// then name the same key (RFC 9449 §10.1).
-func (s *Server) servePAR(w http.ResponseWriter, r *http.Request) {
-	rec := record(r)
-	rec.Kind = "par"
-	form, oe := parseForm(w, r)
-	if oe != nil {
-		s.writeError(w, r, oe)
-		return
-	}
-	var p *Proof
-	if len(r.Header.Values("DPoP")) > 0 {
-		var fail *proofFailure
-		if p, fail = s.checkProof(r, "", s.asNonce); fail != nil {
-			s.writeError(w, r, badRequest(fail.code, fail.desc))
-			return
-		}
-	}
-	c, oe := s.authenticateClient(r, form)
-	if oe != nil {
-		s.writeError(w, r, oe)
-		return
-	}
-	if form.Has("request_uri") {
-		s.writeError(w, r, badRequest("invalid_request", "request_uri is not allowed in a pushed authorization request"))
-		return
-	}
-	if ru := form.Get("redirect_uri"); ru == "" || !c.redirectOK(ru) {
-		s.writeError(w, r, badRequest("invalid_request", "redirect_uri missing or not registered"))
-		return
-	}
-	if oe := checkAuthzParams(form); oe != nil {
-		s.writeError(w, r, oe)
-		return
-	}
-	jkt := form.Get("dpop_jkt")
-	if p != nil {
-		if jkt != "" && jkt != p.Thumbprint {
-			s.writeError(w, r, badRequest("invalid_dpop_proof", "dpop_jkt does not match the DPoP proof's key"))
-			return
-		}
-		jkt = p.Thumbprint
-	}
-	params := url.Values{}
-	for _, k := range []string{"response_type", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method"} {
-		if form.Has(k) {
-			params.Set(k, form.Get(k))
-		}
-	}
-	ru := parPrefix + randString(24)
 	s.mu.Lock()
-	s.pars[ru] = &parRequest{clientID: c.ID, params: params, jkt: jkt, expiry: s.now().Add(parTTL)}
+	pr := s.pars[ru]
+	delete(s.pars, ru) // single use
 	s.mu.Unlock()
-	s.writeAS(w, http.StatusCreated, map[string]any{"request_uri": ru, "expires_in": int(parTTL / time.Second)})
+	if pr == nil || pr.clientID != clientID || !s.now().Before(pr.expiry) {
+		return nil, "", badRequest("invalid_request_uri", "unknown, expired or used request_uri")
+	}
+	return pr.params, pr.jkt, nil
 }

@@ -39,7 +39,7 @@ func TestPAR(t *testing.T) {
 	if back.Get("state") != "s1" {
 		t.Errorf("state = %q; want s1", back.Get("state"))
 	}
-	if resp, _ := send(t, "GET", s.URL+PathAuthorize+"?"+form("client_id", "backend", "request_uri", par.RequestURI).Encode(), nil, nil); resp.StatusCode != 400 {
+	if resp, _ := send(t, "GET", s.URL+pathAuthorize+"?"+form("client_id", "backend", "request_uri", par.RequestURI).Encode(), nil, nil); resp.StatusCode != 400 {
 		t.Errorf("request_uri reused: status %d; want 400", resp.StatusCode)
 	}
 	f := form("grant_type", "authorization_code", "code", code, "redirect_uri", redirect, "code_verifier", verifier)

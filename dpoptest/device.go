@@ -41,7 +41,7 @@ func normUserCode(c string) string {
 // not needed; if one is sent it must be valid, but no nonce is demanded.
 func (s *Server) serveDeviceAuth(w http.ResponseWriter, r *http.Request) {
 	rec := record(r)
-	rec.Kind = "device"
+	rec.Kind = KindDevice
 	form, oe := parseForm(w, r)
 	if oe != nil {
 		s.writeError(w, r, oe)
@@ -83,8 +83,8 @@ func (s *Server) serveDeviceAuth(w http.ResponseWriter, r *http.Request) {
 	s.writeAS(w, http.StatusOK, map[string]any{
 		"device_code":               dc,
 		"user_code":                 g.userCode,
-		"verification_uri":          s.URL + PathDevice,
-		"verification_uri_complete": s.URL + PathDevice + "?user_code=" + url.QueryEscape(g.userCode),
+		"verification_uri":          s.URL + pathDevice,
+		"verification_uri_complete": s.URL + pathDevice + "?user_code=" + url.QueryEscape(g.userCode),
 		"expires_in":                int64(s.cfg.DeviceCodeTTL / time.Second),
 		"interval":                  advertised,
 	})
@@ -109,7 +109,7 @@ func (s *Server) ApproveDevice(userCode string) error {
 // serveDeviceVerification is the verification URI: a GET with user_code
 // approves it, standing in for the user's browser.
 func (s *Server) serveDeviceVerification(w http.ResponseWriter, r *http.Request) {
-	record(r).Kind = "device"
+	record(r).Kind = KindDevice
 	if err := s.ApproveDevice(r.URL.Query().Get("user_code")); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return

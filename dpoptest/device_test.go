@@ -22,7 +22,7 @@ func TestDeviceGrant(t *testing.T) {
 		ExpiresIn  int    `json:"expires_in"`
 	}
 	start := func() {
-		resp, b := send(t, "POST", s.URL+PathDeviceAuth, strings.NewReader("client_id=cli&scope=read"), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+		resp, b := send(t, "POST", s.URL+pathDeviceAuth, strings.NewReader("client_id=cli&scope=read"), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
 		if err := json.Unmarshal(b, &da); err != nil || resp.StatusCode != 200 || da.Interval != 1 || da.ExpiresIn != 60 || da.UserCode == "" {
 			t.Fatalf("device authorization: %d %s", resp.StatusCode, b)
 		}

@@ -23,13 +23,35 @@
 //     a browser, with dpop_jkt (RFC 9449 §10) and pushed authorization
 //     requests (RFC 9126);
 //   - a device authorization endpoint, approved with [Server.ApproveDevice];
-//   - a resource server (RFC 9449 §7) at "/api/" and at anything registered
-//     with [Server.Handle];
+//   - a token revocation endpoint (RFC 7009) for access and refresh tokens,
+//     and [Server.Revoke] to revoke one without a request;
+//   - a resource server (RFC 9449 §7) at every path under "/api/" and at
+//     anything registered with [Server.Handle];
+//   - authorization server metadata (RFC 8414) at
+//     "/.well-known/oauth-authorization-server" and protected resource
+//     metadata (RFC 9728) at "/.well-known/oauth-protected-resource";
 //   - server-provided nonces (RFC 9449 §8, §9) when [Config.RequireNonce] is
 //     set, with separate values for the authorization server and the
-//     resource server;
+//     resource server, rotated by count ([Config.NonceEvery]) or time
+//     ([Config.NonceTTL]), with a window of recent values
+//     ([Config.NonceWindow]), announced on successes or only in challenges
+//     ([Config.NoNonceOnSuccess]);
+//   - a clock of its own ([Config.Now], [Config.ClockOffset]) that its Date
+//     headers, its iat checks and its token lifetimes follow;
 //   - a record of every request ([Server.Requests]) so tests can count
 //     round trips and see which check failed.
+//
+// The endpoints' URLs come from [Server.Endpoint] and [Server.PARURL], or
+// from the metadata.
+//
+// # FAPI 2.0
+//
+// [Config.FAPI2] adds what the OpenID Foundation's conformance suite checks
+// of a FAPI 2.0 client with DPoP: PAR for every authorization request,
+// private_key_jwt client authentication ([Client.PublicKey]), PS256, ES256
+// or EdDSA proofs, htu string-equal to the request URL, a nonce challenge
+// on every request. Clients registered with a PublicKey authenticate with
+// private_key_jwt outside that mode too.
 //
 // The server is strict on purpose: it accepts only the current nonce, a jti
 // only once, a code only once, and it rejects every deviation with the error

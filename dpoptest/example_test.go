@@ -17,7 +17,7 @@ func Example() {
 	})
 	defer srv.Close()
 
-	resp, err := http.Get(srv.URL + dpoptest.PathMetadata)
+	resp, err := http.Get(srv.URL + "/.well-known/oauth-authorization-server")
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math/big"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,7 +77,7 @@ func withNonce(n string) proofOpts {
 }
 
 func withToken(tok string) proofOpts {
-	return withClaims(func(c map[string]any) { c["ath"] = ATH(tok) })
+	return withClaims(func(c map[string]any) { c["ath"] = athOf(tok) })
 }
 
 // proof signs a DPoP proof for method and url with go-jose.
@@ -147,4 +148,43 @@ func ecJWK(priv *ecdsa.PrivateKey, private bool) map[string]any {
 		m["d"] = b64(d)
 	}
 	return m
+}
+
+// fakeClock is a settable clock, safe for concurrent use.
+type fakeClock struct {
+	mu sync.Mutex // guards t
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// sign signs claims as a JWT with k (a client assertion, RFC 7523 §3).
+func (k *clientKey) sign(claims map[string]any) string {
+	k.t.Helper()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: k.priv}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	payload, _ := json.Marshal(claims)
+	jws, err := s.Sign(payload)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	out, err := jws.CompactSerialize()
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	return out
 }

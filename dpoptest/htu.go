@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// NormalizeHTU returns the form of an htu claim or request URL that
+// normalizeHTU returns the form of an htu claim or request URL that
 // [Verifier.Verify] compares (RFC 9449 §4.3 point 9, RFC 3986 §6.2.2 and
 // §6.2.3): "scheme://host[:port]/path" with scheme and host in lower case,
 // the scheme's default port removed, an empty path replaced by "/", hex
@@ -14,7 +14,7 @@ import (
 // dropped. The path is otherwise kept as sent on the wire: "/a%2Fb" and
 // "/a/b" differ. Only absolute http and https URLs without userinfo are
 // accepted.
-func NormalizeHTU(raw string) (string, error) {
+func normalizeHTU(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", errors.New("dpoptest: " + err.Error())
@@ -70,11 +70,4 @@ func upper(c byte) byte {
 		return c - 'a' + 'A'
 	}
 	return c
-}
-
-func quote(s string) string {
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return "\"" + s + "\""
 }

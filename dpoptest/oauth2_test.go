@@ -63,7 +63,7 @@ func TestWithOAuth2ClientCredentials(t *testing.T) {
 		t.Errorf("TokenType = %q; want DPoP", tok.TokenType)
 	}
 	recs := s.Requests()
-	if len(recs) != 2 || recs[0].Error != "use_dpop_nonce" || recs[1].Status != 200 || recs[1].ClientAuth != "post" {
+	if len(recs) != 2 || recs[0].Error != "use_dpop_nonce" || recs[1].Status != 200 || recs[1].ClientAuth != ClientSecretPost {
 		t.Errorf("records = %+v", recs)
 	}
 }
@@ -99,7 +99,7 @@ func TestWithOAuth2Device(t *testing.T) {
 	}
 	// Raw x/oauth2 with AuthStyleInHeader sends a public client's id as
 	// "Basic cli:"; the server accepts it and records it as basic.
-	if poll.ClientAuth != "basic" || poll.Status != 200 || !strings.HasPrefix(poll.Proof.Thumbprint, k.jkt[:5]) {
+	if poll.ClientAuth != ClientSecretBasic || poll.Status != 200 || !strings.HasPrefix(poll.Proof.Thumbprint, k.jkt[:5]) {
 		t.Errorf("poll record = %+v", poll)
 	}
 }

@@ -18,25 +18,23 @@ import (
 // h finds the token with [TokenFromContext].
 //
 // Every refusal is a 401 with a DPoP WWW-Authenticate challenge: no error
-// code when no DPoP credentials were sent, invalid_token for a bad, expired
-// or differently bound token or a DPoP-bound token sent as Bearer,
+// code when no DPoP credentials were sent, invalid_token for a bad, expired,
+// revoked or differently bound token or a DPoP-bound token sent as Bearer,
 // invalid_dpop_proof for a bad proof, and use_dpop_nonce with a DPoP-Nonce
 // header for a missing or stale nonce.
 //
-// The default handler at PathAPI answers 200 with a JSON object holding
+// The default handler at pathAPI answers 200 with a JSON object holding
 // method, path, subject, jkt, client_id, scope, body_len and body_sha256
 // (hex SHA-256 of the whole request body).
 func (s *Server) Handle(pattern string, h http.Handler) {
 	s.mux.Handle(pattern, s.protect(h))
 }
 
-const maxWWWAuthDesc = 200
-
 func (s *Server) protect(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := record(r)
-		rec.Kind = "resource"
-		if s.cfg.RequireNonce {
+		rec.Kind = KindResource
+		if s.cfg.RequireNonce && !s.cfg.NoNonceOnSuccess {
 			w.Header().Set("DPoP-Nonce", s.rsNonce.get())
 		}
 		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -65,55 +63,19 @@ func (s *Server) protect(h http.Handler) http.Handler {
 			return
 		}
 		rec.ClientID = ti.ClientID
+		if s.revoked(ti) {
+			s.challenge(w, rec, "invalid_token", "access token revoked")
+			return
+		}
 		if ti.JKT != p.Thumbprint { // §7.1: the proof key is the bound key
 			s.challenge(w, rec, "invalid_token", "access token is bound to another key (cnf.jkt)")
 			return
 		}
-		if s.cfg.RequireNonce {
+		if s.cfg.RequireNonce && !s.cfg.NoNonceOnSuccess {
 			w.Header().Set("DPoP-Nonce", s.rsNonce.get()) // a rotation shows at once
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenInfoKey{}, ti)))
 	})
-}
-
-// challenge answers 401 with a DPoP WWW-Authenticate challenge
-// (RFC 9449 §7.1, §9) and the current nonce when nonces are required.
-func (s *Server) challenge(w http.ResponseWriter, rec *Request, code, desc string) {
-	rec.Error = code
-	var b strings.Builder
-	b.WriteString("DPoP")
-	sep := " "
-	if code != "" {
-		b.WriteString(` error="` + code + `", error_description="` + quoteParam(desc) + `"`)
-		sep = ", "
-	}
-	if code != "use_dpop_nonce" {
-		b.WriteString(sep + `algs="` + strings.Join(s.verifier.AllowedAlgs(), " ") + `"`)
-	}
-	w.Header().Set("WWW-Authenticate", b.String())
-	if s.cfg.RequireNonce {
-		w.Header().Set("DPoP-Nonce", s.rsNonce.get())
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusUnauthorized)
-}
-
-// quoteParam makes desc safe inside a quoted-string: printable ASCII
-// without '"' or '\' (RFC 6750 §3 error_description syntax), truncated.
-func quoteParam(desc string) string {
-	b := make([]byte, 0, len(desc))
-	for i := 0; i < len(desc) && len(b) < maxWWWAuthDesc; i++ {
-		c := desc[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\'')
-		case c < 0x20 || c > 0x7e:
-			b = append(b, '?')
-		default:
-			b = append(b, c)
-		}
-	}
-	return string(b)
 }
 
 // serveEcho is the default resource: it hashes the whole body, streaming,

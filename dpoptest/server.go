@@ -1,10 +1,10 @@
 package dpoptest
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,71 +15,27 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Paths of the server's endpoints, relative to [Server.URL].
+// Paths of the server's endpoints, relative to [Server.URL]. Users reach
+// them through [Server.Endpoint], [Server.PARURL] and the metadata.
 const (
-	PathAuthorize        = "/authorize"
-	PathToken            = "/token"
-	PathPAR              = "/par"
-	PathDeviceAuth       = "/device_authorization"
-	PathDevice           = "/device"
-	PathJWKS             = "/jwks"
-	PathMetadata         = "/.well-known/oauth-authorization-server"
-	PathResourceMetadata = "/.well-known/oauth-protected-resource"
-	PathAPI              = "/api/"
+	pathAuthorize        = "/authorize"
+	pathToken            = "/token"
+	pathPAR              = "/par"
+	pathDeviceAuth       = "/device_authorization"
+	pathDevice           = "/device"
+	pathJWKS             = "/jwks"
+	pathMetadata         = "/.well-known/oauth-authorization-server" // RFC 8414 §3
+	pathResourceMetadata = "/.well-known/oauth-protected-resource"   // RFC 9728 §3
+	pathAPI              = "/api/"
 )
-
-// Config configures a [Server]. The zero value (or a nil *Config) gives a
-// server without nonces, accepting DefaultAlgs, with DefaultClients.
-type Config struct {
-	// RequireNonce makes the authorization server and the resource server
-	// demand a server-provided nonce (RFC 9449 §8, §9): a proof without the
-	// current nonce gets a use_dpop_nonce challenge carrying it. Every
-	// response of either server then carries its current DPoP-Nonce.
-	RequireNonce bool
-
-	// NonceEvery rotates each nonce after this many proofs accepted by its
-	// server; 0 means never by count. By default only the current nonce is
-	// accepted, so a client that ignores the DPoP-Nonce of a 2xx response
-	// pays a challenge and a retry after each rotation.
-	NonceEvery int
-
-	// NonceWindow is how many of the newest nonces are accepted: the
-	// current one and NonceWindow-1 before it. 0 or 1 accepts the current
-	// nonce only. Real servers keep a window so that requests in flight
-	// during a rotation, and their retries, still pass.
-	NonceWindow int
-
-	// Algs, MaxSkew and Now configure the [Verifier]; see its fields. Now is
-	// also the server's clock for token, code and device code lifetimes.
-	Algs    []string
-	MaxSkew time.Duration
-	Now     func() time.Time
-
-	// TokenTTL is the access token lifetime. If zero, one hour.
-	TokenTTL time.Duration
-
-	// TokenType is the token_type the token endpoint answers. If empty,
-	// "DPoP" (RFC 9449 §5). "Bearer" lets client tests see a downgrade;
-	// the token is still bound to the proof's key.
-	TokenType string
-
-	// Clients are the registered clients. If nil, DefaultClients.
-	Clients []Client
-
-	// DeviceInterval is the minimum time between two polls of one device
-	// code (RFC 8628 §3.5); a faster poll gets slow_down and raises the
-	// minimum by 5 seconds. If zero, one second. If negative, polls are
-	// never too fast. The interval advertised is rounded up to whole
-	// seconds, at least 1.
-	DeviceInterval time.Duration
-
-	// DeviceCodeTTL is the lifetime of a device code. If zero, 10 minutes.
-	DeviceCodeTTL time.Duration
-}
 
 // Server is a strict DPoP authorization server (RFC 9449 §5, §8, §10) and
 // resource server (RFC 9449 §7, §9) listening on 127.0.0.1, started by
 // [NewServer]. Its methods are safe for concurrent use.
+//
+// The resource server answers every path under "/api/" (see [Server.Handle]
+// for what it answers); the authorization server metadata is at the RFC 8414
+// well-known URI of URL.
 type Server struct {
 	// URL is the base URL, "http://127.0.0.1:port", without a trailing
 	// slash. It is also the issuer and the access tokens' audience.
@@ -103,6 +59,9 @@ type Server struct {
 	refresh map[string]*refreshGrant
 	devices map[string]*deviceGrant // by device_code
 	users   map[string]string       // user_code → device_code
+
+	revokedAT     map[string]time.Time // jti of revoked access tokens → expiry
+	assertionJTIs jtiCache             // "client_id jti" of client assertions (RFC 7523 §3)
 }
 
 // NewServer starts a Server configured by cfg (nil means defaults) on a
@@ -110,6 +69,7 @@ type Server struct {
 // httptest.NewServer does. Callers should call Close when done.
 func NewServer(cfg *Config) *Server {
 	s := &Server{
+		cfg:     withDefaults(cfg),
 		mux:     http.NewServeMux(),
 		clients: make(map[string]Client),
 		codes:   make(map[string]*authCode),
@@ -117,31 +77,15 @@ func NewServer(cfg *Config) *Server {
 		refresh: make(map[string]*refreshGrant),
 		devices: make(map[string]*deviceGrant),
 		users:   make(map[string]string),
-	}
-	if cfg != nil {
-		s.cfg = *cfg
-	}
-	if s.cfg.TokenTTL <= 0 {
-		s.cfg.TokenTTL = time.Hour
-	}
-	if s.cfg.TokenType == "" {
-		s.cfg.TokenType = "DPoP"
-	}
-	if s.cfg.Clients == nil {
-		s.cfg.Clients = DefaultClients
-	}
-	if s.cfg.DeviceInterval == 0 {
-		s.cfg.DeviceInterval = time.Second
-	}
-	if s.cfg.DeviceCodeTTL <= 0 {
-		s.cfg.DeviceCodeTTL = 10 * time.Minute
+
+		revokedAT: make(map[string]time.Time),
 	}
 	for _, c := range s.cfg.Clients {
 		s.clients[c.ID] = c
 	}
-	s.verifier = &Verifier{Algs: s.cfg.Algs, MaxSkew: s.cfg.MaxSkew, Now: s.cfg.Now}
-	s.asNonce = newNonceState(s.cfg.NonceEvery, s.cfg.NonceWindow)
-	s.rsNonce = newNonceState(s.cfg.NonceEvery, s.cfg.NonceWindow)
+	s.verifier = &Verifier{Algs: s.cfg.Algs, MaxSkew: s.cfg.MaxSkew, Now: s.now}
+	s.asNonce = newNonceState(&s.cfg, s.now)
+	s.rsNonce = newNonceState(&s.cfg, s.now)
 
 	var err error
 	s.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -154,16 +98,7 @@ func NewServer(cfg *Config) *Server {
 	if err != nil {
 		panic("dpoptest: " + err.Error())
 	}
-
-	s.mux.HandleFunc(PathToken, s.serveToken)
-	s.mux.HandleFunc(PathAuthorize, s.serveAuthorize)
-	s.mux.HandleFunc(PathPAR, s.servePAR)
-	s.mux.HandleFunc(PathDeviceAuth, s.serveDeviceAuth)
-	s.mux.HandleFunc(PathDevice, s.serveDeviceVerification)
-	s.mux.HandleFunc(PathJWKS, s.serveJWKS)
-	s.mux.HandleFunc(PathMetadata, s.serveMetadata)
-	s.mux.HandleFunc(PathResourceMetadata, s.serveResourceMetadata)
-	s.mux.Handle(PathAPI, s.protect(http.HandlerFunc(serveEcho)))
+	s.routes()
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -172,9 +107,24 @@ func NewServer(cfg *Config) *Server {
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
 	s.ts.Listener.Close()
 	s.ts.Listener = l
+	// Set before Start: a client in another process may call at once, and
+	// the handlers read s.URL (httptest derives ts.URL the same way).
+	s.URL = "http://" + l.Addr().String()
 	s.ts.Start()
-	s.URL = s.ts.URL
 	return s
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc(pathToken, s.serveToken)
+	s.mux.HandleFunc(pathAuthorize, s.serveAuthorize)
+	s.mux.HandleFunc(pathPAR, s.servePAR)
+	s.mux.HandleFunc(pathRevoke, s.serveRevoke)
+	s.mux.HandleFunc(pathDeviceAuth, s.serveDeviceAuth)
+	s.mux.HandleFunc(pathDevice, s.serveDeviceVerification)
+	s.mux.HandleFunc(pathJWKS, s.serveJWKS)
+	s.mux.HandleFunc(pathMetadata, s.serveMetadata)
+	s.mux.HandleFunc(pathResourceMetadata, s.serveResourceMetadata)
+	s.mux.Handle(pathAPI, s.protect(http.HandlerFunc(serveEcho)))
 }
 
 // Close shuts the server down and blocks until all its requests are done.
@@ -184,19 +134,15 @@ func (s *Server) Close() { s.ts.Close() }
 // client_secret_basic authentication (RFC 6749 §2.3.1).
 func (s *Server) Endpoint() oauth2.Endpoint {
 	return oauth2.Endpoint{
-		AuthURL:       s.URL + PathAuthorize,
-		TokenURL:      s.URL + PathToken,
-		DeviceAuthURL: s.URL + PathDeviceAuth,
+		AuthURL:       s.URL + pathAuthorize,
+		TokenURL:      s.URL + pathToken,
+		DeviceAuthURL: s.URL + pathDeviceAuth,
 		AuthStyle:     oauth2.AuthStyleInHeader,
 	}
 }
 
 // PARURL returns the pushed authorization request endpoint (RFC 9126).
-func (s *Server) PARURL() string { return s.URL + PathPAR }
-
-// Verifier returns the verifier the server checks proofs with. Its jti
-// cache is shared by the authorization and resource servers.
-func (s *Server) Verifier() *Verifier { return s.verifier }
+func (s *Server) PARURL() string { return s.URL + pathPAR }
 
 // ASNonce returns the authorization server's current nonce (RFC 9449 §8).
 func (s *Server) ASNonce() string { return s.asNonce.get() }
@@ -211,70 +157,19 @@ func (s *Server) RotateNonces() {
 	s.rsNonce.rotate()
 }
 
+// now is the server's clock: Config.Now shifted by Config.ClockOffset.
 func (s *Server) now() time.Time {
+	now := time.Now
 	if s.cfg.Now != nil {
-		return s.cfg.Now()
+		now = s.cfg.Now
 	}
-	return time.Now()
+	return now().Add(s.cfg.ClockOffset)
 }
 
-type recKey struct{}
-
-// serveHTTP records every request around the mux.
-func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &Request{Time: s.now(), Method: r.Method, Path: r.URL.Path, Kind: "other"}
-	slot := new(Request)
-	*slot = *rec
-	s.mu.Lock()
-	s.reqs = append(s.reqs, slot)
-	s.mu.Unlock()
-
-	sw := &statusWriter{ResponseWriter: w}
-	s.mux.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), recKey{}, rec)))
-	rec.Status = sw.status
-	if rec.Status == 0 {
-		rec.Status = http.StatusOK
-	}
-	s.mu.Lock()
-	*slot = *rec
-	s.mu.Unlock()
-}
-
-// record returns the Request record of r, filled in by the handlers.
-func record(r *http.Request) *Request {
-	if rec, ok := r.Context().Value(recKey{}).(*Request); ok {
-		return rec
-	}
-	return new(Request) // a handler used outside the Server
-}
-
-// statusWriter remembers the status code written.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// Flush sends buffered data to the client, if the underlying writer can.
-func (w *statusWriter) Flush() {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	http.NewResponseController(w.ResponseWriter).Flush()
+// randString returns n random bytes, base64url without padding: a valid
+// 1*NQCHAR nonce (RFC 9449 §8.1), jti, code or token.
+func randString(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }

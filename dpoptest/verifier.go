@@ -18,10 +18,10 @@ import (
 	"github.com/go-jose/go-jose/v4"
 )
 
-// DefaultAlgs are the JWS algorithms a [Verifier] accepts when its Algs
+// defaultAlgs are the JWS algorithms a [Verifier] accepts when its Algs
 // field is nil, in the order the servers advertise them (RFC 9449 §5.1
 // dpop_signing_alg_values_supported, §7.1 algs).
-var DefaultAlgs = []string{"ES256", "ES384", "ES512", "EdDSA", "PS256", "RS256"}
+var defaultAlgs = []string{"ES256", "ES384", "ES512", "EdDSA", "PS256", "RS256"}
 
 const (
 	proofType      = "dpop+jwt"
@@ -37,7 +37,8 @@ const (
 // The fields must not be changed after the first call to [Verifier.Verify].
 // A Verifier is safe for concurrent use.
 type Verifier struct {
-	// Algs are the accepted JWS "alg" values. If nil, DefaultAlgs is used.
+	// Algs are the accepted JWS "alg" values. If nil: ES256, ES384, ES512,
+	// EdDSA, PS256 and RS256.
 	// "none" and the symmetric HS* algorithms are never accepted
 	// (RFC 9449 §4.3 point 5), even when listed.
 	Algs []string
@@ -89,8 +90,9 @@ func proofErr(check, format string, args ...any) *ProofError {
 	return &ProofError{Check: check, Err: fmt.Errorf(format, args...)}
 }
 
-// AllowedAlgs returns the algorithms the Verifier accepts: Algs (or
-// DefaultAlgs) without "none" and HS*. Servers advertise this list.
+// AllowedAlgs returns a new slice of the algorithms the Verifier accepts:
+// Algs (or its default) without "none" and HS*. Servers advertise this
+// list.
 func (v *Verifier) AllowedAlgs() []string {
 	v.init()
 	out := make([]string, len(v.algs))
@@ -104,7 +106,7 @@ func (v *Verifier) init() {
 	v.setup.Do(func() {
 		algs := v.Algs
 		if algs == nil {
-			algs = DefaultAlgs
+			algs = defaultAlgs
 		}
 		for _, a := range algs {
 			if forbiddenAlg(a) {
@@ -148,117 +150,14 @@ func (v *Verifier) now() time.Time {
 // Every failure is a *[ProofError].
 func (v *Verifier) Verify(proof, method, url, accessToken string) (*Proof, error) {
 	v.init()
-	if proof == "" {
-		return nil, proofErr("header", "empty proof")
-	}
-	if len(proof) > maxProofLen {
-		return nil, proofErr("header", "proof longer than %d bytes", maxProofLen)
-	}
-	if strings.Count(proof, ".") != 2 {
-		return nil, proofErr("jws", "not a compact JWS")
-	}
-	alg, err := precheckHeader(proof[:strings.IndexByte(proof, '.')], v.algs)
+	p, payload, err := v.verifySignature(proof)
 	if err != nil {
 		return nil, err
 	}
-	jws, err := jose.ParseSignedCompact(proof, v.algs)
-	if err != nil {
-		var ua *jose.ErrUnexpectedSignatureAlgorithm
-		if errors.As(err, &ua) {
-			return nil, &ProofError{Check: "alg", Err: err}
-		}
-		return nil, &ProofError{Check: "jws", Err: err}
-	}
-	if len(jws.Signatures) != 1 {
-		return nil, proofErr("jws", "want exactly one signature, got %d", len(jws.Signatures))
-	}
-	sig := jws.Signatures[0]
-	jwk := sig.Protected.JSONWebKey
-	if jwk == nil || !jwk.Valid() || !jwk.IsPublic() {
-		return nil, proofErr("jwk", "jwk header is not a valid public key")
-	}
-	payload, err := jws.Verify(jwk)
-	if err != nil {
-		return nil, &ProofError{Check: "signature", Err: err}
-	}
-	tp, err := jwk.Thumbprint(crypto.SHA256)
-	if err != nil {
-		return nil, &ProofError{Check: "jwk", Err: err}
-	}
-
-	var c struct {
-		JTI   *string         `json:"jti"`
-		HTM   *string         `json:"htm"`
-		HTU   *string         `json:"htu"`
-		IAT   json.RawMessage `json:"iat"`
-		ATH   *string         `json:"ath"`
-		Nonce *string         `json:"nonce"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	if err := dec.Decode(&c); err != nil || dec.More() {
-		return nil, proofErr("claims", "payload is not one JSON object of the DPoP claims (%v)", err)
-	}
-	p := &Proof{
-		Raw:        proof,
-		Alg:        alg,
-		JWK:        *jwk,
-		Thumbprint: base64.RawURLEncoding.EncodeToString(tp),
-	}
-	if c.JTI == nil || *c.JTI == "" {
-		return nil, proofErr("jti", "missing jti")
-	}
-	p.JTI = *c.JTI
-	if c.HTM == nil || *c.HTM != method {
-		return nil, proofErr("htm", "htm %q does not match method %q", deref(c.HTM), method)
-	}
-	p.HTM = *c.HTM
-	if c.HTU == nil {
-		return nil, proofErr("htu", "missing htu")
-	}
-	p.HTU = *c.HTU
-	got, err := NormalizeHTU(p.HTU)
-	if err != nil {
-		return nil, &ProofError{Check: "htu", Err: err}
-	}
-	want, err := NormalizeHTU(url)
-	if err != nil {
-		return nil, &ProofError{Check: "htu", Err: fmt.Errorf("request URL: %w", err)}
-	}
-	if got != want {
-		return nil, proofErr("htu", "htu %q does not match request URL %q", got, want)
-	}
-	if c.IAT == nil {
-		return nil, proofErr("iat", "missing iat")
-	}
-	f, err := strconv.ParseFloat(string(c.IAT), 64)
-	if err != nil || c.IAT[0] < '0' || c.IAT[0] > '9' || f > 1e12 {
-		return nil, proofErr("claims", "iat %s is not a NumericDate", c.IAT)
-	}
-	sec, frac := math.Modf(f)
-	p.IAT = time.Unix(int64(sec), int64(frac*1e9))
 	now := v.now()
-	if d := p.IAT.Sub(now); d > v.maxSkew() || d < -v.maxSkew() {
-		return nil, proofErr("iat", "iat %s is %s away from now, more than %s", p.IAT.UTC().Format(time.RFC3339), d.Round(time.Second), v.maxSkew())
+	if err := v.checkClaims(p, payload, method, url, accessToken, now); err != nil {
+		return nil, err
 	}
-	if c.ATH != nil {
-		p.ATH = *c.ATH
-	}
-	if accessToken == "" {
-		if c.ATH != nil {
-			return nil, proofErr("ath", "ath present but no access token presented")
-		}
-	} else {
-		if c.ATH == nil {
-			return nil, proofErr("ath", "missing ath for the presented access token")
-		}
-		if subtle.ConstantTimeCompare([]byte(p.ATH), []byte(ATH(accessToken))) != 1 {
-			return nil, proofErr("ath", "ath does not match the hash of the access token")
-		}
-	}
-	if c.Nonce != nil {
-		p.Nonce = *c.Nonce
-	}
-
 	v.mu.Lock()
 	fresh := v.seen.add(p.JTI, now, now.Add(2*v.maxSkew()))
 	v.mu.Unlock()
@@ -266,6 +165,133 @@ func (v *Verifier) Verify(proof, method, url, accessToken string) (*Proof, error
 		return nil, proofErr("jti", "jti %q replayed", p.JTI)
 	}
 	return p, nil
+}
+
+// verifySignature checks the JWS of a proof: its header (RFC 9449 §4.3
+// points 2–7) and its signature by the embedded jwk (point 8). It returns
+// the proof with its key and thumbprint, and the payload.
+func (v *Verifier) verifySignature(proof string) (*Proof, []byte, error) {
+	if proof == "" {
+		return nil, nil, proofErr("header", "empty proof")
+	}
+	if len(proof) > maxProofLen {
+		return nil, nil, proofErr("header", "proof longer than %d bytes", maxProofLen)
+	}
+	if strings.Count(proof, ".") != 2 {
+		return nil, nil, proofErr("jws", "not a compact JWS")
+	}
+	alg, err := precheckHeader(proof[:strings.IndexByte(proof, '.')], v.algs)
+	if err != nil {
+		return nil, nil, err
+	}
+	jws, err := jose.ParseSignedCompact(proof, v.algs)
+	if err != nil {
+		var ua *jose.ErrUnexpectedSignatureAlgorithm
+		if errors.As(err, &ua) {
+			return nil, nil, &ProofError{Check: "alg", Err: err}
+		}
+		return nil, nil, &ProofError{Check: "jws", Err: err}
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, nil, proofErr("jws", "want exactly one signature, got %d", len(jws.Signatures))
+	}
+	jwk := jws.Signatures[0].Protected.JSONWebKey
+	if jwk == nil || !jwk.Valid() || !jwk.IsPublic() {
+		return nil, nil, proofErr("jwk", "jwk header is not a valid public key")
+	}
+	payload, err := jws.Verify(jwk)
+	if err != nil {
+		return nil, nil, &ProofError{Check: "signature", Err: err}
+	}
+	tp, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return nil, nil, &ProofError{Check: "jwk", Err: err}
+	}
+	p := &Proof{Raw: proof, Alg: alg, JWK: *jwk, Thumbprint: base64.RawURLEncoding.EncodeToString(tp)}
+	return p, payload, nil
+}
+
+// proofClaims are the claims of a proof (RFC 9449 §4.2), pointers so that
+// absent and empty differ.
+type proofClaims struct {
+	JTI   *string         `json:"jti"`
+	HTM   *string         `json:"htm"`
+	HTU   *string         `json:"htu"`
+	IAT   json.RawMessage `json:"iat"`
+	ATH   *string         `json:"ath"`
+	Nonce *string         `json:"nonce"`
+}
+
+// checkClaims checks the claims of a proof (RFC 9449 §4.3 points 9–12) and
+// fills them into p.
+func (v *Verifier) checkClaims(p *Proof, payload []byte, method, url, accessToken string, now time.Time) error {
+	var c proofClaims
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	if err := dec.Decode(&c); err != nil || dec.More() {
+		return proofErr("claims", "payload is not one JSON object of the DPoP claims (%v)", err)
+	}
+	if c.JTI == nil || *c.JTI == "" {
+		return proofErr("jti", "missing jti")
+	}
+	p.JTI = *c.JTI
+	if c.HTM == nil || *c.HTM != method {
+		return proofErr("htm", "htm %q does not match method %q", deref(c.HTM), method)
+	}
+	p.HTM = *c.HTM
+	if c.HTU == nil {
+		return proofErr("htu", "missing htu")
+	}
+	p.HTU = *c.HTU
+	if err := checkHTU(p.HTU, url); err != nil {
+		return err
+	}
+	if c.IAT == nil {
+		return proofErr("iat", "missing iat")
+	}
+	f, err := strconv.ParseFloat(string(c.IAT), 64)
+	if err != nil || c.IAT[0] < '0' || c.IAT[0] > '9' || f > 1e12 {
+		return proofErr("claims", "iat %s is not a NumericDate", c.IAT)
+	}
+	sec, frac := math.Modf(f)
+	p.IAT = time.Unix(int64(sec), int64(frac*1e9))
+	if d := p.IAT.Sub(now); d > v.maxSkew() || d < -v.maxSkew() {
+		return proofErr("iat", "iat %s is %s away from now, more than %s", p.IAT.UTC().Format(time.RFC3339), d.Round(time.Second), v.maxSkew())
+	}
+	p.ATH, p.Nonce = deref(c.ATH), deref(c.Nonce)
+	return checkATH(c.ATH, accessToken)
+}
+
+// checkHTU compares htu with the request URL after normalising both
+// (RFC 9449 §4.3 point 9).
+func checkHTU(htu, url string) error {
+	got, err := normalizeHTU(htu)
+	if err != nil {
+		return &ProofError{Check: "htu", Err: err}
+	}
+	want, err := normalizeHTU(url)
+	if err != nil {
+		return &ProofError{Check: "htu", Err: fmt.Errorf("request URL: %w", err)}
+	}
+	if got != want {
+		return proofErr("htu", "htu %q does not match request URL %q", got, want)
+	}
+	return nil
+}
+
+// checkATH checks the ath claim against the access token presented, if
+// any (RFC 9449 §4.3 point 12, §7).
+func checkATH(ath *string, accessToken string) error {
+	switch {
+	case accessToken == "" && ath != nil:
+		return proofErr("ath", "ath present but no access token presented")
+	case accessToken == "":
+		return nil
+	case ath == nil:
+		return proofErr("ath", "missing ath for the presented access token")
+	case subtle.ConstantTimeCompare([]byte(*ath), []byte(athOf(accessToken))) != 1:
+		return proofErr("ath", "ath does not match the hash of the access token")
+	}
+	return nil
 }
 
 // precheckHeader decodes the protected header itself so that the typ, alg
@@ -305,9 +331,9 @@ func precheckHeader(b64 string, allowed []jose.SignatureAlgorithm) (string, erro
 	return alg, nil
 }
 
-// ATH returns the "ath" value for an access token: base64url (no padding)
+// athOf returns the "ath" value for an access token: base64url (no padding)
 // of its SHA-256 hash (RFC 9449 §4.2).
-func ATH(accessToken string) string {
+func athOf(accessToken string) string {
 	sum := sha256.Sum256([]byte(accessToken))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }

@@ -11,7 +11,7 @@ import (
 const testURL = "https://rs.example.com/api/items"
 
 func TestVerifyAcceptsEachAlg(t *testing.T) {
-	for _, alg := range DefaultAlgs {
+	for _, alg := range defaultAlgs {
 		t.Run(alg, func(t *testing.T) {
 			k := newClientKey(t, alg)
 			var v Verifier

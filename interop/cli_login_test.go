@@ -51,8 +51,8 @@ func buildCLI(t *testing.T) string {
 		t.Fatalf("go env GOMOD: %q, %v", out, err)
 	}
 	bin := filepath.Join(t.TempDir(), "cli-login")
-	// examples/cli-login is a module of its own (its go.mod replaces the
-	// SDK with this checkout): build it from its directory.
+	// examples/cli-login is a module of its own (it imports tpmkey and
+	// github.com/cli/browser): build it from its directory.
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
 	cmd.Dir = filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "examples", "cli-login")
 	if out, err := cmd.CombinedOutput(); err != nil {

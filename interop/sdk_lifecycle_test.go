@@ -43,9 +43,9 @@ func TestSDKRevoke(t *testing.T) {
 	}
 
 	err = f.cfg.Revoke(f.ctx, tok.AccessToken, dpop.HintAccessToken)
-	var re *dpop.RevocationError
+	var re *dpop.TokenError
 	if !errors.As(err, &re) || re.StatusCode != 400 || re.ErrorCode != "unsupported_token_type" {
-		t.Errorf("Revoke(JWT access token) = %v; want a *RevocationError 400 unsupported_token_type", err)
+		t.Errorf("Revoke(JWT access token) = %v; want a *TokenError 400 unsupported_token_type", err)
 	}
 	if err := f.cfg.Revoke(f.ctx, "not-a-token-of-this-server", ""); err != nil {
 		t.Errorf("Revoke(unknown token) = %v; want nil (RFC 7009 §2.2)", err)

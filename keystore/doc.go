@@ -8,7 +8,7 @@
 // or creates one, and never replaces one, also when two processes start at
 // the same moment; a stored entry that does not parse is a [*CorruptError]
 // naming it, never a reason for a new key; deleting a key is explicit
-// ([DeleteKey]); a keychain that is locked, absent or slow is an error after
+// ([Store.Delete]); a keychain that is locked, absent or slow is an error after
 // a timeout, never a hang and never a silent fallback to another store.
 //
 // This package does not compute thumbprints: pass the RFC 7638 thumbprint
@@ -17,7 +17,9 @@
 //
 // # Key encoding and sizes
 //
-// Keys are stored as PKCS #8 DER ([x509.MarshalPKCS8PrivateKey]); a
+// Every store holds a key as PKCS #8 DER: [MarshalKey] encodes it and
+// [ParseKey] decodes it, so a [Store] of your own (Vault, a database) can
+// hold keys the same way, and keys move between stores as bytes. A
 // [Keychain] stores them base64-encoded. Measured sizes, DER / base64:
 //
 //	ECDSA P-256 (ES256, the default)   138 /  184
@@ -39,8 +41,25 @@
 // [SaveToken] stores an oauth2.Token as JSON together with the thumbprint
 // of its key; [LoadToken] returns it only if that thumbprint is the current
 // key's, and otherwise an error matching [ErrLoginRequired]. [TokenSource]
-// saves every refreshed token. A token whose JSON exceeds a backend's limit
-// is refused with a [*TooLargeError]; it is not split.
+// saves every token that differs from the last one saved in any field, a
+// rotated refresh token included; its TokenContext and Invalidate methods let
+// the dpop package's Transport bound the wait by a request's context and
+// replace a token a server refused. A token whose JSON exceeds a backend's
+// limit is refused with a [*TooLargeError]; it is not split.
+//
+// # Secrets and bounds
+//
+// No type of this package prints a key, a token or an entry's data under
+// any verb of package fmt: [MemoryStore], [Keychain] and the source
+// [TokenSource] returns print their configuration only. No error quotes an
+// entry's data; one about a corrupt entry names it and says which field or
+// byte offset is wrong.
+//
+// A [FileStore] trusts only what its user controls, as ssh does: it refuses
+// a directory owned by another user or writable by group or others, and an
+// entry file owned by another user or open to group or others. Reads are
+// bounded: a FileStore reads at most 64 KiB of an entry, a Keychain decodes
+// at most 64 KiB of base64. Every Keychain call is bounded by its Timeout.
 //
 // # Testing
 //

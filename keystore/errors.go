@@ -3,7 +3,35 @@ package keystore
 import (
 	"errors"
 	"fmt"
+	"runtime"
 )
+
+var (
+	// ErrNotFound means that no entry has the name.
+	ErrNotFound = errors.New("keystore: entry not found")
+	// ErrExist means that Create found an entry with the name already.
+	ErrExist = errors.New("keystore: entry already exists")
+	// ErrInvalidName means that an entry name breaks the naming rule of
+	// [Store].
+	ErrInvalidName = errors.New("keystore: invalid entry name")
+	// ErrUnsupportedPlatform is returned by the parts of [Keychain] that
+	// this operating system lacks.
+	ErrUnsupportedPlatform = errors.New("keystore: unsupported platform: " + runtime.GOOS)
+)
+
+// ErrKeychainUnavailable means that the OS keychain could not be used: there
+// is none (no Secret Service on the D-Bus session bus, no session bus), it
+// is locked, or it did not answer within [Keychain.Timeout]. The error's text
+// says which and what to do. This package never falls back to another store
+// by itself; an application that wants to can test for this error.
+var ErrKeychainUnavailable = errors.New("keystore: keychain unavailable")
+
+// errRaced means that another process deleted an entry while Create was
+// storing it.
+var errRaced = errors.New("keystore: concurrent write")
+
+// errLockBusy is returned by tryLock when another holder has the lock.
+var errLockBusy = errors.New("keystore: lock busy")
 
 // ErrLoginRequired means that the stored token cannot be used: none is
 // stored, or it is bound to another key than the current one, or there is no
@@ -50,12 +78,20 @@ func (e *BindingError) Is(target error) bool { return target == ErrLoginRequired
 
 // TooLargeError reports data that a store refuses before writing it because
 // it exceeds the backend's limit (a Windows credential holds 2560 bytes).
+//
+// A [FileStore] refuses with it too: data larger than it reads back, before
+// writing, and an entry file larger than that, without reading it.
 type TooLargeError struct {
 	Name  string // the entry's name
 	Size  int    // bytes the backend would have to hold
 	Limit int    // the most it holds
+
+	file bool // a FileStore's limit, not a keychain's
 }
 
 func (e *TooLargeError) Error() string {
+	if e.file {
+		return fmt.Sprintf("keystore: entry %q is too large for a FileStore: %d bytes, limit %d", e.Name, e.Size, e.Limit)
+	}
 	return fmt.Sprintf("keystore: entry %q is too large for the keychain: %d bytes stored, limit %d; use a smaller key type or a FileStore", e.Name, e.Size, e.Limit)
 }

@@ -35,7 +35,7 @@ func FuzzParseKey(f *testing.F) {
 		if key == nil || key.Public() == nil {
 			t.Fatal("LoadKey returned no key and no error")
 		}
-		if _, err := marshalKey(key); err != nil {
+		if _, err := MarshalKey(key); err != nil {
 			t.Fatalf("a parsed key does not marshal: %v", err)
 		}
 	})

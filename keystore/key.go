@@ -44,8 +44,16 @@ func generateKey(opts *KeyOptions) (crypto.Signer, error) {
 	return nil, fmt.Errorf("keystore: unsupported key algorithm %q: want ES256, ES384, ES512, EdDSA, PS256 or RS256", alg)
 }
 
-// marshalKey encodes key as PKCS #8 DER.
-func marshalKey(key crypto.Signer) ([]byte, error) {
+// MarshalKey encodes key in the format every [Store] of this package holds
+// keys in: PKCS #8 DER ([x509.MarshalPKCS8PrivateKey]), unencrypted. A
+// Store of your own (Vault, a database) can hold the same bytes and read
+// them back with [ParseKey], so that keys move between stores. key must be
+// one [ParseKey] accepts; an HSM or KMS key, whose private part cannot be
+// exported, is an error.
+func MarshalKey(key crypto.Signer) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, fmt.Errorf("keystore: encoding key: %w", err)
+	}
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return nil, fmt.Errorf("keystore: encoding key: %w", err)
@@ -53,28 +61,61 @@ func marshalKey(key crypto.Signer) ([]byte, error) {
 	return der, nil
 }
 
-// parseKey decodes a PKCS #8 DER key of a type DPoP can sign with.
+// ParseKey decodes a key that [MarshalKey] encoded: PKCS #8 DER holding an
+// ECDSA key on P-256, P-384 or P-521, an Ed25519 key, or an RSA key of at
+// least 2048 bits, the key types DPoP signs with (RFC 9449 §4.2, RFC 7518
+// §3). Anything else is an error that does not quote the input.
+func ParseKey(der []byte) (crypto.Signer, error) {
+	key, err := parseKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: parsing key: %w", err)
+	}
+	return key, nil
+}
+
+// parseKey is ParseKey with errors that [CorruptError] wraps.
 func parseKey(der []byte) (crypto.Signer, error) {
 	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil, err
 	}
-	switch k := k.(type) {
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("unsupported key type %T", k)
+	}
+	if err := checkKey(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkKey accepts the key types and sizes DPoP can sign with.
+func checkKey(key crypto.Signer) error {
+	switch k := key.(type) {
 	case *ecdsa.PrivateKey:
+		if k == nil || k.Curve == nil {
+			return errors.New("ECDSA key without a curve")
+		}
 		switch k.Curve {
 		case elliptic.P256(), elliptic.P384(), elliptic.P521():
-			return k, nil
+			return nil
 		}
-		return nil, fmt.Errorf("unsupported ECDSA curve %s", k.Curve.Params().Name)
+		return fmt.Errorf("unsupported ECDSA curve %s", k.Curve.Params().Name)
 	case ed25519.PrivateKey:
-		return k, nil
-	case *rsa.PrivateKey:
-		if bits := k.N.BitLen(); bits < 2048 {
-			return nil, fmt.Errorf("RSA key of %d bits: want at least 2048", bits)
+		if len(k) != ed25519.PrivateKeySize {
+			return fmt.Errorf("Ed25519 private key of %d bytes: want %d", len(k), ed25519.PrivateKeySize)
 		}
-		return k, nil
+		return nil
+	case *rsa.PrivateKey:
+		if k == nil || k.N == nil {
+			return errors.New("RSA key without a modulus")
+		}
+		if bits := k.N.BitLen(); bits < 2048 {
+			return fmt.Errorf("RSA key of %d bits: want at least 2048", bits)
+		}
+		return nil
 	}
-	return nil, fmt.Errorf("unsupported key type %T", k)
+	return fmt.Errorf("unsupported key type %T", key)
 }
 
 // LoadKey returns the key stored under name: an error matching ErrNotFound
@@ -108,7 +149,7 @@ func LoadOrCreate(s Store, name string, opts *KeyOptions) (crypto.Signer, error)
 	if err != nil {
 		return nil, err
 	}
-	der, err := marshalKey(key)
+	der, err := MarshalKey(key)
 	if err != nil {
 		return nil, err
 	}
@@ -121,11 +162,4 @@ func LoadOrCreate(s Store, name string, opts *KeyOptions) (crypto.Signer, error)
 		return nil, err
 	}
 	return key, nil
-}
-
-// DeleteKey removes the key stored under name, as on logout. Any token bound
-// to it becomes useless (RFC 9449 §5); delete that too. It returns an error
-// matching ErrNotFound if there is no such entry.
-func DeleteKey(s Store, name string) error {
-	return s.Delete(name)
 }

@@ -87,11 +87,11 @@ func TestLoadOrCreateRoundTrip(t *testing.T) {
 			if _, err := LoadKey(s, "absent"); !errors.Is(err, ErrNotFound) {
 				t.Errorf("LoadKey(absent) = %v; want ErrNotFound", err)
 			}
-			if err := DeleteKey(s, "key-0"); err != nil {
-				t.Errorf("DeleteKey = %v", err)
+			if err := s.Delete("key-0"); err != nil {
+				t.Errorf("Delete = %v", err)
 			}
 			if _, err := LoadKey(s, "key-0"); !errors.Is(err, ErrNotFound) {
-				t.Errorf("LoadKey after DeleteKey = %v; want ErrNotFound", err)
+				t.Errorf("LoadKey after Delete = %v; want ErrNotFound", err)
 			}
 		})
 	}

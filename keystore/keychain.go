@@ -4,9 +4,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"runtime"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/zalando/go-keyring"
@@ -15,17 +12,6 @@ import (
 // DefaultKeychainTimeout is the time a [Keychain] call waits for the OS
 // keychain when [Keychain.Timeout] is zero.
 const DefaultKeychainTimeout = 5 * time.Second
-
-// ErrKeychainUnavailable means that the OS keychain could not be used: there
-// is none (no Secret Service on the D-Bus session bus, no session bus), it
-// is locked, or it did not answer within [Keychain.Timeout]. The error's text
-// says which and what to do. This package never falls back to another store
-// by itself; an application that wants to can test for this error.
-var ErrKeychainUnavailable = errors.New("keystore: keychain unavailable")
-
-// errRaced means that another process deleted an entry while Create was
-// storing it.
-var errRaced = errors.New("keystore: concurrent write")
 
 // Keychain is a [Store] in the OS keychain, through go-keyring: the Secret
 // Service (gnome-keyring, KWallet, KeePassXC) over D-Bus on Linux and the
@@ -71,7 +57,8 @@ var errRaced = errors.New("keystore: concurrent write")
 // with a writer that bypasses the lock file: one whose Set lands after
 // Create's read-back still overwrites the entry.
 //
-// Keychain is safe for concurrent use.
+// Keychain is safe for concurrent use. Printing one (with any verb of
+// package fmt) shows its Service and Timeout only.
 type Keychain struct {
 	Service string
 	Timeout time.Duration
@@ -81,6 +68,12 @@ type Keychain struct {
 }
 
 var _ Store = (*Keychain)(nil)
+
+// Format implements [fmt.Formatter]: every verb prints Service and Timeout,
+// and nothing of the backend, whose entries hold keys and tokens.
+func (k *Keychain) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "&keystore.Keychain{Service: %q, Timeout: %v}", k.Service, k.Timeout)
+}
 
 // backend is the part of go-keyring's Keyring that Keychain uses.
 // Implementations must be comparable: they key the write locks.
@@ -99,7 +92,8 @@ func (goKeyring) Set(service, user, password string) error {
 }
 func (goKeyring) Delete(service, user string) error { return keyring.Delete(service, user) }
 
-func (k *Keychain) be() backend {
+// backendOrOS returns the injected backend, or go-keyring's OS keychain.
+func (k *Keychain) backendOrOS() backend {
 	if k.backend != nil {
 		return k.backend
 	}
@@ -124,18 +118,21 @@ func (k *Keychain) check(name string) error {
 }
 
 // Get implements [Store]. Data that is not valid base64 is a
-// [*CorruptError].
+// [*CorruptError]; more than 64 KiB of it, a [*TooLargeError].
 func (k *Keychain) Get(name string) ([]byte, error) {
 	if err := k.check(name); err != nil {
 		return nil, err
 	}
 	var s string
 	err := k.run(name, time.Now().Add(k.timeout()), func() (err error) {
-		s, err = k.be().Get(k.Service, name)
+		s, err = k.backendOrOS().Get(k.Service, name)
 		return err
 	}, nil)
 	if err != nil {
 		return nil, err
+	}
+	if len(s) > maxKeychainEntry {
+		return nil, &TooLargeError{Name: name, Size: len(s), Limit: maxKeychainEntry}
 	}
 	data, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
@@ -148,45 +145,20 @@ func (k *Keychain) Get(name string) ([]byte, error) {
 // when the entry is not found, then Gets again: if another writer's value
 // is stored by then, it returns an error matching [ErrExist].
 func (k *Keychain) Create(name string, data []byte) error {
-	if err := k.check(name); err != nil {
-		return err
-	}
-	enc, err := k.encode(name, data)
-	if err != nil {
-		return err
-	}
-	deadline := time.Now().Add(k.timeout())
-	unlockEntry, err := k.lockEntry(name, deadline)
-	if err != nil {
-		return err
-	}
-	lp, err := lockPath(k.Service, k.lockDir)
-	if err != nil {
-		unlockEntry()
-		return err
-	}
-	unlockFile, err := acquireLock(lp, deadline)
-	if err != nil {
-		unlockEntry()
-		return err
-	}
-	// The locks are released when the backend calls return, not when
-	// Create gives up waiting: a Set that completes late must still be
-	// exclusive.
-	return k.run(name, deadline, func() error {
-		_, err := k.be().Get(k.Service, name)
+	return k.write(name, data, true, func(b backend, enc string) error {
+		_, err := b.Get(k.Service, name)
 		switch {
 		case err == nil:
 			return fmt.Errorf("%w: %q in keychain service %q", ErrExist, name, k.Service)
 		case !errors.Is(err, keyring.ErrNotFound):
 			return err
 		}
-		if err := k.be().Set(k.Service, name, enc); err != nil {
+		if err := b.Set(k.Service, name, enc); err != nil {
 			return err
 		}
 		// A writer that does not take the lock file may have raced us
 		// and Set after our Set: then its value is the one stored.
-		got, err := k.be().Get(k.Service, name)
+		got, err := b.Get(k.Service, name)
 		switch {
 		case errors.Is(err, keyring.ErrNotFound):
 			return fmt.Errorf("%w: %q in keychain service %q vanished right after Create stored it: another process deleted it", errRaced, name, k.Service)
@@ -196,14 +168,31 @@ func (k *Keychain) Create(name string, data []byte) error {
 			return fmt.Errorf("%w: %q in keychain service %q was stored by another writer at the same time", ErrExist, name, k.Service)
 		}
 		return nil
-	}, func() {
-		unlockFile()
-		unlockEntry()
 	})
 }
 
 // Put implements [Store].
 func (k *Keychain) Put(name string, data []byte) error {
+	return k.write(name, data, false, func(b backend, enc string) error {
+		return b.Set(k.Service, name, enc)
+	})
+}
+
+// Delete implements [Store].
+func (k *Keychain) Delete(name string) error {
+	return k.write(name, nil, false, func(b backend, _ string) error {
+		return b.Delete(k.Service, name)
+	})
+}
+
+// write is every write to entry name: it checks name, encodes data (nil for
+// Delete) and refuses it if too large, waits for the earlier writes of this
+// process to the entry ([Keychain.lockEntry]), takes the Service's lock file
+// too if exclusive (Create), and runs f with the encoded data on the
+// backend, waiting for it until the timeout. The locks are released when f
+// returns, not when write gives up waiting: a write that lands late must
+// still be ordered, and a late Create exclusive.
+func (k *Keychain) write(name string, data []byte, exclusive bool, f func(b backend, enc string) error) error {
 	if err := k.check(name); err != nil {
 		return err
 	}
@@ -216,125 +205,25 @@ func (k *Keychain) Put(name string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	return k.run(name, deadline, func() error {
-		return k.be().Set(k.Service, name, enc)
-	}, unlock)
-}
-
-// Delete implements [Store].
-func (k *Keychain) Delete(name string) error {
-	if err := k.check(name); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(k.timeout())
-	unlock, err := k.lockEntry(name, deadline)
-	if err != nil {
-		return err
-	}
-	return k.run(name, deadline, func() error {
-		return k.be().Delete(k.Service, name)
-	}, unlock)
-}
-
-// entryKey names one entry of one backend.
-type entryKey struct {
-	be            backend
-	service, name string
-}
-
-// writeLocks orders the writes to each keychain entry within the process;
-// see [Keychain.lockEntry].
-var writeLocks struct {
-	mu sync.Mutex // guards m and every refs
-	m  map[entryKey]*writeLock
-}
-
-// writeLock is held by the write to one entry that runs now.
-type writeLock struct {
-	held chan struct{} // full while a write runs; waiters queue to send
-	refs int           // writes holding or waiting for the lock
-}
-
-// lockEntry waits, until deadline at most, for the earlier writes to entry
-// name to finish, and returns the function that lets the next one go. The
-// caller must call it when its own backend call returns, not when it gives
-// up waiting for it. Waiters are let go in the order they came (a channel's
-// send queue is FIFO).
-func (k *Keychain) lockEntry(name string, deadline time.Time) (unlock func(), err error) {
-	key := entryKey{k.be(), k.Service, name}
-	writeLocks.mu.Lock()
-	l := writeLocks.m[key]
-	if l == nil {
-		if writeLocks.m == nil {
-			writeLocks.m = make(map[entryKey]*writeLock)
+	if exclusive {
+		unlockEntry := unlock
+		lp, err := lockPath(k.Service, k.lockDir)
+		if err != nil {
+			unlockEntry()
+			return err
 		}
-		l = &writeLock{held: make(chan struct{}, 1)}
-		writeLocks.m[key] = l
-	}
-	l.refs++
-	writeLocks.mu.Unlock()
-	drop := func() {
-		writeLocks.mu.Lock()
-		defer writeLocks.mu.Unlock()
-		if l.refs--; l.refs == 0 {
-			delete(writeLocks.m, key)
+		unlockFile, err := acquireLock(lp, deadline)
+		if err != nil {
+			unlockEntry()
+			return err
+		}
+		unlock = func() {
+			unlockFile()
+			unlockEntry()
 		}
 	}
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case l.held <- struct{}{}:
-		return func() {
-			<-l.held
-			drop()
-		}, nil
-	case <-t.C:
-		drop()
-		return nil, fmt.Errorf("%w: an earlier write to entry %q (service %q) that the keychain has not answered is still pending after %v: "+
-			"is the keychain locked? unlock it (log in to the desktop session, or run gnome-keyring-daemon --unlock), raise Keychain.Timeout, or use a FileStore",
-			ErrKeychainUnavailable, name, k.Service, k.timeout())
-	}
-}
-
-// encode base64-encodes data and refuses it if the backend cannot hold it.
-func (k *Keychain) encode(name string, data []byte) (string, error) {
-	enc := base64.StdEncoding.EncodeToString(data)
-	size, limit := keychainSize(runtime.GOOS, k.Service, name, len(enc))
-	if size > limit {
-		return "", &TooLargeError{Name: name, Size: size, Limit: limit}
-	}
-	return enc, nil
-}
-
-// keychainSize returns what go-keyring's backend on goos counts for an entry
-// whose base64 data is n bytes long, and the most it accepts.
-func keychainSize(goos, service, name string, n int) (size, limit int) {
-	switch goos {
-	case "windows":
-		// keyring_windows.go: len(password) > 2560 → ErrSetDataTooBig.
-		return n, 2560
-	case "darwin", "ios":
-		// keyring_darwin.go base64-encodes again behind a prefix and
-		// refuses a security(1) command line longer than 4096 bytes:
-		// add-generic-password -U -s SERVICE -a NAME -w go-keyring-base64:B64\n
-		// Names and base64 need no shell quoting; SERVICE may (2 quotes,
-		// plus 4 bytes per embedded quote).
-		svc := len(service)
-		if strings.ContainsFunc(service, func(r rune) bool { return !isShellSafe(r) }) {
-			svc += 2 + 4*strings.Count(service, "'")
-		}
-		size = len("add-generic-password -U -s  -a  -w go-keyring-base64:\n") + svc + len(name) + base64.StdEncoding.EncodedLen(n)
-		return size, 4096
-	default:
-		// The Secret Service has no hard limit; go-keyring notes that
-		// values beyond 100 KiB are slow. Keys and tokens are far smaller.
-		return n, 64 << 10
-	}
-}
-
-// isShellSafe reports whether shellescape.Quote leaves r unquoted.
-func isShellSafe(r rune) bool {
-	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("_@%+=:,./-", r)
+	b := k.backendOrOS()
+	return k.run(name, deadline, func() error { return f(b, enc) }, unlock)
 }
 
 // run calls f in a goroutine of its own and waits for it until deadline.
@@ -361,21 +250,4 @@ func (k *Keychain) run(name string, deadline time.Time, f func() error, done fun
 			"unlock it (log in to the desktop session, or run gnome-keyring-daemon --unlock), raise Keychain.Timeout, or use a FileStore",
 			ErrKeychainUnavailable, k.timeout(), name, k.Service)
 	}
-}
-
-// explain maps go-keyring's errors onto this package's.
-func (k *Keychain) explain(name string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ErrExist), errors.Is(err, errRaced):
-		return err
-	case errors.Is(err, keyring.ErrNotFound):
-		return fmt.Errorf("%w: %q in keychain service %q", ErrNotFound, name, k.Service)
-	case errors.Is(err, keyring.ErrSetDataTooBig):
-		return fmt.Errorf("keystore: the keychain refused entry %q as too large (use a FileStore): %w", name, err)
-	case errors.Is(err, keyring.ErrUnsupportedPlatform):
-		return fmt.Errorf("%w: no keychain support in go-keyring: use a FileStore: %w", ErrUnsupportedPlatform, err)
-	}
-	return explainPlatform(name, err)
 }

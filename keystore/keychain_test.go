@@ -297,7 +297,7 @@ func TestKeychainCreateReadBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := marshalKey(other)
+	der, err := MarshalKey(other)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,5 +315,18 @@ func TestKeychainCreateReadBack(t *testing.T) {
 	}
 	if got, want := publicDER(t, key), publicDER(t, other); !bytes.Equal(got, want) {
 		t.Errorf("LoadOrCreate returned its own key; want the racing writer's, which is the one stored")
+	}
+}
+
+// TestKeychainGetBound: an entry larger than any this package writes is
+// refused, not decoded.
+func TestKeychainGetBound(t *testing.T) {
+	be := new(fakeBackend)
+	k := newFakeKeychain(t, be)
+	be.Set(k.Service, "big", strings.Repeat("A", 64<<10+4))
+	got, err := k.Get("big")
+	var tl *TooLargeError
+	if !errors.As(err, &tl) || tl.Name != "big" || tl.Limit != 64<<10 {
+		t.Errorf("Get = %d bytes, %v; want a *TooLargeError naming big", len(got), err)
 	}
 }

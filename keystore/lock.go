@@ -10,9 +10,6 @@ import (
 	"time"
 )
 
-// errLockBusy is returned by tryLock when another holder has the lock.
-var errLockBusy = errors.New("keystore: lock busy")
-
 // lockPoll is how often acquireLock retries a busy lock.
 const lockPoll = 10 * time.Millisecond
 

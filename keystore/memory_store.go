@@ -10,9 +10,12 @@ import (
 // processes that need no persistence. Its zero value is an empty store ready
 // to use; it is safe for concurrent use and must not be copied after first
 // use.
+//
+// Printing a MemoryStore (with any verb of package fmt) shows the number of
+// entries, never their names or data.
 type MemoryStore struct {
-	mu sync.Mutex        // guards m
-	m  map[string][]byte // lazily made
+	mu sync.Mutex         // guards m
+	m  map[string]*[]byte // lazily made; pointers, so that fmt's reflection shows no data
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -28,7 +31,7 @@ func (s *MemoryStore) Get(name string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
 	}
-	return slices.Clone(data), nil
+	return slices.Clone(*data), nil
 }
 
 // Create implements [Store].
@@ -51,9 +54,10 @@ func (s *MemoryStore) set(name string, data []byte, overwrite bool) error {
 		return fmt.Errorf("%w: %q", ErrExist, name)
 	}
 	if s.m == nil {
-		s.m = make(map[string][]byte)
+		s.m = make(map[string]*[]byte)
 	}
-	s.m[name] = slices.Clone(data)
+	data = slices.Clone(data)
+	s.m[name] = &data
 	return nil
 }
 
@@ -69,4 +73,13 @@ func (s *MemoryStore) Delete(name string) error {
 	}
 	delete(s.m, name)
 	return nil
+}
+
+// Format implements [fmt.Formatter]: every verb prints the number of
+// entries and nothing of their names or data, which hold keys and tokens.
+func (s *MemoryStore) Format(f fmt.State, verb rune) {
+	s.mu.Lock()
+	n := len(s.m)
+	s.mu.Unlock()
+	fmt.Fprintf(f, "&keystore.MemoryStore{%d entries}", n)
 }

@@ -1,10 +1,6 @@
 package keystore
 
-import (
-	"errors"
-	"fmt"
-	"runtime"
-)
+import "fmt"
 
 // Store holds named entries: keys and tokens. Implementations in this package
 // are [MemoryStore], [FileStore] and [Keychain]; all are safe for concurrent
@@ -28,19 +24,6 @@ type Store interface {
 	// Delete removes an entry, or returns an error matching ErrNotFound.
 	Delete(name string) error
 }
-
-var (
-	// ErrNotFound means that no entry has the name.
-	ErrNotFound = errors.New("keystore: entry not found")
-	// ErrExist means that Create found an entry with the name already.
-	ErrExist = errors.New("keystore: entry already exists")
-	// ErrInvalidName means that an entry name breaks the naming rule of
-	// [Store].
-	ErrInvalidName = errors.New("keystore: invalid entry name")
-	// ErrUnsupportedPlatform is returned by the parts of [Keychain] that
-	// this operating system lacks.
-	ErrUnsupportedPlatform = errors.New("keystore: unsupported platform: " + runtime.GOOS)
-)
 
 // maxNameLen bounds entry names; with a short service name it keeps a
 // Windows credential target well under its 512-byte limit.

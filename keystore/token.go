@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -82,7 +81,7 @@ func LoadToken(s Store, name string, jkt string) (*oauth2.Token, error) {
 func parseToken(data []byte) (*storedToken, error) {
 	var st storedToken
 	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, fmt.Errorf("token JSON: %w", err)
+		return nil, tokenJSONError(err)
 	}
 	if st.JKT == "" {
 		return nil, errors.New("token JSON has no jkt")
@@ -93,51 +92,22 @@ func parseToken(data []byte) (*storedToken, error) {
 	return &st, nil
 }
 
-// TokenSource returns a TokenSource that returns src's tokens and saves each
-// new one (a token whose AccessToken differs from the last one saved) under
-// name in s with [SaveToken], bound to jkt. x/oauth2 has no refresh hook;
-// this is how a refreshed token, and its rotated refresh token, outlives the
-// process.
-//
-// If saving fails, Token returns the error and no token, so the caller's
-// request fails rather than continue with a refresh token that exists only
-// in memory; the next call tries the save again (src, being an
-// [oauth2.ReuseTokenSource] as usual, still holds the token). src is called
-// on every Token call, so it should cache. The returned TokenSource is safe
-// for concurrent use; calls to src and saves are serialized together (as
-// ReuseTokenSource serializes refreshes), so an older token never
-// overwrites a newer one. (A [Keychain] save that timed out may still land
-// later; Keychain makes the next save of the entry wait for it, so it
-// cannot land over a newer token either.)
-func TokenSource(s Store, name, jkt string, src oauth2.TokenSource) oauth2.TokenSource {
-	return &savingTokenSource{s: s, name: name, jkt: jkt, src: src}
-}
-
-type savingTokenSource struct {
-	s         Store
-	name, jkt string
-	src       oauth2.TokenSource
-
-	mu   sync.Mutex // guards last and orders src calls with saves
-	last string     // AccessToken of the last token saved
-}
-
-func (ts *savingTokenSource) Token() (*oauth2.Token, error) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	tok, err := ts.src.Token()
-	if err != nil {
-		return nil, err
+// tokenJSONError describes why a token entry does not parse without
+// quoting it: encoding/json and time quote the bytes they refuse, and an
+// entry holds tokens.
+func tokenJSONError(err error) error {
+	var (
+		se *json.SyntaxError
+		te *json.UnmarshalTypeError
+		pe *time.ParseError
+	)
+	switch {
+	case errors.As(err, &se):
+		return fmt.Errorf("token JSON is malformed at byte %d", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Errorf("token JSON field %q holds a JSON %s, not a %v", te.Field, te.Value, te.Type)
+	case errors.As(err, &pe):
+		return errors.New("token JSON field \"expiry\" is not an RFC 3339 time")
 	}
-	if tok == nil {
-		return nil, errors.New("keystore: token source returned no token")
-	}
-	if tok.AccessToken == ts.last {
-		return tok, nil
-	}
-	if err := SaveToken(ts.s, ts.name, tok, ts.jkt); err != nil {
-		return nil, fmt.Errorf("keystore: saving the new token %q failed, so it is not used (its refresh token would be lost): %w", ts.name, err)
-	}
-	ts.last = tok.AccessToken
-	return tok, nil
+	return errors.New("token JSON does not parse")
 }

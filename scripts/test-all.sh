@@ -24,16 +24,9 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
-# Modules of their own inside the repository (heavy or extra dependencies).
-submodules=$(git ls-files '*/go.mod' 2>/dev/null | xargs -r -n1 dirname || true)
-for m in $submodules; do (cd "$m" && go vet ./...); done
 
 echo "== go test -race: every package, with a Secret Service and the interop servers"
 interop/run.sh scripts/with-keychain.sh go test -race -count=1 -timeout 30m ./...
-for m in $submodules; do
-	echo "== go test -race: module $m"
-	(cd "$m" && go test -race -count=1 ./...)
-done
 
 echo "== allocation budgets (exact only without -race)"
 go test -count=1 -run 'Allocs' ./...
@@ -52,4 +45,29 @@ done
 
 echo "== benchmarks compile and run (1 iteration; figures: see BENCHMARKS.md)"
 go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
+# --- Hardware keys: the tpmkey and pkcs11key modules, and examples/cli-login
+# (-store tpm), each a module of its own ---
+# Run under two throwaway swtpm TPMs and a softhsm2 token (both scripts
+# apt-get install what is missing). go vet/test ./... of the root module do
+# not enter these directories.
+echo "== tpmkey, pkcs11key, examples/cli-login: vet, go test -race (swtpm, softhsm2), fuzz, benchmarks once"
+hw_module() { # dir
+	(
+		cd "$1"
+		go vet ./...
+		go test -race -count=1 -timeout 10m ./...
+		for target in $(go test -list '^Fuzz' . | grep '^Fuzz' || true); do
+			go test -run '^$' -fuzz "^$target\$" -fuzztime "${FUZZTIME:-3s}" . >/dev/null ||
+				{ echo "test-all: fuzzing $target in $1 failed; see its testdata/fuzz" >&2; exit 1; }
+			echo "ok  	$1 $target"
+		done
+		go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
+	)
+}
+# The TPM's Windows path (TPM Base Services) is built and vetted, not run.
+(cd tpmkey && GOOS=windows go vet ./...)
+(cd examples/cli-login && GOOS=windows go build -o /dev/null .)
+scripts/with-swtpm.sh scripts/with-softhsm.sh \
+	bash -c "set -euo pipefail; $(declare -f hw_module); hw_module tpmkey; hw_module pkcs11key; hw_module examples/cli-login"
+# --- end of hardware keys ---
 echo "test-all: all passed"

@@ -17,7 +17,7 @@ import (
 
 func backendArgs(srv *dpoptest.Server, secret, api string, extra ...string) []string {
 	return append([]string{
-		"-token-url", srv.URL + dpoptest.PathToken,
+		"-token-url", srv.Endpoint().TokenURL,
 		"-client-id", "backend", "-client-secret", secret,
 		"-api", api,
 	}, extra...)

@@ -58,7 +58,7 @@ func (s *session) loginBrowser(ctx context.Context) (*oauth2.Token, error) {
 		authURL = s.cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier))
 	}
 
-	h := newCallbackHandler(state, s.md.Issuer, func(code string) (*oauth2.Token, error) {
+	h := newCallbackHandler(state, s.md, func(code string) (*oauth2.Token, error) {
 		return s.cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	})
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
@@ -103,7 +103,7 @@ type callbackResult struct {
 // the outcome, and the result goes to done.
 type callbackHandler struct {
 	state    string
-	issuer   string
+	md       *dpop.Metadata // the issuer, and whether it always sends iss (RFC 9207)
 	exchange func(code string) (*oauth2.Token, error)
 	done     chan callbackResult // buffered: one result
 
@@ -111,8 +111,8 @@ type callbackHandler struct {
 	used bool
 }
 
-func newCallbackHandler(state, issuer string, exchange func(string) (*oauth2.Token, error)) *callbackHandler {
-	return &callbackHandler{state: state, issuer: issuer, exchange: exchange, done: make(chan callbackResult, 1)}
+func newCallbackHandler(state string, md *dpop.Metadata, exchange func(string) (*oauth2.Token, error)) *callbackHandler {
+	return &callbackHandler{state: state, md: md, exchange: exchange, done: make(chan callbackResult, 1)}
 }
 
 func (h *callbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -139,41 +139,19 @@ func (h *callbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// state, then iss (RFC 9207: a mix-up), error (a *dpop.AuthResponseError), code.
 	var res callbackResult
-	switch {
-	case q.Has("iss") && q.Get("iss") != h.issuer:
-		// RFC 9207: the answer comes from another server than the one
-		// the request went to (a mix-up attack).
-		res.err = fmt.Errorf("cli-login: the authorization response names issuer %q; want %q (RFC 9207)", q.Get("iss"), h.issuer)
-	case q.Get("error") != "":
-		res.err = &authError{Code: q.Get("error"), Description: q.Get("error_description")}
-	case q.Get("code") == "":
-		res.err = errors.New("cli-login: the authorization response has neither code nor error")
-	default:
-		res.tok, res.err = h.exchange(q.Get("code"))
-		if res.err != nil {
-			res.err = fmt.Errorf("cli-login: code exchange: %w", res.err)
-		}
+	if code, err := h.md.AuthCode(q, h.state); err != nil {
+		res.err = fmt.Errorf("cli-login: %w", err)
+	} else if res.tok, res.err = h.exchange(code); res.err != nil {
+		res.err = fmt.Errorf("cli-login: code exchange: %w", res.err)
 	}
 	if res.err != nil {
 		showPage(w, http.StatusBadRequest, false, res.err.Error())
 	} else {
-		showPage(w, http.StatusOK, true, fmt.Sprintf("%s is now logged in to %s. You can close this window and return to the terminal.", appName, h.issuer))
+		showPage(w, http.StatusOK, true, fmt.Sprintf("%s is now logged in to %s. You can close this window and return to the terminal.", appName, h.md.Issuer))
 	}
 	h.done <- res
-}
-
-// authError is an error answered by the authorization endpoint (RFC 6749
-// §4.1.2.1), such as access_denied.
-type authError struct {
-	Code, Description string
-}
-
-func (e *authError) Error() string {
-	if e.Description == "" {
-		return "cli-login: the authorization server answered " + e.Code
-	}
-	return fmt.Sprintf("cli-login: the authorization server answered %s: %s", e.Code, e.Description)
 }
 
 var page = template.Must(template.New("page").Parse(`<!doctype html>

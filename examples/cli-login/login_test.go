@@ -8,11 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dpopkit/dpop"
 	"golang.org/x/oauth2"
 )
 
 func newTestHandler(exchanged *[]string) *callbackHandler {
-	return newCallbackHandler("the-state", "https://as.example", func(code string) (*oauth2.Token, error) {
+	return newCallbackHandler("the-state", &dpop.Metadata{Issuer: "https://as.example"}, func(code string) (*oauth2.Token, error) {
 		*exchanged = append(*exchanged, code)
 		return &oauth2.Token{AccessToken: "at-" + code, TokenType: "DPoP"}, nil
 	})
@@ -93,10 +94,10 @@ func TestCallbackErrors(t *testing.T) {
 			t.Errorf("%s: exchanged %q", tc.target, exchanged)
 		}
 	}
-	var ae *authError
+	var ae *dpop.AuthResponseError
 	h := newTestHandler(new([]string))
 	serve(h, "/callback?error=access_denied&state=the-state")
-	if r := <-h.done; !errors.As(r.err, &ae) || ae.Code != "access_denied" {
-		t.Errorf("err = %v; want *authError access_denied", r.err)
+	if r := <-h.done; !errors.As(r.err, &ae) || ae.ErrorCode != "access_denied" {
+		t.Errorf("err = %v; want *dpop.AuthResponseError access_denied", r.err)
 	}
 }

@@ -16,6 +16,16 @@
 // files). Later runs reuse them, refreshing the token with the same key, and
 // log in again only when the stored login cannot be used.
 //
+// With -store tpm the key is made inside the TPM (/dev/tpmrm0, TPM Base
+// Services on Windows, or -tpm PATH) and never leaves it; only its
+// TPM-wrapped blob is stored, with the token, in the keychain or (with
+// -tpm-store file) in files, where it is useless on another machine (see
+// package tpmkey). Without a TPM, it says so and stores nothing.
+//
+// This program is a module of its own (examples/cli-login/go.mod) so that
+// the dpop module does not depend on go-tpm: build it with
+// "cd examples/cli-login && go build".
+//
 // Entries are named dpop-key-<profile> and dpop-token-<profile>, where
 // <profile> is derived from the issuer and the client ID, so several servers
 // can be used side by side.
@@ -39,6 +49,7 @@ import (
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/keystore"
+	"github.com/dpopkit/dpop/tpmkey"
 	"golang.org/x/oauth2"
 )
 
@@ -65,7 +76,9 @@ type options struct {
 	scopes    []string
 	api       string
 	device    bool
-	store     string // "keychain" or "file"
+	store     string // "keychain", "file" or "tpm"
+	tpmStore  string // with -store tpm: "keychain" or "file", where the key's blob and the token live
+	tpm       string // with -store tpm: the TPM device or simulator socket
 	dir       string
 	service   string
 	noBrowser bool
@@ -91,7 +104,9 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*op
 	fs.StringVar(&scopes, "scopes", envOr(getenv, "DPOP_SCOPES", "openid"), "scopes to ask for, space or comma separated (env DPOP_SCOPES)")
 	fs.StringVar(&o.api, "api", getenv("DPOP_API"), "URL to GET with the token after login (env DPOP_API)")
 	fs.BoolVar(&o.device, "device", false, "log in with the device authorization grant (RFC 8628) instead of a browser redirect")
-	fs.StringVar(&o.store, "store", "keychain", "where the key and token live: keychain or file")
+	fs.StringVar(&o.store, "store", "keychain", "where the key and token live: keychain, file, or tpm (the key in the TPM, which it cannot leave; its TPM-wrapped blob and the token in -tpm-store)")
+	fs.StringVar(&o.tpmStore, "tpm-store", "keychain", "with -store tpm: where the key's blob and the token live: keychain or file")
+	fs.StringVar(&o.tpm, "tpm", tpmkey.SystemPath, "with -store tpm: the TPM device, or a TPM simulator's Unix socket")
 	fs.StringVar(&o.dir, "dir", "", "directory of -store file (default <user config dir>/dpop-cli-login)")
 	fs.StringVar(&o.service, "service", "dpop-cli-login", "keychain service name of -store keychain")
 	fs.BoolVar(&o.noBrowser, "no-browser", false, "print the login URL instead of opening a browser")
@@ -121,9 +136,11 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*op
 		return nil, errors.New("cli-login: -client-id (or DPOP_CLIENT_ID) is required")
 	case o.timeout <= 0:
 		return nil, errors.New("cli-login: -timeout must be positive")
-	case o.store != "keychain" && o.store != "file":
-		return nil, fmt.Errorf("cli-login: -store %q: want keychain or file", o.store)
-	case o.store == "keychain" && o.service == "":
+	case o.store != "keychain" && o.store != "file" && o.store != "tpm":
+		return nil, fmt.Errorf("cli-login: -store %q: want keychain, file or tpm", o.store)
+	case o.tpmStore != "keychain" && o.tpmStore != "file":
+		return nil, fmt.Errorf("cli-login: -tpm-store %q: want keychain or file", o.tpmStore)
+	case o.backend() == "keychain" && o.service == "":
 		return nil, errors.New("cli-login: -service must not be empty")
 	}
 	if o.api != "" {
@@ -141,10 +158,20 @@ func envOr(getenv func(string) string, name, def string) string {
 	return def
 }
 
+// backend returns where entries live: "keychain" or "file" (with -store
+// tpm, -tpm-store says which).
+func (o *options) backend() string {
+	if o.store == "tpm" {
+		return o.tpmStore
+	}
+	return o.store
+}
+
 // openStore returns the store the options select. A file store is used only
-// when asked for, and the user is told that the files hold the key in clear.
+// when asked for, and the user is told that the files hold the key in clear
+// (or, with -store tpm, only a blob that this TPM alone can use).
 func openStore(o *options, stderr io.Writer) (keystore.Store, error) {
-	if o.store == "keychain" {
+	if o.backend() == "keychain" {
 		return &keystore.Keychain{Service: o.service}, nil
 	}
 	dir := o.dir
@@ -155,7 +182,11 @@ func openStore(o *options, stderr io.Writer) (keystore.Store, error) {
 		}
 		dir = filepath.Join(base, "dpop-cli-login")
 	}
-	fmt.Fprintf(stderr, "cli-login: keys and tokens are stored in files under %s (unencrypted; protect that directory)\n", dir)
+	if o.store == "tpm" {
+		fmt.Fprintf(stderr, "cli-login: tokens and the TPM key's blob are stored in files under %s (the tokens unencrypted; protect that directory)\n", dir)
+	} else {
+		fmt.Fprintf(stderr, "cli-login: keys and tokens are stored in files under %s (unencrypted; protect that directory)\n", dir)
+	}
 	return &keystore.FileStore{Dir: dir}, nil
 }
 
@@ -195,6 +226,7 @@ func runCommand(ctx context.Context, o *options, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	defer s.close()
 	if err := s.ensureLogin(ctx); err != nil {
 		return err
 	}
@@ -219,7 +251,7 @@ func logout(ctx context.Context, o *options, store keystore.Store, stderr io.Wri
 	} else if !errors.Is(err, keystore.ErrNotFound) {
 		return fmt.Errorf("cli-login: deleting the token: %w", err)
 	}
-	if err := keystore.DeleteKey(store, keyName); err == nil {
+	if err := store.Delete(keyName); err == nil {
 		deleted = append(deleted, "key")
 	} else if !errors.Is(err, keystore.ErrNotFound) {
 		return fmt.Errorf("cli-login: deleting the key: %w", err)
@@ -275,7 +307,7 @@ func revoke(ctx context.Context, o *options, store keystore.Store, keyName, toke
 		return
 	}
 	err = cfg.Revoke(ctx, tok.AccessToken, dpop.HintAccessToken)
-	var re *dpop.RevocationError
+	var re *dpop.TokenError
 	switch {
 	case err == nil:
 		fmt.Fprintln(stderr, "cli-login: revoked the access token at the server")

@@ -218,8 +218,19 @@ func TestRunWithTestServer(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(dir, "dpop-*")); len(m) != 0 {
 		t.Errorf("after logout: %q remain", m)
 	}
-	if !strings.Contains(stderr.String(), "revocation endpoint") && !strings.Contains(stderr.String(), "revoked the refresh token") {
-		t.Errorf("logout does not say whether it revoked the tokens:\n%s", stderr.String())
+	for _, want := range []string{"revoked the refresh token at the server", "revoked the access token at the server"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("logout does not say %q:\n%s", want, stderr.String())
+		}
+	}
+	var revoked int
+	for _, r := range srv.Requests() {
+		if r.Kind == dpoptest.KindRevoke && r.Status == http.StatusOK {
+			revoked++
+		}
+	}
+	if revoked != 2 {
+		t.Errorf("logout made %d successful revocation requests; want 2 (refresh and access token)", revoked)
 	}
 	if err := run(ctx, append(args, "logout"), io.Discard, &stderr); err != nil || !strings.Contains(stderr.String(), "nothing to delete") {
 		t.Errorf("second logout: %v\n%s", err, stderr.String())

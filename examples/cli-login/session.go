@@ -33,6 +33,7 @@ type session struct {
 	tokenName string
 	jkt       string
 	ts        oauth2.TokenSource // saves every new token; set by ensureLogin
+	close     func()             // releases the key (a TPM key and the TPM)
 }
 
 // newSession discovers the server, checks that it accepts DPoP, and loads
@@ -52,12 +53,18 @@ func newSession(ctx context.Context, o *options, store keystore.Store, stderr io
 		return nil, fmt.Errorf("cli-login: %w", err)
 	}
 	keyName, tokenName := entryNames(o.issuer, o.clientID)
-	key, err := keystore.LoadOrCreate(store, keyName, &keystore.KeyOptions{Alg: alg})
-	if err != nil {
+	var key crypto.Signer
+	closeKey := func() {}
+	if o.store == "tpm" {
+		if key, closeKey, err = loadTPMKey(o, store, keyName, md.DPoPSigningAlgValuesSupported); err != nil {
+			return nil, err
+		}
+	} else if key, err = keystore.LoadOrCreate(store, keyName, &keystore.KeyOptions{Alg: alg}); err != nil {
 		return nil, fmt.Errorf("cli-login: key: %w", err)
 	}
 	signer, err := newSigner(key, md)
 	if err != nil {
+		closeKey()
 		return nil, fmt.Errorf("cli-login: the stored key does not fit the server; run \"cli-login logout\" to make a new one: %w", err)
 	}
 	return &session{
@@ -78,6 +85,7 @@ func newSession(ctx context.Context, o *options, store keystore.Store, stderr io
 		},
 		tokenName: tokenName,
 		jkt:       signer.Thumbprint(),
+		close:     closeKey,
 	}, nil
 }
 

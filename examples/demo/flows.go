@@ -85,7 +85,7 @@ func (d *demo) steps() []step {
 
 func (d *demo) generate(ctx context.Context) error {
 	d.srv = dpoptest.NewServer(&dpoptest.Config{RequireNonce: true, NonceEvery: 3})
-	d.out.info("servers", d.srv.URL+" (AS: /authorize, /token; RS: "+dpoptest.PathAPI+")")
+	d.out.info("servers", d.srv.URL+" (AS: /authorize, /token; RS: /api/)")
 	d.out.info("nonces", "required by both servers, rotated every 3 accepted proofs")
 	pk, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -16,17 +16,7 @@ const (
 	grantAuthorizationCode = "authorization_code"
 	grantRefreshToken      = "refresh_token"
 	grantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
-
-	codeTTL = time.Minute
 )
-
-// authCode is an issued authorization code (RFC 6749 §4.1.2).
-type authCode struct {
-	clientID, redirectURI, scope, subject string
-	challenge                             string // PKCE S256 code_challenge (RFC 7636 §4.2)
-	jkt                                   string // dpop_jkt or the PAR proof's key (RFC 9449 §10)
-	expiry                                time.Time
-}
 
 // refreshGrant is what a refresh token stands for (RFC 6749 §6).
 type refreshGrant struct {
@@ -42,19 +32,14 @@ var pkceVerifier = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 // (RFC 9449 §8), authenticates the client and runs the grant.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	rec := record(r)
-	rec.Kind = "token"
+	rec.Kind = KindToken
 	form, oe := parseForm(w, r)
 	if oe != nil {
 		s.writeError(w, r, oe)
 		return
 	}
 	rec.GrantType = form.Get("grant_type")
-	p, fail := s.checkProof(r, "", s.asNonce)
-	if fail != nil {
-		s.writeError(w, r, &oauthError{status: http.StatusBadRequest, code: fail.code, desc: fail.desc})
-		return
-	}
-	c, oe := s.authenticateClient(r, form)
+	p, c, oe := s.proofAndClient(r, form, true)
 	if oe != nil {
 		s.writeError(w, r, oe)
 		return
@@ -78,13 +63,9 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func badRequest(code, desc string) *oauthError {
-	return &oauthError{status: http.StatusBadRequest, code: code, desc: desc}
-}
-
 // grantClientCredentials runs RFC 6749 §4.4 for confidential clients.
 func (s *Server) grantClientCredentials(w http.ResponseWriter, c *Client, p *Proof, form url.Values) *oauthError {
-	if c.Secret == "" {
+	if c.public() {
 		return badRequest("unauthorized_client", "client_credentials is for confidential clients")
 	}
 	s.issue(w, c, p, c.ID, form.Get("scope"), false)
@@ -189,7 +170,7 @@ func (s *Server) issue(w http.ResponseWriter, c *Client, p *Proof, subject, scop
 	if withRefresh {
 		rt := randString(32)
 		g := &refreshGrant{clientID: c.ID, subject: subject, scope: scope}
-		if c.Secret == "" {
+		if c.public() {
 			g.jkt = p.Thumbprint
 		}
 		s.mu.Lock()

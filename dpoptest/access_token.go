@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -124,60 +123,4 @@ func (s *Server) parseToken(tok string) (*TokenInfo, error) {
 		IssuedAt: time.Unix(c.IssuedAt, 0),
 		Expiry:   exp,
 	}, nil
-}
-
-// serveJWKS publishes the access token signing key (RFC 7517 §5).
-func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {
-	record(r).Kind = "jwks"
-	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{
-		Key: &s.key.PublicKey, KeyID: s.kid, Algorithm: "ES256", Use: "sig",
-	}}}
-	writeJSON(w, http.StatusOK, set)
-}
-
-// Metadata returns the authorization server metadata (RFC 8414 §2,
-// RFC 9449 §5.1) that the server publishes at PathMetadata.
-func (s *Server) Metadata() map[string]any {
-	return map[string]any{
-		"issuer":                                s.URL,
-		"authorization_endpoint":                s.URL + PathAuthorize,
-		"token_endpoint":                        s.URL + PathToken,
-		"device_authorization_endpoint":         s.URL + PathDeviceAuth,
-		"pushed_authorization_request_endpoint": s.URL + PathPAR,
-		"jwks_uri":                              s.URL + PathJWKS,
-		"response_types_supported":              []string{"code"},
-		"grant_types_supported": []string{
-			"authorization_code", "client_credentials", "refresh_token", grantDeviceCode,
-		},
-		"code_challenge_methods_supported":      []string{"S256"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
-		"dpop_signing_alg_values_supported":     s.verifier.AllowedAlgs(),
-	}
-}
-
-func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
-	record(r).Kind = "metadata"
-	writeJSON(w, http.StatusOK, s.Metadata())
-}
-
-// serveResourceMetadata publishes protected resource metadata (RFC 9728).
-func (s *Server) serveResourceMetadata(w http.ResponseWriter, r *http.Request) {
-	record(r).Kind = "metadata"
-	writeJSON(w, http.StatusOK, map[string]any{
-		"resource":                          s.URL,
-		"authorization_servers":             []string{s.URL},
-		"dpop_signing_alg_values_supported": s.verifier.AllowedAlgs(),
-		"dpop_bound_access_tokens_required": true,
-	})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic("dpoptest: " + err.Error())
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(b)
 }

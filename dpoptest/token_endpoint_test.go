@@ -23,8 +23,10 @@ type tokenResp struct {
 	RT      string `json:"refresh_token"`
 	Scope   string `json:"scope"`
 	Expires int64  `json:"expires_in"`
-	Error   string `json:"error"`
-	Desc    string `json:"error_description"`
+	// RequestURI is the request_uri of a PAR response (RFC 9126 §2.2).
+	RequestURI string `json:"request_uri"`
+	Error      string `json:"error"`
+	Desc       string `json:"error_description"`
 }
 
 // post sends a form to endpoint with a proof of k (none if k is nil) and
@@ -66,7 +68,7 @@ func pkce() (verifier, challenge string) {
 // authorize runs the authorization endpoint and returns the code.
 func authorize(t *testing.T, s *Server, q url.Values) (code string, back url.Values) {
 	t.Helper()
-	resp, b := send(t, "GET", s.URL+PathAuthorize+"?"+q.Encode(), nil, nil)
+	resp, b := send(t, "GET", s.URL+pathAuthorize+"?"+q.Encode(), nil, nil)
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("authorize: status %d: %s", resp.StatusCode, b)
 	}
@@ -95,11 +97,11 @@ func TestClientCredentials(t *testing.T) {
 		t.Errorf("post: %+v", tr)
 	}
 	recs := s.Requests()
-	if recs[0].ClientAuth != "basic" || recs[0].GrantType != "client_credentials" || recs[0].Kind != "token" || recs[0].Proof.Thumbprint != k.jkt {
+	if recs[0].ClientAuth != ClientSecretBasic || recs[0].GrantType != "client_credentials" || recs[0].Kind != KindToken || recs[0].Proof.Thumbprint != k.jkt {
 		t.Errorf("record 0 = %+v", recs[0])
 	}
-	if recs[2].ClientAuth != "post" {
-		t.Errorf("record 2 ClientAuth = %q; want post", recs[2].ClientAuth)
+	if recs[2].ClientAuth != ClientSecretPost {
+		t.Errorf("record 2 ClientAuth = %q; want client_secret_post", recs[2].ClientAuth)
 	}
 
 	t.Run("wrong secret", func(t *testing.T) {
@@ -242,7 +244,7 @@ func TestAuthorizationCode(t *testing.T) {
 			t.Errorf("plain PKCE: redirect query %v", back)
 		}
 		bad.Set("redirect_uri", "http://evil.example/callback")
-		resp, _ := send(t, "GET", s.URL+PathAuthorize+"?"+bad.Encode(), nil, nil)
+		resp, _ := send(t, "GET", s.URL+pathAuthorize+"?"+bad.Encode(), nil, nil)
 		if resp.StatusCode != 400 {
 			t.Errorf("unregistered redirect_uri: status %d; want 400 without redirect", resp.StatusCode)
 		}

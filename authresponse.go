@@ -1,0 +1,86 @@
+package dpop
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+)
+
+// AuthResponseError is an error answered by the authorization endpoint in
+// the redirect to the client (RFC 6749 §4.1.2.1), such as access_denied.
+// It is returned only for a response whose state (and iss, when checked)
+// belong to the request: a forged redirect is a different error.
+type AuthResponseError struct {
+	ErrorCode   string // error, such as "access_denied" or "invalid_request"
+	Description string // error_description, for people; may be empty
+	URI         string // error_uri; may be empty
+}
+
+// Error quotes the server's words: they arrived in a URL anyone could
+// have crafted, so they are escaped, never printed raw.
+func (e *AuthResponseError) Error() string {
+	s := "dpop: authorization server answered " + strconv.Quote(e.ErrorCode)
+	if e.Description != "" {
+		s += ": " + strconv.Quote(e.Description)
+	}
+	if e.URI != "" {
+		s += " (see " + strconv.Quote(e.URI) + ")"
+	}
+	return s
+}
+
+// AuthCode returns the authorization code of an authorization response,
+// given the query of the redirect to the client and the state the request
+// was sent with (RFC 6749 §4.1.2). It checks, in order:
+//
+//   - state equals state, compared in constant time (§10.12: otherwise the
+//     response may be a forged redirect, cross-site request forgery);
+//   - iss equals m.Issuer when present, and is present when
+//     m.AuthorizationResponseISSParameterSupported (RFC 9207 §2.4: a
+//     response from another server is a mix-up attack);
+//   - error: an [*AuthResponseError];
+//   - code is present.
+//
+// A parameter that appears more than once is an error (RFC 6749 §3.1).
+func (m *Metadata) AuthCode(query url.Values, state string) (code string, err error) {
+	return authCode(query, state, m.Issuer, m.AuthorizationResponseISSParameterSupported)
+}
+
+// AuthCode is [Metadata.AuthCode] with c.Issuer as the issuer; iss is
+// required when FAPI2 is set (FAPI 2.0 Security Profile §5.3.2.2), and
+// must equal c.Issuer whenever it is present.
+func (c *Config) AuthCode(query url.Values, state string) (code string, err error) {
+	return authCode(query, state, c.Issuer, c.FAPI2)
+}
+
+func authCode(query url.Values, state, issuer string, requireISS bool) (string, error) {
+	if state == "" {
+		return "", errors.New("dpop: authorization response: the expected state is empty")
+	}
+	for _, p := range [...]string{"state", "iss", "code", "error", "error_description", "error_uri"} {
+		if len(query[p]) > 1 {
+			return "", fmt.Errorf("dpop: authorization response has %d %s parameters (RFC 6749 §3.1)", len(query[p]), p)
+		}
+	}
+	if subtle.ConstantTimeCompare([]byte(query.Get("state")), []byte(state)) != 1 {
+		return "", errors.New("dpop: authorization response state does not match the request's (RFC 6749 §10.12)")
+	}
+	switch iss, ok := query["iss"]; {
+	case ok && issuer == "":
+		return "", errors.New("dpop: authorization response has iss, but the expected issuer is empty (RFC 9207)")
+	case ok && iss[0] != issuer:
+		return "", fmt.Errorf("dpop: authorization response names issuer %q; want %q (RFC 9207 §2.4: a mix-up)", iss[0], issuer)
+	case !ok && requireISS:
+		return "", errors.New("dpop: authorization response has no iss, which the server always sends (RFC 9207 §2.4)")
+	}
+	if query.Has("error") {
+		return "", &AuthResponseError{ErrorCode: query.Get("error"), Description: query.Get("error_description"), URI: query.Get("error_uri")}
+	}
+	code := query.Get("code")
+	if code == "" {
+		return "", errors.New("dpop: authorization response has neither code nor error")
+	}
+	return code, nil
+}

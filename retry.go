@@ -1,0 +1,165 @@
+package dpop
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// retryReason says why the retry policy sends a request again.
+type retryReason int
+
+const (
+	noRetry    retryReason = iota
+	retryNonce             // a use_dpop_nonce challenge with a nonce not tried yet (RFC 9449 §8, §9)
+	retryClock             // an invalid_dpop_proof whose server Date shows the clocks differ (§11.1)
+	retryToken             // a 401 invalid_token for a token the Source can replace (RFC 6750 §3.1)
+)
+
+// retry is the retry policy: it looks at each response and decides,
+// through retryReason, whether to send the request again with a new
+// proof, until a response it keeps. Every reason has its own bound, so it
+// never loops, and a body that cannot be sent again is never retried.
+func (t *Transport) retry(c *call, resp *http.Response) (*http.Response, error) {
+	for attempt := 2; ; attempt++ {
+		why := t.retryReason(c, resp)
+		if why == noRetry {
+			return resp, nil
+		}
+		drainClose(resp)
+		ctx := c.req.Context()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if tr := t.Trace; tr != nil && tr.Retry != nil {
+			tr.Retry(RetryInfo{ctx, c.origin.String(), why.String(), attempt})
+		}
+		if why == retryToken {
+			tk, err := sourceToken(ctx, t.Source)
+			if err == nil && (tk == nil || tk.AccessToken == "") {
+				err = errors.New("no access token")
+			}
+			if err != nil {
+				return nil, fmt.Errorf("dpop: the server refused the access token (invalid_token), and no new one could be had: %w", err)
+			}
+			c.tok = t.presentedToken(tk.AccessToken, c.tok.bearer)
+		}
+		body, err := rewind(c.req)
+		if err != nil {
+			return nil, err
+		}
+		if resp, err = t.attempt(c, body); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (r retryReason) String() string {
+	switch r {
+	case retryNonce:
+		return RetryNonce
+	case retryClock:
+		return RetryClock
+	case retryToken:
+		return RetryInvalidToken
+	}
+	return ""
+}
+
+// retryReason decides whether c's request goes again after resp, and
+// records in c what the next attempt needs. It reads no body but a 400's
+// first few KiB, and only when the response can be a challenge.
+func (t *Transport) retryReason(c *call, resp *http.Response) retryReason {
+	if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusUnauthorized {
+		return noRetry
+	}
+	newNonce := responseNonce(resp)
+	now := t.now()
+	skew, dated := serverClockSkew(resp, now.Add(c.offset))
+	clockOff := dated && (skew >= ClockTolerance || skew <= -ClockTolerance)
+	if resp.StatusCode == http.StatusBadRequest && newNonce == "" && !clockOff {
+		return noRetry // neither a nonce challenge nor a clock to mend: leave the body unread
+	}
+	ce := responseError(resp)
+	if ce == nil {
+		return noRetry
+	}
+	tr := t.Trace
+	if tr != nil && tr.ChallengeReceived != nil {
+		tr.ChallengeReceived(ChallengeInfo{c.req.Context(), c.origin.String(), resp.StatusCode, ce.ErrorCode})
+	}
+	if !replayable(c.req) {
+		return noRetry
+	}
+	switch {
+	case ce.ErrorCode == ErrorUseNonce:
+		if newNonce == "" || newNonce == c.nonce || c.wasRefused(newNonce) || c.nonceRetries >= t.nonceRetries(c.req) {
+			return noRetry
+		}
+		c.refused[c.nonceRetries] = c.nonce
+		c.nonceRetries++
+		c.nonce = newNonce
+		return retryNonce
+	case ce.ErrorCode == ErrorInvalidProof && clockOff && !c.clockRetry:
+		c.clockRetry = true
+		c.offset += skew.Round(time.Second)
+		c.nonces.setOffset(c.origin, c.offset)
+		if tr != nil && tr.ClockOffsetLearned != nil {
+			tr.ClockOffsetLearned(ClockOffsetInfo{c.req.Context(), c.origin.String(), c.offset})
+		}
+	case ce.ErrorCode == ErrorInvalidToken && resp.StatusCode == http.StatusUnauthorized && c.tok != nil && !c.tokRetry:
+		src, ok := t.Source.(TokenSource)
+		if !ok || !src.Invalidate(&oauth2.Token{AccessToken: c.tok.token}) {
+			return noRetry
+		}
+		c.tokRetry = true
+	default:
+		return noRetry
+	}
+	if newNonce != "" {
+		c.nonce = newNonce // the retry of another reason goes with the newest nonce
+	}
+	if ce.ErrorCode == ErrorInvalidProof {
+		return retryClock
+	}
+	return retryToken
+}
+
+// wasRefused reports whether nonce was challenged already for c.
+func (c *call) wasRefused(nonce string) bool {
+	for _, n := range c.refused[:c.nonceRetries] {
+		if n == nonce {
+			return true
+		}
+	}
+	return false
+}
+
+// nonceRetries returns the bound of use_dpop_nonce retries for req.
+func (t *Transport) nonceRetries(req *http.Request) int {
+	if t.NonceRetries == nil {
+		return 1
+	}
+	return min(max(t.NonceRetries(req), 0), MaxNonceRetries)
+}
+
+// replayable reports whether req's body can be sent a second time.
+func replayable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+}
+
+// rewind returns a new copy of req's body for another attempt.
+func rewind(req *http.Request) (io.ReadCloser, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return req.Body, nil
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, fmt.Errorf("dpop: cannot rewind request body for the retry: %w", err)
+	}
+	return body, nil
+}

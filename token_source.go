@@ -1,0 +1,146 @@
+package dpop
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// TokenSource is an [oauth2.TokenSource] that a [Transport] can bound by
+// a request's context, and tell that a resource server refused a token,
+// so that the next token is a new one. [Config.TokenSource] and
+// [ClientCredentials.TokenSource] return one, and keystore.TokenSource
+// keeps these methods of the source it wraps. A Transport whose Source
+// has them waits for a token no longer than the request's context, and
+// answers a 401 invalid_token by getting a new token once.
+type TokenSource interface {
+	oauth2.TokenSource
+
+	// TokenContext returns a valid token as Token does, waiting for it no
+	// longer than ctx allows. A token request that other callers wait
+	// for too may go on after ctx ends.
+	TokenContext(ctx context.Context) (*oauth2.Token, error)
+
+	// Invalidate tells the source that a server refused tok (RFC 6750
+	// §3.1 invalid_token): revoked, say, or expired early. Unless tok was
+	// already replaced, the next TokenContext gets a new token. It
+	// reports whether the source can get one (a refresh token, or a grant
+	// it can repeat); callers that report one token together cause one
+	// token request.
+	Invalidate(tok *oauth2.Token) bool
+}
+
+// maxFetchTime bounds one token request of a reuseSource when its context
+// has no deadline of its own, so that a stalled server cannot keep it
+// alive for ever.
+const maxFetchTime = time.Minute
+
+// maxExpiryDelta is how long before its expiry a token stops being handed
+// out (x/oauth2 uses the same 10 seconds); a shorter-lived token stops at
+// half its lifetime, so a token that lives a second is not refreshed on
+// every call.
+const maxExpiryDelta = 10 * time.Second
+
+// reuseSource is the TokenSource of this package: it hands out its token
+// while it is valid and not refused, and otherwise makes one token request
+// (fetch) that every concurrent caller waits for, each no longer than its
+// own context. It does what oauth2.ReuseTokenSource does, and can be told
+// that a token was refused before its expiry.
+type reuseSource struct {
+	ctx        context.Context                                                      // of the token requests (the HTTP client); its end ends them
+	fetch      func(ctx context.Context, prev *oauth2.Token) (*oauth2.Token, error) // prev: the last token, or nil
+	renewable  func(prev *oauth2.Token) bool                                        // whether fetch can do without a login
+	mu         sync.Mutex                                                           // guards the fields below
+	tok        *oauth2.Token                                                        // the last token; nil before the first
+	handOutTil time.Time                                                            // tok is handed out until then; zero: no expiry
+	refused    bool                                                                 // tok was refused by a server
+	flight     *tokenFetch                                                          // the token request under way, if any
+}
+
+// tokenFetch is one token request that callers wait for.
+type tokenFetch struct {
+	done chan struct{} // closed when tok and err are set
+	tok  *oauth2.Token
+	err  error
+}
+
+var _ TokenSource = (*reuseSource)(nil)
+
+func newReuseSource(ctx context.Context, tok *oauth2.Token, fetch func(context.Context, *oauth2.Token) (*oauth2.Token, error), renewable func(*oauth2.Token) bool) *reuseSource {
+	s := &reuseSource{ctx: ctx, fetch: fetch, renewable: renewable}
+	if tok != nil {
+		s.set(tok, timeNow())
+	}
+	return s
+}
+
+// Token returns the token, waiting for a token request as long as it takes
+// (bounded by the source's context and maxFetchTime).
+func (s *reuseSource) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
+
+// TokenContext implements [TokenSource].
+func (s *reuseSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	s.mu.Lock()
+	if s.tok != nil && !s.refused && (s.handOutTil.IsZero() || timeNow().Before(s.handOutTil)) {
+		tok := s.tok
+		s.mu.Unlock()
+		return tok, nil
+	}
+	f := s.flight
+	if f == nil {
+		f = &tokenFetch{done: make(chan struct{})}
+		s.flight = f
+		go s.run(f, s.tok)
+	}
+	s.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.tok, f.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("dpop: waiting for a token: %w", ctx.Err())
+	}
+}
+
+// run makes the token request of f.
+func (s *reuseSource) run(f *tokenFetch, prev *oauth2.Token) {
+	ctx := s.ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, maxFetchTime)
+		defer cancel()
+	}
+	tok, err := s.fetch(ctx, prev)
+	if err == nil && tok == nil {
+		err = fmt.Errorf("dpop: token request returned no token")
+	}
+	s.mu.Lock()
+	if err == nil {
+		s.set(tok, timeNow())
+	}
+	s.flight = nil
+	s.mu.Unlock()
+	f.tok, f.err = tok, err
+	close(f.done)
+}
+
+// set makes tok the token to hand out. s.mu is held, or s is new.
+func (s *reuseSource) set(tok *oauth2.Token, now time.Time) {
+	s.tok, s.refused, s.handOutTil = tok, false, time.Time{}
+	if !tok.Expiry.IsZero() {
+		delta := min(maxExpiryDelta, tok.Expiry.Sub(now)/2)
+		s.handOutTil = tok.Expiry.Add(-max(delta, 0))
+	}
+}
+
+// Invalidate implements [TokenSource].
+func (s *reuseSource) Invalidate(tok *oauth2.Token) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tok != nil && s.tok != nil && s.tok.AccessToken == tok.AccessToken {
+		s.refused = true
+	}
+	return s.renewable(s.tok)
+}

@@ -1,0 +1,19 @@
+module github.com/dpopkit/dpop/tpmkey
+
+go 1.26.0
+
+replace github.com/dpopkit/dpop => ../
+
+require (
+	github.com/dpopkit/dpop v0.0.0-00010101000000-000000000000
+	github.com/google/go-tpm v0.9.8
+	golang.org/x/oauth2 v0.38.0
+)
+
+require (
+	github.com/danieljoos/wincred v1.2.3 // indirect
+	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
+	github.com/godbus/dbus/v5 v5.2.2 // indirect
+	github.com/zalando/go-keyring v0.2.8 // indirect
+	golang.org/x/sys v0.27.0 // indirect
+)

@@ -1,0 +1,133 @@
+package tpmkey
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/dpoptest"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// runWith is the command that runs the TPM tests; they skip without it.
+const runWith = "run them with scripts/with-swtpm.sh bash -c 'cd tpmkey && go test ./...' (it starts swtpm)"
+
+// socketEnv returns the path in env, skipping the test when it is unset,
+// or failing it under DPOP_FULL_TEST=1.
+func socketEnv(t testing.TB, env string) string {
+	t.Helper()
+	path := os.Getenv(env)
+	if path == "" {
+		if os.Getenv("DPOP_FULL_TEST") == "1" {
+			t.Fatalf("DPOP_FULL_TEST=1 but %s is unset: %s", env, runWith)
+		}
+		t.Skipf("no software TPM (%s unset): %s", env, runWith)
+	}
+	return path
+}
+
+// openTPM opens the TPM whose socket env names, closed at the test's end.
+func openTPM(t testing.TB, env string) *TPM {
+	t.Helper()
+	tpm, err := Open(socketEnv(t, env))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { tpm.Close() })
+	return tpm
+}
+
+// mustGenerate makes a key in tpm, flushed at the test's end.
+func mustGenerate(t testing.TB, tpm *TPM) *Key {
+	t.Helper()
+	k, err := GenerateKey(tpm)
+	if err != nil {
+		t.Fatalf("GenerateKey: %v", err)
+	}
+	t.Cleanup(func() { k.Close() })
+	return k
+}
+
+// clientFor returns an HTTP client whose requests carry DPoP-bound tokens
+// from the dpoptest server at base (its default client "backend"), with
+// proofs signed by key.
+func clientFor(key *Key, base string) (*http.Client, *dpop.Signer, error) {
+	s, err := dpop.NewSigner(key, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	cc := &dpop.ClientCredentials{
+		OAuth2: &clientcredentials.Config{ClientID: "backend", ClientSecret: "backend-secret", TokenURL: base + dpoptest.PathToken},
+		Signer: s,
+	}
+	return cc.Client(context.Background()), s, nil
+}
+
+// getAPI makes one request to the resource server at base and returns its
+// status.
+func getAPI(ctx context.Context, c *http.Client, base string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/hw", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// The helper process is this test binary re-executed with
+// -test.run=^TestHelperProcess$ and DPOP_TPMKEY_HELPER set to a mode; it
+// reports one line "RESULT <value>".
+const helperEnv = "DPOP_TPMKEY_HELPER"
+
+// startHelper starts a helper process in mode with env added.
+func startHelper(t *testing.T, mode string, env ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), append(env, helperEnv+"="+mode)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, &out
+}
+
+// waitHelper waits for a helper, at most a minute, and returns its RESULT.
+func waitHelper(t *testing.T, cmd *exec.Cmd, out *bytes.Buffer) string {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("helper: %v; output:\n%s", err, out)
+		}
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("helper did not finish within a minute; output:\n%s", out)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out.Bytes()))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "RESULT "); ok {
+			return v
+		}
+	}
+	t.Fatalf("helper printed no RESULT line:\n%s", out)
+	return ""
+}

@@ -1,0 +1,300 @@
+package tpmkey
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dpopkit/dpop/dpoptest"
+	"github.com/dpopkit/dpop/keystore"
+	"github.com/google/go-tpm/tpm2"
+)
+
+func TestTPMSignVerifies(t *testing.T) {
+	k := mustGenerate(t, openTPM(t, "DPOP_TPM_SOCKET"))
+	pub, ok := k.Public().(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P256() {
+		t.Fatalf("Public() = %T %v; want a P-256 *ecdsa.PublicKey", k.Public(), k.Public())
+	}
+	for i := range 20 { // r or s with a leading zero byte shows up in ~1 of 128
+		msg := fmt.Appendf(nil, "message %d", i)
+		sig, err := crypto.SignMessage(k, rand.Reader, msg, crypto.SHA256)
+		if err != nil {
+			t.Fatalf("SignMessage: %v", err)
+		}
+		d := sha256.Sum256(msg)
+		if !ecdsa.VerifyASN1(pub, d[:], sig) {
+			t.Fatalf("signature %x over %q does not verify", sig, msg)
+		}
+	}
+	if _, err := k.Sign(rand.Reader, make([]byte, 48), crypto.SHA384); err == nil {
+		t.Error("Sign(SHA-384 digest) = nil error; want an error: the key signs ES256 only")
+	}
+	if got := fmt.Sprintf("%v %+v", k, k); strings.Contains(got, "BEGIN") {
+		t.Errorf("formatting the key prints its key file: %s", got)
+	}
+}
+
+// TestTPMDPoPFlow obtains a token and calls the API with proofs signed in
+// the TPM; dpoptest verifies every proof with go-jose.
+func TestTPMDPoPFlow(t *testing.T) {
+	k := mustGenerate(t, openTPM(t, "DPOP_TPM_SOCKET"))
+	srv := dpoptest.NewServer(&dpoptest.Config{RequireNonce: true})
+	defer srv.Close()
+	c, s, err := clientFor(k, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if status, err := getAPI(context.Background(), c, srv.URL); err != nil || status != 200 {
+			t.Fatalf("GET /api/hw = %d, %v; want 200", status, err)
+		}
+	}
+	proofs := 0
+	for _, r := range srv.Requests() {
+		if r.Proof != nil {
+			proofs++
+			if r.Proof.Thumbprint != s.Thumbprint() {
+				t.Errorf("proof of key %s; want the TPM key %s", r.Proof.Thumbprint, s.Thumbprint())
+			}
+		}
+	}
+	if proofs < 4 {
+		t.Errorf("server saw %d verified proofs; want at least 4 (a token and 3 calls)", proofs)
+	}
+}
+
+// TestTPMConcurrentRequests sends 64 requests at once through one Transport
+// whose key is in the TPM: none may deadlock or fail; signatures queue for
+// the TPM one command at a time.
+func TestTPMConcurrentRequests(t *testing.T) {
+	k := mustGenerate(t, openTPM(t, "DPOP_TPM_SOCKET"))
+	srv := dpoptest.NewServer(&dpoptest.Config{RequireNonce: true, NonceEvery: 16, NonceWindow: 64})
+	defer srv.Close()
+	c, _, err := clientFor(k, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const n = 64
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for range n {
+		wg.Go(func() {
+			<-start
+			status, err := getAPI(ctx, c, srv.URL)
+			if err == nil && status != 200 {
+				err = fmt.Errorf("status %d", status)
+			}
+			errs <- err
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("request: %v", err)
+		}
+	}
+}
+
+func TestTPMLoadOrCreateKeepsKey(t *testing.T) {
+	tpm := openTPM(t, "DPOP_TPM_SOCKET")
+	store := &keystore.MemoryStore{}
+	k1, err := LoadOrCreate(tpm, store, "k")
+	if err != nil {
+		t.Fatalf("LoadOrCreate (create): %v", err)
+	}
+	defer k1.Close()
+	stored, _ := store.Get("k")
+	k2, err := LoadOrCreate(tpm, store, "k")
+	if err != nil {
+		t.Fatalf("LoadOrCreate (load): %v", err)
+	}
+	defer k2.Close()
+	if !k1.Public().(*ecdsa.PublicKey).Equal(k2.Public()) {
+		t.Error("second LoadOrCreate returned another key; want the stored one")
+	}
+	if again, _ := store.Get("k"); !bytes.Equal(again, stored) {
+		t.Error("the stored entry changed")
+	}
+	if !bytes.Equal(k2.Marshal(), stored) {
+		t.Error("Marshal() differs from the stored key file")
+	}
+}
+
+// TestTPMForeignKey stores a key made by a second swtpm, whose seeds differ:
+// this TPM must refuse it clearly, name the entry, and leave it alone.
+func TestTPMForeignKey(t *testing.T) {
+	tpm := openTPM(t, "DPOP_TPM_SOCKET")
+	other := openTPM(t, "DPOP_TPM_SOCKET2")
+	store := &keystore.FileStore{Dir: t.TempDir()}
+	foreign, err := LoadOrCreate(other, store, "dpop-key")
+	if err != nil {
+		t.Fatalf("LoadOrCreate on the other TPM: %v", err)
+	}
+	foreign.Close()
+	stored, _ := store.Get("dpop-key")
+
+	for _, f := range []func() (*Key, error){
+		func() (*Key, error) { return LoadKey(tpm, store, "dpop-key") },
+		func() (*Key, error) { return LoadOrCreate(tpm, store, "dpop-key") },
+	} {
+		k, err := f()
+		var fe *ForeignKeyError
+		if !errors.As(err, &fe) || fe.Name != "dpop-key" {
+			if k != nil {
+				k.Close()
+			}
+			t.Fatalf("loading another TPM's key: %v; want a *ForeignKeyError naming dpop-key", err)
+		}
+		if !strings.Contains(err.Error(), `"dpop-key"`) || !strings.Contains(err.Error(), "another TPM") {
+			t.Errorf("error = %q; want it to name the entry and say another TPM", err)
+		}
+	}
+	if got, _ := store.Get("dpop-key"); !bytes.Equal(got, stored) {
+		t.Error("the foreign entry was changed; want it left untouched")
+	}
+	if _, err := ParseKey(tpm, stored); !errors.As(err, new(*ForeignKeyError)) {
+		t.Errorf("ParseKey(another TPM's key) = %v; want a *ForeignKeyError", err)
+	}
+}
+
+func TestTPMCorruptEntry(t *testing.T) {
+	tpm := openTPM(t, "DPOP_TPM_SOCKET")
+	k := mustGenerate(t, tpm)
+	good := k.Marshal()
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"garbage", []byte("not a key")},
+		{"truncated", good[:len(good)/2]},
+		{"pkcs8", []byte("-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n")},
+		{"trailing", append(append([]byte(nil), good...), "x"...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := &keystore.MemoryStore{}
+			store.Create("dpop-key", tt.data)
+			k, err := LoadOrCreate(tpm, store, "dpop-key")
+			var ce *keystore.CorruptError
+			if !errors.As(err, &ce) || ce.Name != "dpop-key" {
+				if k != nil {
+					k.Close()
+				}
+				t.Fatalf("LoadOrCreate(corrupt) = %v; want a *keystore.CorruptError naming dpop-key", err)
+			}
+			if got, _ := store.Get("dpop-key"); !bytes.Equal(got, tt.data) {
+				t.Error("the corrupt entry was replaced; want it left untouched")
+			}
+		})
+	}
+}
+
+func TestTPMAbsent(t *testing.T) {
+	for _, path := range []string{filepath.Join(t.TempDir(), "no-tpm"), t.TempDir()} {
+		if _, err := Open(path); !errors.Is(err, ErrNoTPM) {
+			t.Errorf("Open(%q) = %v; want an error matching ErrNoTPM", path, err)
+		}
+	}
+}
+
+// TestTPMBusy holds swtpm's only connection, as another process would, and
+// expects ErrBusy after the timeout instead of a hang.
+func TestTPMBusy(t *testing.T) {
+	path := socketEnv(t, "DPOP_TPM_SOCKET")
+	hold, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpm, err := Open(path)
+	if err != nil {
+		hold.Close()
+		t.Fatal(err)
+	}
+	defer tpm.Close()
+	tpm.Timeout = 300 * time.Millisecond
+	done := make(chan error, 1)
+	go func() {
+		k, err := GenerateKey(tpm)
+		if k != nil {
+			k.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("GenerateKey on a busy TPM still waiting after a minute")
+	}
+	hold.Close()
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("GenerateKey on a busy TPM = %v; want an error matching ErrBusy", err)
+	}
+	// Released, the TPM works again through the same connection.
+	tpm.Timeout = 0
+	mustGenerate(t, tpm)
+	// swtpm has no resource manager: the command that timed out was queued
+	// and ran once released, leaving its primary key loaded.
+	flushTransients(t, tpm)
+}
+
+// flushTransients flushes every transient object of a TPM without a
+// resource manager.
+func flushTransients(t *testing.T, tpm *TPM) {
+	t.Helper()
+	caps, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: uint32(tpm2.TPMHTTransient) << 24, PropertyCount: 16}.Execute(tpm)
+	if err != nil {
+		t.Fatalf("GetCapability: %v", err)
+	}
+	handles, err := caps.CapabilityData.Data.Handles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range handles.Handle {
+		flush(tpm, h)
+	}
+}
+
+func TestTPMClosedKey(t *testing.T) {
+	tpm := openTPM(t, "DPOP_TPM_SOCKET")
+	k, err := GenerateKey(tpm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := k.Close(); err != nil {
+		t.Errorf("second Close = %v; want nil", err)
+	}
+	d := sha256.Sum256(nil)
+	if _, err := k.Sign(nil, d[:], crypto.SHA256); !errors.Is(err, ErrClosed) {
+		t.Errorf("Sign after Close = %v; want ErrClosed", err)
+	}
+	// The key file outlives the loaded key.
+	k2, err := ParseKey(tpm, k.Marshal())
+	if err != nil {
+		t.Fatalf("ParseKey(Marshal()): %v", err)
+	}
+	defer k2.Close()
+	if !k2.Public().(*ecdsa.PublicKey).Equal(k.Public()) {
+		t.Error("ParseKey returned another key")
+	}
+}
