@@ -46,6 +46,16 @@ type Config struct {
 	// [Metadata.PushedAuthorizationRequestEndpoint].
 	PARURL string
 
+	// RevocationURL is the token revocation endpoint (RFC 7009), used by
+	// [Config.Revoke]: the metadata's [Metadata.RevocationEndpoint].
+	RevocationURL string
+
+	// DeviceProgress, if set, is called by [Config.DeviceAccessToken]
+	// before its first poll and after each poll that leaves it waiting for
+	// the user, on the calling goroutine: show the user code, the
+	// verification URI and the progress from it. It should return quickly.
+	DeviceProgress func(DeviceStatus)
+
 	// AllowBearer accepts a token_type of Bearer, which means the server
 	// ignored DPoP and issued an unbound token (a downgrade). By default
 	// that is a [*TokenTypeError]. The client of [Config.Client] then

@@ -8,6 +8,7 @@ replace (
 )
 
 require (
+	github.com/cli/browser v1.3.0
 	github.com/dpopkit/dpop v0.0.0-00010101000000-000000000000
 	github.com/dpopkit/dpop/tpmkey v0.0.0-00010101000000-000000000000
 	golang.org/x/oauth2 v0.38.0
