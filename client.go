@@ -20,5 +20,5 @@ import (
 // only as src does: pass a source that refreshes, such as
 // [Config.TokenSource]. Any Bearer token is refused ([Transport.AllowBearer]).
 func NewClient(ctx context.Context, src oauth2.TokenSource, s *Signer) *http.Client {
-	return dpopClient(ctx, src, s, false)
+	return dpopClient(ctx, src, s, false, nil)
 }

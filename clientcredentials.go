@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -31,6 +32,9 @@ type ClientCredentials struct {
 	Issuer          string
 	FAPI2           bool
 
+	// Trace is as in [Config].
+	Trace *Trace
+
 	ownNonces lazyNonceCache
 }
 
@@ -56,11 +60,14 @@ func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
 	if c.ClientAssertion != nil {
 		auth = &clientAuth{assertion: c.ClientAssertion, clientID: cfg.ClientID, audience: c.Issuer, fapi2: c.FAPI2}
 	}
-	tok, err := cfg.Token(tokenContext(ctx, c.Signer, c.nonces(), auth))
+	p, start := tokenParts{c.Signer, c.nonces(), auth, c.Trace}, time.Now()
+	tok, err := cfg.Token(tokenContext(ctx, p))
 	if err != nil {
-		return nil, requestError("client credentials", err)
+		err = requestError("client credentials", err)
+	} else {
+		tok, err = checkToken(tok, c.AllowBearer)
 	}
-	return checkToken(tok, c.AllowBearer)
+	return p.obtained(ctx, GrantClientCredentials, start, tok, err)
 }
 
 // TokenSource returns a token source that requests a token when it has
@@ -75,7 +82,7 @@ func (c *ClientCredentials) TokenSource(ctx context.Context) TokenSource {
 // TokenSource with a DPoP proof, over the context's oauth2.HTTPClient
 // transport if one is set. The client has its own resource-server nonces.
 func (c *ClientCredentials) Client(ctx context.Context) *http.Client {
-	return dpopClient(ctx, c.TokenSource(ctx), c.Signer, c.AllowBearer)
+	return dpopClient(ctx, c.TokenSource(ctx), c.Signer, c.AllowBearer, c.Trace)
 }
 
 func (c *ClientCredentials) check() error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -75,6 +76,11 @@ type Config struct {
 	// (RFC 9207).
 	Issuer string
 
+	// Trace, if set, is told of each token request and its outcome, and
+	// of the proofs and challenges of the token-side requests and of the
+	// client's requests.
+	Trace *Trace
+
 	// FAPI2 enforces the FAPI 2.0 Security Profile (§5.3.2, §5.4) on the
 	// client side, with DPoP as the sender constraint and private_key_jwt
 	// as the client authentication. A Config that cannot meet it
@@ -130,12 +136,14 @@ func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthC
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	cfg := c.oauth2()
-	tok, err := cfg.Exchange(c.tokenContext(ctx), code, opts...)
+	p, start := c.parts(), time.Now()
+	tok, err := c.oauth2().Exchange(tokenContext(ctx, p), code, opts...)
 	if err != nil {
-		return nil, requestError("code exchange", err)
+		err = requestError("code exchange", err)
+	} else {
+		tok, err = checkToken(tok, c.AllowBearer)
 	}
-	return checkToken(tok, c.AllowBearer)
+	return p.obtained(ctx, GrantAuthorizationCode, start, tok, err)
 }
 
 // TokenSource returns a token source that returns tok until it expires, or
@@ -155,7 +163,7 @@ func (c *Config) TokenSource(ctx context.Context, tok *oauth2.Token) TokenSource
 // [oauth2.HTTPClient] transport, if one is set. Each client has its own
 // resource-server nonce cache.
 func (c *Config) Client(ctx context.Context, tok *oauth2.Token) *http.Client {
-	return dpopClient(ctx, c.TokenSource(ctx, tok), c.Signer, c.AllowBearer)
+	return dpopClient(ctx, c.TokenSource(ctx, tok), c.Signer, c.AllowBearer, c.Trace)
 }
 
 func (c *Config) check() error {
@@ -192,8 +200,9 @@ func (c *Config) oauth2() *oauth2.Config {
 
 func (c *Config) nonces() *NonceCache { return c.ownNonces.get(c.Nonces) }
 
-func (c *Config) tokenContext(ctx context.Context) context.Context {
-	return tokenContext(ctx, c.Signer, c.nonces(), c.clientAuth())
+// parts returns what c's token-side requests share.
+func (c *Config) parts() tokenParts {
+	return tokenParts{signer: c.Signer, nonces: c.nonces(), auth: c.clientAuth(), trace: c.Trace}
 }
 
 // refresh gets a new token with prev's refresh token (RFC 6749 §6).
@@ -204,11 +213,14 @@ func (c *Config) refresh(ctx context.Context, prev *oauth2.Token) (*oauth2.Token
 	if !hasRefreshToken(prev) {
 		return nil, ErrNoRefreshToken
 	}
-	tok, err := c.oauth2().TokenSource(c.tokenContext(ctx), &oauth2.Token{RefreshToken: prev.RefreshToken}).Token()
+	p, start := c.parts(), time.Now()
+	tok, err := c.oauth2().TokenSource(tokenContext(ctx, p), &oauth2.Token{RefreshToken: prev.RefreshToken}).Token()
 	if err != nil {
-		return nil, requestError("refresh", err)
+		err = requestError("refresh", err)
+	} else {
+		tok, err = checkToken(tok, c.AllowBearer)
 	}
-	return checkToken(tok, c.AllowBearer)
+	return p.obtained(ctx, GrantRefreshToken, start, tok, err)
 }
 
 func hasRefreshToken(tok *oauth2.Token) bool { return tok != nil && tok.RefreshToken != "" }

@@ -68,6 +68,13 @@ func (c *Config) DeviceAccessToken(ctx context.Context, da *oauth2.DeviceAuthRes
 	if err := c.check(); err != nil {
 		return nil, err
 	}
+	start := time.Now()
+	tok, err := c.pollDevice(ctx, da, opts)
+	return c.parts().obtained(ctx, GrantDeviceCode, start, tok, err)
+}
+
+// pollDevice polls the token endpoint for DeviceAccessToken.
+func (c *Config) pollDevice(ctx context.Context, da *oauth2.DeviceAuthResponse, opts []oauth2.AuthCodeOption) (*oauth2.Token, error) {
 	if da == nil || da.DeviceCode == "" {
 		return nil, errors.New("dpop: device access token: no device code")
 	}
@@ -95,7 +102,7 @@ func (c *Config) DeviceAccessToken(ctx context.Context, da *oauth2.DeviceAuthRes
 		case <-t.C:
 		}
 		st.Polls++
-		resp, body, err := postForm(ctx, cfg, c.Signer, c.nonces(), c.clientAuth(), cfg.Endpoint.TokenURL, cloneValues(form))
+		resp, body, err := postForm(ctx, cfg, c.parts(), cfg.Endpoint.TokenURL, cloneValues(form))
 		if err != nil {
 			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() && ctx.Err() == nil {
 				interval *= 2 // §3.5: back off after a connection timeout

@@ -61,6 +61,12 @@ func appendHTU(dst []byte, o origin, u *url.URL) []byte {
 	return append(dst, p...)
 }
 
+// htu returns the htu claim for a request to u at origin o, for traces.
+func htu(o origin, u *url.URL) string {
+	b := make([]byte, 0, len(o.scheme)+3+len(o.host)+max(len(u.EscapedPath()), 1))
+	return string(appendHTU(b, o, u))
+}
+
 // checkURL returns an error unless u, with the Host header host (empty
 // means u.Host), is a request net/http sends as it is and whose htu names
 // the server it goes to: an absolute http or https URL, not opaque, with a

@@ -38,7 +38,7 @@ func (c *Config) PushAuthCodeURL(ctx context.Context, state string, opts ...oaut
 			return "", err
 		}
 	}
-	resp, body, err := postForm(ctx, cfg, c.Signer, c.nonces(), c.clientAuth(), c.PARURL, form)
+	resp, body, err := postForm(ctx, cfg, c.parts(), c.PARURL, form)
 	if err != nil {
 		return "", requestError("PAR", err)
 	}

@@ -47,7 +47,7 @@ func (c *Config) Revoke(ctx context.Context, token, hint string) error {
 	if hint != "" {
 		form.Set("token_type_hint", hint)
 	}
-	resp, body, err := postForm(ctx, c.oauth2(), c.Signer, c.nonces(), c.clientAuth(), c.RevocationURL, form)
+	resp, body, err := postForm(ctx, c.oauth2(), c.parts(), c.RevocationURL, form)
 	if err != nil {
 		return requestError("revocation", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -82,10 +83,34 @@ func noRedirectContext(ctx context.Context) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, hc)
 }
 
+// tokenParts is what the token-side requests of a grant configuration
+// share.
+type tokenParts struct {
+	signer *Signer
+	nonces *NonceCache // the authorization server's
+	auth   *clientAuth // private_key_jwt, or nil
+	trace  *Trace      // or nil
+}
+
+// obtained reports a token request of grant, started at start, to p's
+// trace, and returns tok and err as they are.
+func (p tokenParts) obtained(ctx context.Context, grant string, start time.Time, tok *oauth2.Token, err error) (*oauth2.Token, error) {
+	if tr := p.trace; tr != nil {
+		var te *TokenTypeError
+		if tr.DowngradeRefused != nil && errors.As(err, &te) && te.Downgrade() {
+			tr.DowngradeRefused(DowngradeInfo{ctx, te.TokenType})
+		}
+		if tr.TokenObtained != nil {
+			tr.TokenObtained(TokenInfo{ctx, grant, time.Since(start), err})
+		}
+	}
+	return tok, err
+}
+
 // tokenContext returns ctx with [tokenClient] as its oauth2.HTTPClient, for
 // x/oauth2's token requests.
-func tokenContext(ctx context.Context, s *Signer, nonces *NonceCache, auth *clientAuth) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, tokenClient(ctx, s, nonces, auth))
+func tokenContext(ctx context.Context, p tokenParts) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, tokenClient(ctx, p))
 }
 
 // tokenClient returns a copy of the context's HTTP client that sends
@@ -95,15 +120,16 @@ func tokenContext(ctx context.Context, s *Signer, nonces *NonceCache, auth *clie
 // assertion layer sits above the DPoP Transport, whose nonce retry asks it
 // for a new body. Every request that authenticates the client goes
 // through here.
-func tokenClient(ctx context.Context, s *Signer, nonces *NonceCache, auth *clientAuth) *http.Client {
+func tokenClient(ctx context.Context, p tokenParts) *http.Client {
 	hc := noRedirectClient(ctx)
 	var rt http.RoundTripper = &Transport{
 		Base:   limitedTransport{contextTransport(ctx)},
-		Signer: s,
-		Nonces: nonces,
+		Signer: p.signer,
+		Nonces: p.nonces,
+		Trace:  p.trace,
 	}
-	if auth != nil {
-		rt = &clientAuthTransport{base: rt, auth: auth}
+	if p.auth != nil {
+		rt = &clientAuthTransport{base: rt, auth: p.auth}
 	}
 	hc.Transport = rt
 	return hc
@@ -125,23 +151,24 @@ func authContext(ctx context.Context, auth *clientAuth) context.Context {
 // dpopClient returns an HTTP client whose requests carry tokens from src
 // with proofs from s, over the context's transport, with a resource-server
 // nonce cache of its own.
-func dpopClient(ctx context.Context, src oauth2.TokenSource, s *Signer, allowBearer bool) *http.Client {
+func dpopClient(ctx context.Context, src oauth2.TokenSource, s *Signer, allowBearer bool, trace *Trace) *http.Client {
 	return &http.Client{Transport: &Transport{
 		Base:        contextTransport(ctx),
 		Source:      src,
 		Signer:      s,
 		AllowBearer: allowBearer,
+		Trace:       trace,
 	}}
 }
 
 // postForm POSTs form to endpoint with the client authentication of cfg,
 // whose AuthStyle the caller pinned (RFC 6749 §2.3.1: Basic with the
 // form-encoded credentials, else client_id and any client_secret in the
-// body), through [tokenClient]: a proof from s, the server's nonce challenge
-// answered, a new client assertion from auth (if any) on every attempt, the
+// body), through [tokenClient]: a proof from p.signer, the server's nonce
+// challenge answered, a new client assertion (if any) on every attempt, the
 // body bounded by maxTokenResponse. It returns the response
 // with its body read and closed. form is modified.
-func postForm(ctx context.Context, cfg *oauth2.Config, s *Signer, nonces *NonceCache, auth *clientAuth, endpoint string, form url.Values) (*http.Response, []byte, error) {
+func postForm(ctx context.Context, cfg *oauth2.Config, p tokenParts, endpoint string, form url.Values) (*http.Response, []byte, error) {
 	inHeader := cfg.Endpoint.AuthStyle == oauth2.AuthStyleInHeader
 	if !inHeader {
 		form.Set("client_id", cfg.ClientID)
@@ -157,7 +184,7 @@ func postForm(ctx context.Context, cfg *oauth2.Config, s *Signer, nonces *NonceC
 	if inHeader {
 		req.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
 	}
-	resp, err := tokenClient(ctx, s, nonces, auth).Do(req)
+	resp, err := tokenClient(ctx, p).Do(req)
 	if err != nil {
 		return nil, nil, err
 	}

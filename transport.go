@@ -322,7 +322,7 @@ func (t *Transport) outgoing(c *call) (*http.Request, error) {
 		return nil, err
 	}
 	if tr != nil && tr.ProofSigned != nil {
-		tr.ProofSigned(ProofInfo{req.Context(), t.Signer.alg, method, string(appendHTU(nil, c.origin, req.URL)),
+		tr.ProofSigned(ProofInfo{req.Context(), t.Signer.alg, method, htu(c.origin, req.URL),
 			c.nonce != "", ath != "", time.Since(start)})
 	}
 	out := new(outgoingRequest) // one allocation for the request and the new values

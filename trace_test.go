@@ -1,0 +1,211 @@
+package dpop_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/dpoptest"
+)
+
+// traceRecorder keeps every event of a dpop.Trace.
+type traceRecorder struct {
+	mu         sync.Mutex
+	proofs     []dpop.ProofInfo
+	challenges []dpop.ChallengeInfo
+	retries    []dpop.RetryInfo
+	nonces     []dpop.NonceInfo
+	clocks     []dpop.ClockOffsetInfo
+	tokens     []dpop.TokenInfo
+	downgrades []dpop.DowngradeInfo
+}
+
+func (r *traceRecorder) trace() *dpop.Trace {
+	rec := func(f func()) { r.mu.Lock(); f(); r.mu.Unlock() }
+	return &dpop.Trace{
+		ProofSigned:        func(i dpop.ProofInfo) { rec(func() { r.proofs = append(r.proofs, i) }) },
+		ChallengeReceived:  func(i dpop.ChallengeInfo) { rec(func() { r.challenges = append(r.challenges, i) }) },
+		Retry:              func(i dpop.RetryInfo) { rec(func() { r.retries = append(r.retries, i) }) },
+		NonceLearned:       func(i dpop.NonceInfo) { rec(func() { r.nonces = append(r.nonces, i) }) },
+		ClockOffsetLearned: func(i dpop.ClockOffsetInfo) { rec(func() { r.clocks = append(r.clocks, i) }) },
+		TokenObtained:      func(i dpop.TokenInfo) { rec(func() { r.tokens = append(r.tokens, i) }) },
+		DowngradeRefused:   func(i dpop.DowngradeInfo) { rec(func() { r.downgrades = append(r.downgrades, i) }) },
+	}
+}
+
+func newCCWithTrace(t *testing.T, srv *dpoptest.Server, tr *dpop.Trace) *dpop.ClientCredentials {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := dpop.NewSigner(key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &dpop.ClientCredentials{
+		OAuth2: &clientcredentials.Config{ClientID: "backend", ClientSecret: "backend-secret", TokenURL: srv.Endpoint().TokenURL},
+		Signer: s,
+		Trace:  tr,
+	}
+}
+
+func get(t *testing.T, c *http.Client, url string) int {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestTraceFlow follows a client-credentials flow against servers that
+// demand nonces: every proof on the wire is reported, both challenges and
+// their retries, the nonces learned and the token request.
+func TestTraceFlow(t *testing.T) {
+	srv := dpoptest.NewServer(&dpoptest.Config{RequireNonce: true})
+	defer srv.Close()
+	var r traceRecorder
+	c := newCCWithTrace(t, srv, r.trace()).Client(context.Background())
+	for range 3 {
+		if got := get(t, c, srv.URL+"/api/items"); got != 200 {
+			t.Fatalf("GET = %d; want 200", got)
+		}
+	}
+	wire := len(srv.Requests())
+	if len(r.proofs) != wire {
+		t.Errorf("ProofSigned %d times; want %d (one per request on the wire)", len(r.proofs), wire)
+	}
+	if len(r.tokens) != 1 || r.tokens[0].GrantType != dpop.GrantClientCredentials || r.tokens[0].Err != nil {
+		t.Errorf("TokenObtained = %+v; want one successful client_credentials request", r.tokens)
+	}
+	if len(r.challenges) != 2 || len(r.retries) != 2 {
+		t.Fatalf("%d challenges, %d retries; want 2 and 2 (the AS's and the RS's first nonce)", len(r.challenges), len(r.retries))
+	}
+	for i, ch := range r.challenges {
+		if ch.ErrorCode != dpop.ErrorUseNonce || ch.Origin != srv.URL || ch.Context == nil {
+			t.Errorf("challenge %d = %+v; want use_dpop_nonce from %s with a context", i, ch, srv.URL)
+		}
+		if r.retries[i].Reason != dpop.RetryNonce || r.retries[i].Attempt != 2 {
+			t.Errorf("retry %d = %+v; want reason nonce, attempt 2", i, r.retries[i])
+		}
+	}
+	if r.challenges[0].StatusCode != 400 || r.challenges[1].StatusCode != 401 {
+		t.Errorf("challenge statuses %d, %d; want 400 (AS) then 401 (RS)", r.challenges[0].StatusCode, r.challenges[1].StatusCode)
+	}
+	for _, p := range r.proofs {
+		if p.Alg != "ES256" || strings.Contains(p.HTU, "?") || !strings.HasPrefix(p.HTU, srv.URL+"/") {
+			t.Errorf("ProofSigned %+v; want ES256 and an htu on %s", p, srv.URL)
+		}
+	}
+	if last := r.proofs[len(r.proofs)-1]; !last.ATH || !last.Nonce {
+		t.Errorf("last proof %+v; want ath and nonce", last)
+	}
+	if len(r.nonces) < 2 {
+		t.Errorf("NonceLearned %d times; want at least the AS's and the RS's", len(r.nonces))
+	}
+}
+
+// TestTraceDowngradeAndClock reports a refused Bearer token, and a clock
+// offset learned from a server whose clock is two minutes ahead.
+func TestTraceDowngradeAndClock(t *testing.T) {
+	t.Run("downgrade", func(t *testing.T) {
+		srv := dpoptest.NewServer(&dpoptest.Config{TokenType: "Bearer"})
+		defer srv.Close()
+		var r traceRecorder
+		cc := newCCWithTrace(t, srv, r.trace())
+		if _, err := cc.Token(context.Background()); err == nil {
+			t.Fatal("Token succeeded with a Bearer answer")
+		}
+		if len(r.downgrades) != 1 || r.downgrades[0].TokenType != "Bearer" {
+			t.Errorf("DowngradeRefused = %+v; want one, Bearer", r.downgrades)
+		}
+		if len(r.tokens) != 1 || r.tokens[0].Err == nil {
+			t.Errorf("TokenObtained = %+v; want one failed request", r.tokens)
+		}
+	})
+	t.Run("clock", func(t *testing.T) {
+		srv := dpoptest.NewServer(&dpoptest.Config{ClockOffset: 2 * time.Minute})
+		defer srv.Close()
+		var r traceRecorder
+		c := newCCWithTrace(t, srv, r.trace()).Client(context.Background())
+		if got := get(t, c, srv.URL+"/api/x"); got != 200 {
+			t.Fatalf("GET = %d; want 200 after the clock retry", got)
+		}
+		if len(r.clocks) == 0 {
+			t.Fatal("ClockOffsetLearned never called")
+		}
+		if off := r.clocks[0].Offset; off < 110*time.Second || off > 130*time.Second {
+			t.Errorf("offset %v; want about 2m", off)
+		}
+		var clockRetries int
+		for _, rt := range r.retries {
+			if rt.Reason == dpop.RetryClock {
+				clockRetries++
+			}
+		}
+		if clockRetries == 0 {
+			t.Errorf("retries %+v; want a clock retry", r.retries)
+		}
+	})
+}
+
+// TestLogTrace logs a flow at debug level, and no line holds a secret.
+func TestLogTrace(t *testing.T) {
+	srv := dpoptest.NewServer(&dpoptest.Config{RequireNonce: true})
+	defer srv.Close()
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	l := slog.New(slog.NewJSONHandler(lockedWriter{&buf, &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var r traceRecorder
+	cc := newCCWithTrace(t, srv, dpop.JoinTraces(dpop.NewLogTrace(l), nil, r.trace()))
+	hc := cc.Client(context.Background())
+	if got := get(t, hc, srv.URL+"/api/x"); got != 200 {
+		t.Fatalf("GET = %d", got)
+	}
+	tok, err := cc.TokenSource(context.Background()).Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	for _, want := range []string{`"msg":"dpop: proof signed"`, `"msg":"dpop: challenge received"`, `"msg":"dpop: retry"`, `"msg":"dpop: token request"`, `"level":"DEBUG"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+	for _, secret := range []string{tok.AccessToken, "backend-secret", "eyJ"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log holds a secret (%.12s…)", secret)
+		}
+	}
+	if len(r.proofs) == 0 {
+		t.Error("JoinTraces did not call the second trace")
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
