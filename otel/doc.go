@@ -64,6 +64,6 @@
 //		Base:   otelhttp.NewTransport(dpopotel.ResendCount(nil)),
 //	})}
 //
-// otelhttp above the DPoP Transport would see one request, whatever the
-// retries, and its header would not carry the proof.
+// otelhttp above the DPoP Transport would make one span for the request,
+// however many attempts it took.
 package dpopotel

@@ -5,13 +5,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
 
 	"github.com/dpopkit/dpop"
-	dpopotel "github.com/dpopkit/dpop/otel"
 	"github.com/dpopkit/dpop/dpoptest"
+	dpopotel "github.com/dpopkit/dpop/otel"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -141,19 +142,27 @@ func backend(srv *dpoptest.Server, signer *dpop.Signer) *dpop.ClientCredentials 
 // its status is want.
 func get(t *testing.T, ctx context.Context, c *http.Client, url string, want int) {
 	t.Helper()
+	if err := do(ctx, c, url, want); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// do is get for goroutines other than the test's.
+func do(ctx context.Context, c *http.Client, url string, want int) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+		return fmt.Errorf("GET %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, resp.Body)
 	if resp.StatusCode != want {
-		t.Fatalf("GET %s: status %d; want %d", url, resp.StatusCode, want)
+		return fmt.Errorf("GET %s: status %d; want %d", url, resp.StatusCode, want)
 	}
+	return nil
 }
 
 // events returns the names of the events of the span named name, in order.

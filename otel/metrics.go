@@ -60,8 +60,8 @@ type recorder struct {
 }
 
 type proofKey struct {
-	alg, method  string
-	nonce, ath   bool
+	alg, method string
+	nonce, ath  bool
 }
 
 type challengeKey struct {
@@ -123,27 +123,35 @@ func newRecorder(m metric.Meter) (*recorder, error) {
 // built for each measurement instead of kept.
 const maxSets = 256
 
-// optionCache maps a key to the measurement option of its attribute set.
-// The zero value with build set is ready to use.
+// options are the measurement options of one attribute set, as the
+// slices Add and Record take: passed with "...", they cost no allocation.
+type options struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+}
+
+// optionCache maps a key to the options of its attribute set. The zero
+// value with build set is ready to use.
 type optionCache[K comparable] struct {
 	build func(K) attribute.Set
 
 	mu   sync.RWMutex
-	opts map[K]metric.MeasurementOption // guarded by mu
+	opts map[K]options // guarded by mu
 }
 
-func (c *optionCache[K]) get(k K) metric.MeasurementOption {
+func (c *optionCache[K]) get(k K) options {
 	c.mu.RLock()
 	o, ok := c.opts[k]
 	c.mu.RUnlock()
 	if ok {
 		return o
 	}
-	o = metric.WithAttributeSet(c.build(k))
+	set := metric.WithAttributeSet(c.build(k))
+	o = options{[]metric.AddOption{set}, []metric.RecordOption{set}}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.opts == nil {
-		c.opts = make(map[K]metric.MeasurementOption)
+		c.opts = make(map[K]options)
 	}
 	if len(c.opts) < maxSets {
 		c.opts[k] = o

@@ -66,8 +66,8 @@ func (r *recorder) proofSigned(i dpop.ProofInfo) {
 	ctx := orBackground(i.Context)
 	k := proofKey{i.Alg, method(i.Method), i.Nonce, i.ATH}
 	opt := r.proofSets.get(k)
-	r.proofs.Add(ctx, 1, opt)
-	r.proofDuration.Record(ctx, i.Duration.Seconds(), opt)
+	r.proofs.Add(ctx, 1, opt.add...)
+	r.proofDuration.Record(ctx, i.Duration.Seconds(), opt.rec...)
 	if s, ok := recording(i.Context); ok {
 		s.AddEvent("dpop.proof.signed", trace.WithAttributes(
 			attribute.String(attrAlg, k.alg),
@@ -82,7 +82,7 @@ func (r *recorder) proofSigned(i dpop.ProofInfo) {
 
 func (r *recorder) challengeReceived(i dpop.ChallengeInfo) {
 	k := challengeKey{errorCode(i.ErrorCode), i.StatusCode}
-	r.challenges.Add(orBackground(i.Context), 1, r.challengeSets.get(k))
+	r.challenges.Add(orBackground(i.Context), 1, r.challengeSets.get(k).add...)
 	if s, ok := recording(i.Context); ok {
 		s.AddEvent("dpop.challenge", trace.WithAttributes(
 			attribute.String(attrError, k.code),
@@ -94,7 +94,7 @@ func (r *recorder) challengeReceived(i dpop.ChallengeInfo) {
 
 func (r *recorder) retry(i dpop.RetryInfo) {
 	reason := retryReason(i.Reason)
-	r.retries.Add(orBackground(i.Context), 1, r.retrySets.get(reason))
+	r.retries.Add(orBackground(i.Context), 1, r.retrySets.get(reason).add...)
 	if s, ok := recording(i.Context); ok {
 		s.AddEvent("dpop.retry", trace.WithAttributes(
 			attribute.String(attrRetryReason, reason),
@@ -105,7 +105,7 @@ func (r *recorder) retry(i dpop.RetryInfo) {
 }
 
 func (r *recorder) nonceLearned(i dpop.NonceInfo) {
-	r.nonces.Add(orBackground(i.Context), 1, r.nonceSets.get(i.Changed))
+	r.nonces.Add(orBackground(i.Context), 1, r.nonceSets.get(i.Changed).add...)
 	if s, ok := recording(i.Context); ok {
 		s.AddEvent("dpop.nonce", trace.WithAttributes(
 			attribute.Bool(attrNonceChanged, i.Changed),
@@ -129,8 +129,8 @@ func (r *recorder) tokenObtained(i dpop.TokenInfo) {
 	ctx := orBackground(i.Context)
 	k := tokenKey{grantType(i.GrantType), errorType(i.Err)}
 	opt := r.tokenSets.get(k)
-	r.tokens.Add(ctx, 1, opt)
-	r.tokenDuration.Record(ctx, i.Duration.Seconds(), opt)
+	r.tokens.Add(ctx, 1, opt.add...)
+	r.tokenDuration.Record(ctx, i.Duration.Seconds(), opt.rec...)
 	if s, ok := recording(i.Context); ok {
 		attrs := []attribute.KeyValue{
 			attribute.String(attrGrantType, k.grant),
@@ -145,7 +145,7 @@ func (r *recorder) tokenObtained(i dpop.TokenInfo) {
 
 func (r *recorder) downgradeRefused(i dpop.DowngradeInfo) {
 	tt := tokenType(i.TokenType)
-	r.downgrades.Add(orBackground(i.Context), 1, r.downgradeSets.get(tt))
+	r.downgrades.Add(orBackground(i.Context), 1, r.downgradeSets.get(tt).add...)
 	if s, ok := recording(i.Context); ok {
 		s.AddEvent("dpop.downgrade.refused", trace.WithAttributes(attribute.String(attrTokenType, tt)))
 	}

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop"
-	dpopotel "github.com/dpopkit/dpop/otel"
 	"github.com/dpopkit/dpop/dpoptest"
+	dpopotel "github.com/dpopkit/dpop/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
