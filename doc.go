@@ -20,14 +20,17 @@
 //
 // # The flow of a request
 //
-// [Transport.RoundTrip] takes the token from its Source, signs a proof with
-// a new jti (128 random bits), the request's method (htm) and URL (htu:
-// scheme, host and path as sent, without query or fragment), the time
-// (iat), the token's SHA-256 (ath) and the origin's current server nonce,
-// and sends a clone of the request with "Authorization: DPoP <token>" and
-// "DPoP: <proof>". The caller's request is never modified. The header and
-// public key of the proof are encoded once per key; a proof costs one
-// signature and one allocation beyond it.
+// [Transport.RoundTrip] checks the request, takes the token from its
+// Source (waiting for it no longer than the request's context), signs a
+// proof with a new jti (128 random bits), the request's method (htm) and
+// URL (htu: scheme, host and path as sent, without query or fragment), the
+// time (iat), the token's SHA-256 (ath) and the origin's current server
+// nonce, and sends a clone of the request with "Authorization: DPoP
+// <token>" and "DPoP: <proof>". The caller's request is never modified. It
+// then hands the response to the retry policy, which either returns it or
+// sends the request again with a new proof. The header and public key of
+// the proof are encoded once per key; a proof costs one signature and one
+// allocation beyond it.
 //
 // # Nonces
 //
@@ -39,24 +42,41 @@
 // the resource server's, so servers that share an origin do not trade
 // nonces at a round trip each.
 //
+// While the cache knows nothing of an origin, the first request to it goes
+// alone and the others wait (at most 5 seconds, and no longer than their
+// contexts) for its response headers, then go with what it learned: a
+// nonce, or that the origin sent none. C concurrent first requests thus
+// cost at most C+1 requests on the wire, and a server that needs no nonce
+// costs the waiters one round trip, once.
+//
 // # Retries
 //
-// When a response is a use_dpop_nonce challenge (a resource server's 401
-// with a DPoP WWW-Authenticate challenge, or an authorization server's 400
-// JSON error) with a nonce other than the one just sent, the Transport
-// closes it and sends the request once more with a new proof carrying the
-// new nonce. It retries at most once per request, only when the body can be
-// sent again (no body, or Request.GetBody, which http.NewRequest sets for
-// in-memory bodies), and never with the nonce just refused. Anything else
-// is returned to the caller untouched: a 400 body peeked to find its error
-// code still reads in full. [CheckResponse] describes a DPoP error in a
-// response the Transport handed back.
+// The retry policy sends a request again, with a new proof (new jti and
+// iat), for three reasons, each with its own bound, so it never loops:
 //
-// One retry covers a server that rotates its nonce from time to time. A
-// server that rotates faster than a client's concurrent requests complete,
-// and accepts few old nonces, may refuse a retry too; that second challenge
-// is returned, never retried again ([NonceFromError] and [CheckResponse]
-// tell the caller, who may resend).
+//   - a use_dpop_nonce challenge (a resource server's 401 with a DPoP
+//     WWW-Authenticate challenge, or an authorization server's 400 JSON
+//     error) with a nonce not yet tried for the request: once by default,
+//     up to [Transport.NonceRetries] (at most [MaxNonceRetries]) times;
+//   - an invalid_dpop_proof whose Date header shows that the client's clock
+//     is [ClockTolerance] or more from the server's (§11.1): once, and the
+//     offset is kept for that origin only, until its responses agree
+//     with the client's clock again;
+//   - a 401 invalid_token (RFC 6750 §3.1) for a token that the Source, a
+//     [TokenSource], can replace: once, with one token request shared by
+//     every request that saw the refusal.
+//
+// A request whose body cannot be sent again (a body without
+// Request.GetBody, which http.NewRequest sets for in-memory bodies) is
+// never retried: its response is returned as it is. A challenge's body is
+// drained, briefly, and closed before the retry; any response not retried
+// is returned untouched, and a 400 body peeked to find its error code
+// still reads in full. [CheckResponse] and [NonceFromError] describe a
+// DPoP error the caller received.
+//
+// A server that rotates its nonce after a few proofs and accepts few old
+// ones may challenge a retry again when many requests run at once; a
+// larger NonceRetries answers that at the cost of more round trips.
 //
 // net/http itself may send an idempotent request again, with the same
 // headers and therefore the same proof, when a kept-alive connection turns
@@ -90,6 +110,35 @@
 // by default, since a server that ignores DPoP, or an attacker who strips
 // the DPoP header in transit, would otherwise downgrade the client
 // silently ([TokenTypeError]).
+//
+// Where secrets go, and where they never appear:
+//
+//   - The access token goes only to the origin the caller addressed; a
+//     redirect to another origin (an IPv6 zone counts) gets a proof
+//     without it. Requests that carry client credentials, codes, PKCE
+//     verifiers, refresh tokens or client assertions (token, PAR, device
+//     authorization, revocation) follow no redirect at all, and [Discover]
+//     follows none to another origin and accepts only https endpoints
+//     (http on loopback).
+//   - No private key, token, client secret, client assertion or proof
+//     appears in the text of an error or in the %v, %+v, %#v or %s of a
+//     type of this package. A server's own words in an error
+//     (error_description, algs) are cut short and escaped; a server's
+//     response body never is shown ([TokenError] keeps it reachable, on
+//     purpose, through its [oauth2.RetrieveError]).
+//   - [Trace] callbacks and [NewLogTrace] logs are given no secret.
+//
+// What is bounded:
+//
+//   - Waits: for a token, for the first request to an origin, and for a
+//     retry, by the request's context; a token request that others wait for
+//     by the context of its source, or a minute when that has no deadline.
+//   - Bodies: a 400 body is peeked for at most 4 KiB and 200 ms, a
+//     challenge's body drained for at most 64 KiB and 50 ms; token, PAR
+//     and revocation responses are read up to 256 KiB, metadata up to
+//     1 MiB. Nonces are at most [MaxNonceLen] bytes, a NonceCache holds a
+//     bounded number of origins.
+//   - Retries: as above, each reason its own small bound.
 //
 // Proofs are verified in this module's tests by go-jose, never only by the
 // code that made them; the dpoptest package is a strict authorization and

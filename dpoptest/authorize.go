@@ -63,6 +63,10 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest("invalid_request", "unknown client_id"))
 		return
 	}
+	if s.cfg.FAPI2 && !q.Has("request_uri") {
+		s.writeError(w, r, badRequest("invalid_request", "FAPI 2.0 requires a pushed authorization request (RFC 9126): request_uri missing"))
+		return
+	}
 	params, jkt, oe := s.authorizeParams(q, c.ID)
 	if oe != nil {
 		s.writeError(w, r, oe)
@@ -73,7 +77,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest("invalid_request", "redirect_uri missing or not registered"))
 		return
 	}
-	back := url.Values{}
+	back := url.Values{"iss": {s.URL}} // RFC 9207 §2, on errors too
 	if st := params.Get("state"); st != "" {
 		back.Set("state", st)
 	}
@@ -100,7 +104,6 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	back.Set("code", code)
-	back.Set("iss", s.URL) // RFC 9207
 	redirect(w, redirectURI, back)
 }
 

@@ -1,6 +1,7 @@
 package dpoptest
 
 import (
+	"crypto"
 	"crypto/subtle"
 	"net/http"
 	"net/url"
@@ -15,9 +16,17 @@ type Client struct {
 
 	// Secret is the client secret of a confidential client, which
 	// authenticates with client_secret_basic or client_secret_post
-	// (RFC 6749 §2.3.1). "" makes a public client (token_endpoint_auth
-	// "none") that must not send a secret.
+	// (RFC 6749 §2.3.1). If Secret and PublicKey are both empty, the
+	// client is public (token_endpoint_auth_method "none") and must not
+	// send a secret.
 	Secret string
+
+	// PublicKey is the public key of a confidential client that
+	// authenticates with private_key_jwt (RFC 7523 §2.2, OpenID Connect
+	// Core §9): an *ecdsa.PublicKey, ed25519.PublicKey or *rsa.PublicKey.
+	// Such a client must authenticate with a client assertion signed by
+	// the matching private key.
+	PublicKey crypto.PublicKey
 
 	// RedirectURIs are the registered redirect URIs, compared exactly,
 	// except that for a public client a loopback URI ("http://127.0.0.1/…"
@@ -31,7 +40,7 @@ func (c Client) redirectOK(uri string) bool {
 	if slices.Contains(c.RedirectURIs, uri) {
 		return true
 	}
-	if c.Secret != "" {
+	if !c.public() {
 		return false
 	}
 	u, err := url.Parse(uri)
@@ -50,11 +59,35 @@ func (c Client) redirectOK(uri string) bool {
 	return false
 }
 
+// public reports whether c is a public client, without credentials
+// (RFC 6749 §2.1).
+func (c Client) public() bool { return c.Secret == "" && c.PublicKey == nil }
+
 // authenticateClient identifies and authenticates the client of a token,
-// PAR or device authorization request (RFC 6749 §2.3, §3.2.1). A public
-// client may carry its client_id in a Basic header with an empty password,
-// which is what oauth2.AuthStyleInHeader sends for it.
+// PAR, revocation or device authorization request (RFC 6749 §2.3,
+// §3.2.1): with a client assertion (RFC 7523 §2.2), a secret, or, for a
+// public client, its client_id alone. In FAPI 2.0 mode only
+// private_key_jwt is accepted.
 func (s *Server) authenticateClient(r *http.Request, form url.Values) (*Client, *oauthError) {
+	var c *Client
+	var oe *oauthError
+	if form.Has("client_assertion") || form.Has("client_assertion_type") {
+		c, oe = s.authenticateAssertion(r, form)
+	} else {
+		c, oe = s.authenticateSecret(r, form)
+	}
+	if oe == nil && s.cfg.FAPI2 && record(r).ClientAuth != PrivateKeyJWT {
+		return nil, &oauthError{http.StatusUnauthorized, "invalid_client",
+			"FAPI 2.0 requires private_key_jwt client authentication (RFC 7523 section 2.2)", false}
+	}
+	return c, oe
+}
+
+// authenticateSecret authenticates a client with client_secret_basic,
+// client_secret_post, or none for a public client (RFC 6749 §2.3.1). A
+// public client may carry its client_id in a Basic header with an empty
+// password, which is what oauth2.AuthStyleInHeader sends for it.
+func (s *Server) authenticateSecret(r *http.Request, form url.Values) (*Client, *oauthError) {
 	rec := record(r)
 	basicID, basicSecret, hasBasic := r.BasicAuth()
 	if hasBasic {
@@ -69,9 +102,6 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*Client, 
 	_, hasPostSecret := form["client_secret"]
 	if hasBasic && hasPostSecret {
 		return nil, &oauthError{http.StatusBadRequest, "invalid_request", "more than one client authentication method", true}
-	}
-	if len(form["client_id"]) > 1 || len(form["client_secret"]) > 1 {
-		return nil, &oauthError{http.StatusBadRequest, "invalid_request", "repeated client_id or client_secret", hasBasic}
 	}
 	id := formID
 	if hasBasic {
@@ -89,7 +119,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*Client, 
 	if hasBasic {
 		secret = basicSecret
 	}
-	if c.Secret == "" {
+	if c.public() {
 		if secret != "" || hasPostSecret {
 			return nil, &oauthError{http.StatusUnauthorized, "invalid_client", "public client must not send a client secret", hasBasic}
 		}
@@ -100,6 +130,8 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*Client, 
 		return &c, nil
 	}
 	switch {
+	case c.Secret == "":
+		return nil, &oauthError{http.StatusUnauthorized, "invalid_client", "client must authenticate with private_key_jwt", hasBasic}
 	case hasBasic:
 		rec.ClientAuth = ClientSecretBasic
 	case hasPostSecret:

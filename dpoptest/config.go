@@ -1,6 +1,11 @@
 package dpoptest
 
-import "time"
+import (
+	"slices"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
 
 // Config configures a [Server]. The zero value (or a nil *Config) gives a
 // server without nonces, accepting the algorithms listed by
@@ -74,7 +79,32 @@ type Config struct {
 
 	// DeviceCodeTTL is the lifetime of a device code. If zero, 10 minutes.
 	DeviceCodeTTL time.Duration
+
+	// FAPI2 makes the server check what the OpenID Foundation's
+	// conformance suite checks of a FAPI 2.0 Security Profile client using
+	// DPoP, on top of the checks it always makes (proof typ, a public jwk,
+	// htm, iat, a unique jti, ath only with a token, PKCE S256, dpop_jkt
+	// and the code's key binding):
+	//
+	//   - proof algorithms PS256, ES256 and EdDSA only (Algs is filtered);
+	//   - htu string-equal to the request URL without query and fragment,
+	//     not merely equal after normalisation;
+	//   - iat within MaxSkew, 5 minutes if zero;
+	//   - nonces required (RequireNonce), rotated after every accepted
+	//     proof (NonceEvery 1 unless set) and never announced on a 2xx
+	//     (NoNonceOnSuccess), so each request is challenged once and one
+	//     retry must succeed;
+	//   - the resource server's challenges spell the scheme "dPoP", which
+	//     clients must compare case-insensitively (RFC 9110 §11.1);
+	//   - every authorization request pushed first (PAR, RFC 9126);
+	//   - client authentication with private_key_jwt only (RFC 7523 §2.2),
+	//     the assertion's aud exactly the issuer [Server.URL] as a string.
+	FAPI2 bool
 }
+
+// fapiAlgs are the JWS algorithms FAPI 2.0 allows (FAPI 2.0 Security
+// Profile §5.4.1).
+var fapiAlgs = []jose.SignatureAlgorithm{jose.PS256, jose.ES256, jose.EdDSA}
 
 // defaultClients returns a new copy of the clients of Config.Clients nil.
 func defaultClients() []Client {
@@ -106,5 +136,27 @@ func withDefaults(cfg *Config) Config {
 	if c.DeviceCodeTTL <= 0 {
 		c.DeviceCodeTTL = 10 * time.Minute
 	}
+	if c.FAPI2 {
+		fapiDefaults(&c)
+	}
 	return c
+}
+
+// fapiDefaults applies what Config.FAPI2 implies.
+func fapiDefaults(c *Config) {
+	c.RequireNonce = true
+	c.NoNonceOnSuccess = true
+	if c.NonceEvery == 0 {
+		c.NonceEvery = 1
+	}
+	if c.MaxSkew == 0 {
+		c.MaxSkew = 5 * time.Minute
+	}
+	var algs []string
+	for _, a := range fapiAlgs {
+		if c.Algs == nil || slices.Contains(c.Algs, string(a)) {
+			algs = append(algs, string(a))
+		}
+	}
+	c.Algs = algs
 }

@@ -44,6 +44,15 @@
 // The endpoints' URLs come from [Server.Endpoint] and [Server.PARURL], or
 // from the metadata.
 //
+// # FAPI 2.0
+//
+// [Config.FAPI2] adds what the OpenID Foundation's conformance suite checks
+// of a FAPI 2.0 client with DPoP: PAR for every authorization request,
+// private_key_jwt client authentication ([Client.PublicKey]), PS256, ES256
+// or EdDSA proofs, htu string-equal to the request URL, a nonce challenge
+// on every request. Clients registered with a PublicKey authenticate with
+// private_key_jwt outside that mode too.
+//
 // The server is strict on purpose: it accepts only the current nonce, a jti
 // only once, a code only once, and it rejects every deviation with the error
 // code the RFCs prescribe.

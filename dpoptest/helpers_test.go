@@ -169,3 +169,22 @@ func (c *fakeClock) add(d time.Duration) {
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
+
+// sign signs claims as a JWT with k (a client assertion, RFC 7523 §3).
+func (k *clientKey) sign(claims map[string]any) string {
+	k.t.Helper()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: k.priv}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	payload, _ := json.Marshal(claims)
+	jws, err := s.Sign(payload)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	out, err := jws.CompactSerialize()
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	return out
+}

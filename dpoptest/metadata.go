@@ -30,10 +30,13 @@ func (s *Server) metadata() map[string]any {
 		"grant_types_supported": []string{
 			"authorization_code", "client_credentials", "refresh_token", grantDeviceCode,
 		},
-		"code_challenge_methods_supported":           []string{"S256"},
-		"token_endpoint_auth_methods_supported":      []string{"client_secret_basic", "client_secret_post", "none"},
-		"revocation_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
-		"dpop_signing_alg_values_supported":          s.verifier.AllowedAlgs(),
+		"code_challenge_methods_supported":                 []string{"S256"},
+		"token_endpoint_auth_methods_supported":            s.authMethods(),
+		"token_endpoint_auth_signing_alg_values_supported": s.assertionAlgs(),
+		"revocation_endpoint_auth_methods_supported":       s.authMethods(),
+		"authorization_response_iss_parameter_supported":   true,
+		"require_pushed_authorization_requests":            s.cfg.FAPI2,
+		"dpop_signing_alg_values_supported":                s.verifier.AllowedAlgs(),
 	}
 }
 
@@ -51,4 +54,26 @@ func (s *Server) serveResourceMetadata(w http.ResponseWriter, r *http.Request) {
 		"dpop_signing_alg_values_supported": s.verifier.AllowedAlgs(),
 		"dpop_bound_access_tokens_required": true,
 	})
+}
+
+// authMethods are the client authentication methods the endpoints accept
+// (RFC 8414 §2).
+func (s *Server) authMethods() []string {
+	if s.cfg.FAPI2 {
+		return []string{string(PrivateKeyJWT)}
+	}
+	return []string{string(ClientSecretBasic), string(ClientSecretPost), string(PrivateKeyJWT), string(ClientAuthNone)}
+}
+
+// assertionAlgs are the algorithms accepted for client assertions.
+func (s *Server) assertionAlgs() []string {
+	algs := assertionAlgs
+	if s.cfg.FAPI2 {
+		algs = fapiAlgs
+	}
+	out := make([]string, len(algs))
+	for i, a := range algs {
+		out[i] = string(a)
+	}
+	return out
 }

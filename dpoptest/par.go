@@ -31,15 +31,7 @@ func (s *Server) servePAR(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, oe)
 		return
 	}
-	var p *Proof
-	if len(r.Header.Values("DPoP")) > 0 {
-		var fail *proofFailure
-		if p, fail = s.checkProof(r, "", s.asNonce); fail != nil {
-			s.writeError(w, r, badRequest(fail.code, fail.desc))
-			return
-		}
-	}
-	c, oe := s.authenticateClient(r, form)
+	p, c, oe := s.proofAndClient(r, form, false)
 	if oe != nil {
 		s.writeError(w, r, oe)
 		return

@@ -3,6 +3,7 @@ package dpoptest
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -39,6 +40,10 @@ func (s *Server) checkProof(r *http.Request, accessToken string, nonces *nonceSt
 	}
 	rec.Proof = p
 	rec.Nonce = p.Nonce
+	if s.cfg.FAPI2 && p.HTU != requestURL(r) {
+		rec.ProofErr = "dpoptest: htu is not string-equal to the request URL"
+		return nil, &proofFailure{"invalid_dpop_proof", "invalid htu: FAPI 2.0 requires htu " + quote(p.HTU) + " to equal the request URL " + quote(requestURL(r)) + " exactly"}
+	}
 	if s.cfg.RequireNonce {
 		if p.Nonce == "" {
 			return p, &proofFailure{"use_dpop_nonce", "the server requires a nonce in the DPoP proof"}
@@ -66,4 +71,33 @@ func requestURL(r *http.Request) string {
 		return path
 	}
 	return scheme + "://" + r.Host + path
+}
+
+// proofAndClient checks the DPoP proof of a request to an endpoint that
+// authenticates clients (token, PAR, revocation) and authenticates the
+// client. A proof is required when required is set, else checked when
+// present. The proof comes first, except that a client assertion is
+// checked, and spent, before it: as oidc-provider does, so a client that
+// resends an assertion on its nonce retry is refused (RFC 7523 §3 jti).
+func (s *Server) proofAndClient(r *http.Request, form url.Values, required bool) (*Proof, *Client, *oauthError) {
+	var c *Client
+	var oe *oauthError
+	if form.Has("client_assertion") {
+		if c, oe = s.authenticateClient(r, form); oe != nil {
+			return nil, nil, oe
+		}
+	}
+	var p *Proof
+	if required || len(r.Header.Values("DPoP")) > 0 {
+		var fail *proofFailure
+		if p, fail = s.checkProof(r, "", s.asNonce); fail != nil {
+			return nil, nil, badRequest(fail.code, fail.desc)
+		}
+	}
+	if c == nil {
+		if c, oe = s.authenticateClient(r, form); oe != nil {
+			return nil, nil, oe
+		}
+	}
+	return p, c, nil
 }

@@ -59,7 +59,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (s *Server) challenge(w http.ResponseWriter, rec *Request, code, desc string) {
 	rec.Error = code
 	var b strings.Builder
-	b.WriteString("DPoP")
+	if s.cfg.FAPI2 {
+		b.WriteString("dPoP") // as the FAPI 2.0 conformance suite does: schemes are case-insensitive
+	} else {
+		b.WriteString("DPoP")
+	}
 	sep := " "
 	if code != "" {
 		b.WriteString(` error="` + code + `", error_description="` + quoteParam(desc) + `"`)

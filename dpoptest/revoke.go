@@ -57,14 +57,9 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	rec := record(r)
 	rec.Kind = KindRevoke
 	form, oe := parseForm(w, r)
-	if oe == nil && len(r.Header.Values("DPoP")) > 0 {
-		if _, fail := s.checkProof(r, "", s.asNonce); fail != nil {
-			oe = badRequest(fail.code, fail.desc)
-		}
-	}
 	var c *Client
 	if oe == nil {
-		c, oe = s.authenticateClient(r, form)
+		_, c, oe = s.proofAndClient(r, form, false)
 	}
 	if oe == nil && form.Get("token") == "" {
 		oe = badRequest("invalid_request", "missing token")

@@ -60,7 +60,8 @@ type Server struct {
 	devices map[string]*deviceGrant // by device_code
 	users   map[string]string       // user_code → device_code
 
-	revokedAT map[string]time.Time // jti of revoked access tokens → expiry
+	revokedAT     map[string]time.Time // jti of revoked access tokens → expiry
+	assertionJTIs jtiCache             // "client_id jti" of client assertions (RFC 7523 §3)
 }
 
 // NewServer starts a Server configured by cfg (nil means defaults) on a

@@ -39,12 +39,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.GrantType = form.Get("grant_type")
-	p, fail := s.checkProof(r, "", s.asNonce)
-	if fail != nil {
-		s.writeError(w, r, &oauthError{status: http.StatusBadRequest, code: fail.code, desc: fail.desc})
-		return
-	}
-	c, oe := s.authenticateClient(r, form)
+	p, c, oe := s.proofAndClient(r, form, true)
 	if oe != nil {
 		s.writeError(w, r, oe)
 		return
@@ -70,7 +65,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 
 // grantClientCredentials runs RFC 6749 §4.4 for confidential clients.
 func (s *Server) grantClientCredentials(w http.ResponseWriter, c *Client, p *Proof, form url.Values) *oauthError {
-	if c.Secret == "" {
+	if c.public() {
 		return badRequest("unauthorized_client", "client_credentials is for confidential clients")
 	}
 	s.issue(w, c, p, c.ID, form.Get("scope"), false)
@@ -175,7 +170,7 @@ func (s *Server) issue(w http.ResponseWriter, c *Client, p *Proof, subject, scop
 	if withRefresh {
 		rt := randString(32)
 		g := &refreshGrant{clientID: c.ID, subject: subject, scope: scope}
-		if c.Secret == "" {
+		if c.public() {
 			g.jkt = p.Thumbprint
 		}
 		s.mu.Lock()

@@ -23,8 +23,10 @@ type tokenResp struct {
 	RT      string `json:"refresh_token"`
 	Scope   string `json:"scope"`
 	Expires int64  `json:"expires_in"`
-	Error   string `json:"error"`
-	Desc    string `json:"error_description"`
+	// RequestURI is the request_uri of a PAR response (RFC 9126 §2.2).
+	RequestURI string `json:"request_uri"`
+	Error      string `json:"error"`
+	Desc       string `json:"error_description"`
 }
 
 // post sends a form to endpoint with a proof of k (none if k is nil) and
