@@ -46,6 +46,16 @@ type Config struct {
 	// [Metadata.PushedAuthorizationRequestEndpoint].
 	PARURL string
 
+	// RevocationURL is the token revocation endpoint (RFC 7009), used by
+	// [Config.Revoke]: the metadata's [Metadata.RevocationEndpoint].
+	RevocationURL string
+
+	// DeviceProgress, if set, is called by [Config.DeviceAccessToken]
+	// before its first poll and after each poll that leaves it waiting for
+	// the user, on the calling goroutine: show the user code, the
+	// verification URI and the progress from it. It should return quickly.
+	DeviceProgress func(DeviceStatus)
+
 	// AllowBearer accepts a token_type of Bearer, which means the server
 	// ignored DPoP and issued an unbound token (a downgrade). By default
 	// that is a [*TokenTypeError]. The client of [Config.Client] then
@@ -96,14 +106,15 @@ func (c Config) Format(f fmt.State, verb rune) {
 // code to the signer's key. Pass oauth2.S256ChallengeOption(verifier) for
 // PKCE (RFC 7636).
 //
-// With FAPI2 set it returns "": the profile sends every authorization
-// request through PAR ([Config.PushAuthCodeURL]).
+// It panics, with a message naming the problem, when c is not usable (a
+// missing OAuth2 or Signer, say), or when FAPI2 is set: the profile sends
+// every authorization request through PAR ([Config.PushAuthCodeURL]).
 func (c *Config) AuthCodeURL(state string, opts ...oauth2.AuthCodeOption) string {
 	if err := c.check(); err != nil {
 		panic(err.Error()) // AuthCodeURL has no error result; the message names the missing field
 	}
 	if c.FAPI2 {
-		return ""
+		panic("dpop: Config.AuthCodeURL: with FAPI2 every authorization request goes through PAR: use Config.PushAuthCodeURL")
 	}
 	return c.authCodeURL(state, opts...)
 }

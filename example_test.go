@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -181,4 +182,123 @@ func ExampleSigner_Proof() {
 	fmt.Println(signer.Alg(), claims.HTM, claims.HTU, claims.Thumbprint == signer.Thumbprint())
 	// Output:
 	// ES256 POST https://as.example.com/token true
+}
+
+// The redirect back from the authorization server is checked before its
+// code is used: the state of this login (compared in constant time), the
+// issuer (RFC 9207, required here because the metadata says the server
+// always sends it), and an error answer as a typed error.
+func ExampleMetadata_AuthCode() {
+	md := &dpop.Metadata{Issuer: "https://as.example", AuthorizationResponseISSParameterSupported: true}
+	state := "k3y8Qz" // the state the authorization request was sent with
+
+	for _, callback := range []string{
+		"code=SplxlOBeZQQYbYS6WxSbIA&state=k3y8Qz&iss=https%3A%2F%2Fas.example",
+		"code=SplxlOBeZQQYbYS6WxSbIA&state=k3y8Qz&iss=https%3A%2F%2Fevil.example",
+		"code=SplxlOBeZQQYbYS6WxSbIA&state=k3y8Qz",
+		"error=access_denied&error_description=The+user+declined&state=k3y8Qz&iss=https%3A%2F%2Fas.example",
+	} {
+		query, _ := url.ParseQuery(callback)
+		code, err := md.AuthCode(query, state)
+		var denied *dpop.AuthResponseError
+		switch {
+		case errors.As(err, &denied):
+			fmt.Println("refused by the user or the server:", denied.ErrorCode)
+		case err != nil:
+			fmt.Println(err)
+		default:
+			fmt.Println("code:", code)
+		}
+	}
+	// Output:
+	// code: SplxlOBeZQQYbYS6WxSbIA
+	// dpop: authorization response names issuer "https://evil.example"; want "https://as.example" (RFC 9207 §2.4: a mix-up)
+	// dpop: authorization response has no iss, which the server always sends (RFC 9207 §2.4)
+	// refused by the user or the server: access_denied
+}
+
+// A FAPI 2.0 client: PAR with PKCE and dpop_jkt, private_key_jwt with a key
+// of its own (a new assertion for every attempt: the server spends each one
+// before it challenges the proof's nonce), the iss check on the redirect,
+// and DPoP-bound tokens. dpoptest in its FAPI 2.0 mode challenges every
+// request once for a new nonce.
+func ExampleConfig_fapi2() {
+	assertionKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader) // the client's registered key
+	srv := dpoptest.NewServer(&dpoptest.Config{
+		FAPI2: true,
+		Clients: []dpoptest.Client{{
+			ID: "fapi", PublicKey: assertionKey.Public(),
+			RedirectURIs: []string{"http://127.0.0.1:8080/callback"},
+		}},
+	})
+	defer srv.Close()
+	ctx := context.Background()
+	md, err := dpop.Discover(ctx, srv.URL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	assertions, err := dpop.NewAssertionSigner(assertionKey, &dpop.AssertionSignerOptions{KeyID: "fapi-1"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	signer := exampleSigner() // the DPoP key: another key
+	cfg := &dpop.Config{
+		OAuth2: &oauth2.Config{
+			ClientID:    "fapi",
+			Endpoint:    md.Endpoint(),
+			RedirectURL: "http://127.0.0.1:8080/callback",
+			Scopes:      []string{"api:read"},
+		},
+		Signer:          signer,
+		ClientAssertion: assertions,
+		Issuer:          md.Issuer,
+		PARURL:          md.PushedAuthorizationRequestEndpoint,
+		FAPI2:           true,
+	}
+
+	verifier := oauth2.GenerateVerifier()
+	authURL, err := cfg.PushAuthCodeURL(ctx, "state-1", oauth2.S256ChallengeOption(verifier))
+	if err != nil {
+		log.Fatal(err)
+	}
+	code, err := cfg.AuthCode(browseQuery(authURL), "state-1") // state and iss checked
+	if err != nil {
+		log.Fatal(err)
+	}
+	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp, err := cfg.Client(ctx, tok).Get(srv.URL + "/api/me")
+	if err != nil {
+		log.Fatal(err)
+	}
+	printAPI(resp, signer)
+	for _, r := range srv.Requests() {
+		if r.Kind == dpoptest.KindPAR || r.Kind == dpoptest.KindToken {
+			fmt.Println(r.Kind, r.Status, r.Error, r.ClientAuth)
+		}
+	}
+	// Output:
+	// 200 OK GET /api/me as alice bound to our key: true
+	// par 400 use_dpop_nonce private_key_jwt
+	// par 201  private_key_jwt
+	// token 400 use_dpop_nonce private_key_jwt
+	// token 200  private_key_jwt
+}
+
+// browseQuery is browse for a caller that checks the whole redirect: it
+// returns the query of the redirect (code, state, iss).
+func browseQuery(authURL string) url.Values {
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(authURL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	return loc.Query()
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -97,9 +98,14 @@ func TestFAPI2Requests(t *testing.T) {
 	ctx := context.Background()
 	verifier := oauth2.GenerateVerifier()
 
-	if got := cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)); got != "" {
-		t.Errorf("AuthCodeURL = %q; want \"\" (PAR only)", got)
-	}
+	func() {
+		defer func() {
+			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "PushAuthCodeURL") {
+				t.Errorf("AuthCodeURL with FAPI2: recovered %v; want a panic naming PushAuthCodeURL", r)
+			}
+		}()
+		cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier))
+	}()
 	for _, tt := range []struct {
 		name string
 		call func() error

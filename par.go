@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"golang.org/x/oauth2"
 )
@@ -40,24 +38,7 @@ func (c *Config) PushAuthCodeURL(ctx context.Context, state string, opts ...oaut
 			return "", err
 		}
 	}
-	if cfg.Endpoint.AuthStyle == oauth2.AuthStyleInParams && cfg.ClientSecret != "" {
-		form.Set("client_secret", cfg.ClientSecret)
-	}
-	req, err := http.NewRequestWithContext(ctx, "POST", c.PARURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", requestError("PAR", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if cfg.Endpoint.AuthStyle == oauth2.AuthStyleInHeader {
-		// RFC 6749 §2.3.1: form-encode the credentials before Basic.
-		req.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
-	}
-	resp, err := tokenClient(ctx, c.Signer, c.nonces(), c.clientAuth()).Do(req)
-	if err != nil {
-		return "", requestError("PAR", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body) // bounded by the token-request transport
+	resp, body, err := postForm(ctx, cfg, c.Signer, c.nonces(), c.clientAuth(), c.PARURL, form)
 	if err != nil {
 		return "", requestError("PAR", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"golang.org/x/oauth2"
@@ -131,6 +132,41 @@ func dpopClient(ctx context.Context, src oauth2.TokenSource, s *Signer, allowBea
 		Signer:      s,
 		AllowBearer: allowBearer,
 	}}
+}
+
+// postForm POSTs form to endpoint with the client authentication of cfg,
+// whose AuthStyle the caller pinned (RFC 6749 §2.3.1: Basic with the
+// form-encoded credentials, else client_id and any client_secret in the
+// body), through [tokenClient]: a proof from s, the server's nonce challenge
+// answered, a new client assertion from auth (if any) on every attempt, the
+// body bounded by maxTokenResponse. It returns the response
+// with its body read and closed. form is modified.
+func postForm(ctx context.Context, cfg *oauth2.Config, s *Signer, nonces *NonceCache, auth *clientAuth, endpoint string, form url.Values) (*http.Response, []byte, error) {
+	inHeader := cfg.Endpoint.AuthStyle == oauth2.AuthStyleInHeader
+	if !inHeader {
+		form.Set("client_id", cfg.ClientID)
+		if cfg.ClientSecret != "" {
+			form.Set("client_secret", cfg.ClientSecret)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if inHeader {
+		req.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
+	}
+	resp, err := tokenClient(ctx, s, nonces, auth).Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body) // bounded by the token-request transport
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp, body, nil
 }
 
 // checkParts returns an error naming the first required field of a grant

@@ -22,7 +22,9 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
 
+	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/keystore"
 )
 
@@ -38,7 +40,8 @@ const (
 // ("Or visit: …").
 var cliURLRe = regexp.MustCompile(`visit: (\S+)`)
 
-// buildCLI builds examples/cli-login into a temporary directory.
+// buildCLI builds examples/cli-login (its own module) into a temporary
+// directory.
 func buildCLI(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -48,7 +51,8 @@ func buildCLI(t *testing.T) string {
 		t.Fatalf("go env GOMOD: %q, %v", out, err)
 	}
 	bin := filepath.Join(t.TempDir(), "cli-login")
-	// examples/cli-login is a module of its own (it imports tpmkey).
+	// examples/cli-login is a module of its own (it imports tpmkey and
+	// github.com/cli/browser): build it from its directory.
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
 	cmd.Dir = filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "examples", "cli-login")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -336,11 +340,25 @@ func TestCLILogin(t *testing.T) {
 	p.wait()
 	p.apiAnswer()
 
-	// 5. logout deletes token and key.
+	// 5. logout revokes the refresh token at the AS (the access token, a
+	// JWT, oidc-provider cannot revoke), then deletes token and key.
+	key, err := keystore.LoadKey(store.fs, store.entry("dpop-key-"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, last := store.token(jkt)
 	p = startCLI(t, bin, false, append(args, "logout")...)
 	p.wait()
 	if k, tn := store.entry("dpop-key-"), store.entry("dpop-token-"); k != "" || tn != "" {
 		t.Fatalf("after logout: key %q, token %q still stored", k, tn)
+	}
+	for _, want := range []string{"revoked the refresh token at the server", "cannot revoke the access token", "deleted the token and the key"} {
+		if !strings.Contains(p.errText(), want) {
+			t.Errorf("logout: stderr does not say %q:\n%s", want, p.errText())
+		}
+	}
+	if err := refreshWith(issuer, key, last.refresh); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Errorf("refresh with the logged-out refresh token and its key = %v; want invalid_grant", err)
 	}
 
 	// 6. The next run logs in again, with a new key.
@@ -367,9 +385,30 @@ func TestCLILoginDevice(t *testing.T) {
 	}
 	headlessApproveDevice(t, uri)
 	p.wait()
+	if !regexp.MustCompile(`poll \d+: approved`).MatchString(p.errText()) {
+		t.Errorf("stderr does not show the polls' progress:\n%s", p.errText())
+	}
 	w := p.apiAnswer()
 	if jkt := store.jkt(); w.JKT != jkt || w.Sub != "alice" {
 		t.Errorf("API answered %+v; want sub alice, jkt %s", w, jkt)
 	}
 	store.token(w.JKT)
+}
+
+// refreshWith refreshes refreshToken with a proof of key, as the CLI would
+// have, and returns the error.
+func refreshWith(issuer string, key crypto.Signer, refreshToken string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	md, err := dpop.Discover(ctx, issuer)
+	if err != nil {
+		return err
+	}
+	s, err := dpop.NewSigner(key, nil)
+	if err != nil {
+		return err
+	}
+	cfg := &dpop.Config{OAuth2: &oauth2.Config{ClientID: "cli", Endpoint: md.Endpoint()}, Signer: s}
+	_, err = cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Now().Add(-time.Minute)}).Token()
+	return err
 }

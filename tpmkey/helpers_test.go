@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop"
-	"github.com/dpopkit/dpop/dpoptest"
 	"golang.org/x/oauth2/clientcredentials"
 )
 
@@ -64,7 +63,7 @@ func clientFor(key *Key, base string) (*http.Client, *dpop.Signer, error) {
 		return nil, nil, err
 	}
 	cc := &dpop.ClientCredentials{
-		OAuth2: &clientcredentials.Config{ClientID: "backend", ClientSecret: "backend-secret", TokenURL: base + dpoptest.PathToken},
+		OAuth2: &clientcredentials.Config{ClientID: "backend", ClientSecret: "backend-secret", TokenURL: base + "/token"}, // dpoptest's token endpoint
 		Signer: s,
 	}
 	return cc.Client(context.Background()), s, nil

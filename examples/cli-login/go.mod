@@ -8,6 +8,7 @@ replace (
 )
 
 require (
+	github.com/cli/browser v1.3.0
 	github.com/dpopkit/dpop v0.0.0-00010101000000-000000000000
 	github.com/dpopkit/dpop/tpmkey v0.0.0-00010101000000-000000000000
 	golang.org/x/oauth2 v0.38.0
@@ -19,5 +20,7 @@ require (
 	github.com/godbus/dbus/v5 v5.2.2 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/zalando/go-keyring v0.2.8 // indirect
-	golang.org/x/sys v0.27.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
 )

@@ -10,14 +10,20 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os/exec"
-	"runtime"
+	"os"
 	"sync"
 	"time"
 
+	"github.com/cli/browser"
 	"github.com/dpopkit/dpop"
 	"golang.org/x/oauth2"
 )
+
+func init() {
+	// The helper programs browser runs must not write to stdout, which
+	// carries the API's answer.
+	browser.Stdout = os.Stderr
+}
 
 // loginBrowser runs the authorization code grant with PKCE (RFC 7636) and
 // dpop_jkt (RFC 9449 §10) on a loopback redirect (RFC 8252 §7.3): it listens
@@ -143,7 +149,7 @@ func (h *callbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if res.err != nil {
 		showPage(w, http.StatusBadRequest, false, res.err.Error())
 	} else {
-		showPage(w, http.StatusOK, true, "You are logged in. You can close this window and return to the terminal.")
+		showPage(w, http.StatusOK, true, fmt.Sprintf("%s is now logged in to %s. You can close this window and return to the terminal.", appName, h.md.Issuer))
 	}
 	h.done <- res
 }
@@ -166,26 +172,15 @@ func showPage(w http.ResponseWriter, status int, ok bool, msg string) {
 	}{ok, msg})
 }
 
-// openBrowser opens u in the system browser without waiting for it. It is
-// a variable so that tests can replace it.
+// openBrowser opens u in the system browser: github.com/cli/browser runs
+// xdg-open (or x-www-browser, www-browser, or WSL's wslview) on Linux and
+// the BSDs, open on macOS, and ShellExecute on Windows. It is a variable so
+// that tests can replace it.
 var openBrowser = func(u string) error {
 	if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") {
 		return fmt.Errorf("not opening %q: not an http(s) URL", u)
 	}
-	var cmd *exec.Cmd
-	switch runtime.GOOS {
-	case "darwin":
-		cmd = exec.Command("open", u)
-	case "windows":
-		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", u)
-	default:
-		cmd = exec.Command("xdg-open", u)
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	go cmd.Wait() // reap it whenever it ends
-	return nil
+	return browser.OpenURL(u)
 }
 
 // loginDevice runs the device authorization grant (RFC 8628): it prints
@@ -198,18 +193,42 @@ func (s *session) loginDevice(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cli-login: %w", err)
 	}
-	fmt.Fprintf(s.stderr, "To log in, open %s in a browser on any device and enter the code %s\n", da.VerificationURI, da.UserCode)
-	if da.VerificationURIComplete != "" {
-		fmt.Fprintf(s.stderr, "Or visit: %s\n", da.VerificationURIComplete)
-	}
 	wait := s.o.timeout
 	if !da.Expiry.IsZero() {
 		wait = min(wait, time.Until(da.Expiry).Round(time.Second))
 	}
-	fmt.Fprintf(s.stderr, "Waiting for approval (up to %v)...\n", wait)
-	tok, err := s.cfg.DeviceAccessToken(ctx, da)
+	polls := 0
+	cfg := *s.cfg // shares the nonces it learned
+	cfg.DeviceProgress = func(st dpop.DeviceStatus) {
+		polls = st.Polls
+		s.deviceProgress(st, wait)
+	}
+	tok, err := cfg.DeviceAccessToken(ctx, da)
 	if err != nil {
 		return nil, fmt.Errorf("cli-login: %w", err)
 	}
+	fmt.Fprintf(s.stderr, "  poll %d: approved\n", polls+1)
 	return tok, nil
+}
+
+// deviceProgress prints where to log in before the first poll, and each
+// poll's outcome after it.
+func (s *session) deviceProgress(st dpop.DeviceStatus, wait time.Duration) {
+	if st.Polls == 0 {
+		fmt.Fprintf(s.stderr, "To log in, open %s in a browser on any device and enter the code %s\n", st.Auth.VerificationURI, st.Auth.UserCode)
+		if st.Auth.VerificationURIComplete != "" {
+			fmt.Fprintf(s.stderr, "Or visit: %s\n", st.Auth.VerificationURIComplete)
+		}
+		fmt.Fprintf(s.stderr, "Waiting for approval (up to %v)...\n", wait)
+		return
+	}
+	why := map[string]string{
+		"authorization_pending": "not approved yet",
+		"slow_down":             "the server asks to poll less often",
+		"":                      "the server is busy",
+	}[st.ErrorCode]
+	if why == "" {
+		why = st.ErrorCode
+	}
+	fmt.Fprintf(s.stderr, "  poll %d: %s; next in %v\n", st.Polls, why, st.Wait)
 }

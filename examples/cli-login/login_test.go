@@ -54,6 +54,9 @@ func TestCallbackState(t *testing.T) {
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `id="login-ok"`) {
 		t.Errorf("valid callback: HTTP %d %q; want 200 login-ok", w.Code, w.Body.String())
 	}
+	if want := "cli-login is now logged in to https://as.example."; !strings.Contains(w.Body.String(), want) {
+		t.Errorf("result page %q does not say %q", w.Body.String(), want)
+	}
 	r := <-h.done
 	if r.err != nil || r.tok.AccessToken != "at-good" {
 		t.Errorf("result = %+v; want the exchanged token", r)

@@ -5,7 +5,7 @@
 // Usage:
 //
 //	cli-login [flags]          log in if needed, then call -api
-//	cli-login [flags] logout   delete the stored token and key
+//	cli-login [flags] logout   revoke the tokens, delete them and the key
 //
 // The first run discovers the authorization server (RFC 8414), creates a
 // DPoP key, and logs in with the authorization code grant, PKCE and dpop_jkt
@@ -47,6 +47,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/keystore"
 	"github.com/dpopkit/dpop/tpmkey"
 	"golang.org/x/oauth2"
@@ -64,6 +65,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// appName names this program to the user, on the login result page.
+const appName = "cli-login"
 
 // options are the parsed command line.
 type options struct {
@@ -109,7 +113,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*op
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the login to complete")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "usage: cli-login [flags]          log in if needed, then call -api\n"+
-			"       cli-login [flags] logout   delete the stored token and key\n\nflags:\n")
+			"       cli-login [flags] logout   revoke the tokens, delete them and the key\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -216,7 +220,7 @@ func runCommand(ctx context.Context, o *options, stdout, stderr io.Writer) error
 		return err
 	}
 	if o.command == "logout" {
-		return logout(o, store, stderr)
+		return logout(ctx, o, store, stderr)
 	}
 	s, err := newSession(ctx, o, store, stderr)
 	if err != nil {
@@ -233,11 +237,14 @@ func runCommand(ctx context.Context, o *options, stdout, stderr io.Writer) error
 	return s.callAPI(ctx, o.api, stdout, stderr)
 }
 
-// logout deletes the token and then the key: a DPoP-bound refresh token is
-// useless without its key (RFC 9449 §5), and a new key is made at the next
-// login. It needs no network.
-func logout(o *options, store keystore.Store, stderr io.Writer) error {
+// logout revokes the stored refresh token (and access token) at the server
+// (RFC 7009), then deletes the token and the key: a DPoP-bound refresh token
+// is useless without its key (RFC 9449 §5), and a new key is made at the
+// next login. When the server cannot be reached or refuses, it says so and
+// deletes them all the same.
+func logout(ctx context.Context, o *options, store keystore.Store, stderr io.Writer) error {
 	keyName, tokenName := entryNames(o.issuer, o.clientID)
+	revoke(ctx, o, store, keyName, tokenName, stderr)
 	var deleted []string
 	if err := store.Delete(tokenName); err == nil {
 		deleted = append(deleted, "token")
@@ -255,4 +262,58 @@ func logout(o *options, store keystore.Store, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "cli-login: logged out: deleted the %s\n", strings.Join(deleted, " and the "))
 	return nil
+}
+
+// revoke revokes the stored tokens at the server, best effort, and says
+// what it did. It needs the key: its proofs go with the request, and the
+// token is stored bound to it.
+func revoke(ctx context.Context, o *options, store keystore.Store, keyName, tokenName string, stderr io.Writer) {
+	key, err := keystore.LoadKey(store, keyName)
+	if err != nil {
+		return // no key: no usable token either
+	}
+	md, err := dpop.Discover(ctx, o.issuer)
+	if err != nil {
+		fmt.Fprintf(stderr, "cli-login: not revoking the tokens: %v\n", err)
+		return
+	}
+	signer, err := newSigner(key, md)
+	if err != nil {
+		fmt.Fprintf(stderr, "cli-login: not revoking the tokens: %v\n", err)
+		return
+	}
+	tok, err := keystore.LoadToken(store, tokenName, signer.Thumbprint())
+	if err != nil {
+		return // nothing stored that could be used
+	}
+	if md.RevocationEndpoint == "" {
+		fmt.Fprintln(stderr, "cli-login: the server has no revocation endpoint (RFC 7009): the tokens stay valid there until they expire")
+		return
+	}
+	cfg := &dpop.Config{
+		OAuth2:        &oauth2.Config{ClientID: o.clientID, Endpoint: md.Endpoint()},
+		Signer:        signer,
+		RevocationURL: md.RevocationEndpoint,
+	}
+	if tok.RefreshToken != "" {
+		// Revoking the refresh token ends the grant (RFC 7009 §2.1).
+		if err := cfg.Revoke(ctx, tok.RefreshToken, dpop.HintRefreshToken); err != nil {
+			fmt.Fprintf(stderr, "cli-login: could not revoke the refresh token: %v\n", err)
+		} else {
+			fmt.Fprintln(stderr, "cli-login: revoked the refresh token at the server")
+		}
+	}
+	if tok.AccessToken == "" || !tok.Valid() {
+		return
+	}
+	err = cfg.Revoke(ctx, tok.AccessToken, dpop.HintAccessToken)
+	var re *dpop.TokenError
+	switch {
+	case err == nil:
+		fmt.Fprintln(stderr, "cli-login: revoked the access token at the server")
+	case errors.As(err, &re) && re.ErrorCode == "unsupported_token_type":
+		fmt.Fprintf(stderr, "cli-login: the server cannot revoke the access token; it stays valid until %s\n", tok.Expiry.Local().Format(time.DateTime))
+	default:
+		fmt.Fprintf(stderr, "cli-login: could not revoke the access token: %v\n", err)
+	}
 }

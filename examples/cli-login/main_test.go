@@ -85,19 +85,31 @@ func TestEntryNames(t *testing.T) {
 	}
 }
 
-func TestChooseAlg(t *testing.T) {
+// TestNewSigner checks the signer made for a stored key: the server's best
+// algorithm when the key allows it (RS256 for an RSA key at a server without
+// PS256), else the key's own if the server accepts it, else an error.
+func TestNewSigner(t *testing.T) {
 	for _, tc := range []struct {
+		keyAlg    string
 		supported []string
-		want      string
+		want      string // "" means an error
 	}{
-		{[]string{"RS256", "ES256"}, "ES256"},
-		{[]string{"HS256", "EdDSA", "ES384"}, "EdDSA"},
-		{[]string{"RS256"}, "RS256"},
-		{[]string{"HS256"}, ""},
+		{"ES256", []string{"RS256", "ES256"}, "ES256"},
+		{"EdDSA", []string{"ES256", "EdDSA"}, "EdDSA"}, // made when the server preferred it
+		{"RS256", []string{"RS256", "ES384"}, "RS256"},
+		{"PS256", []string{"PS256", "RS256"}, "PS256"},
+		{"ES256", []string{"EdDSA"}, ""},
 	} {
-		got, err := chooseAlg(tc.supported)
-		if got != tc.want || (err != nil) != (tc.want == "") {
-			t.Errorf("chooseAlg(%q) = %q, %v; want %q", tc.supported, got, err, tc.want)
+		key, err := keystore.LoadOrCreate(&keystore.MemoryStore{}, "k", &keystore.KeyOptions{Alg: tc.keyAlg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := newSigner(key, &dpop.Metadata{DPoPSigningAlgValuesSupported: tc.supported})
+		switch {
+		case tc.want == "" && err == nil:
+			t.Errorf("newSigner(%s key, %q) = %s; want an error", tc.keyAlg, tc.supported, s.Alg())
+		case tc.want != "" && (err != nil || s.Alg() != tc.want):
+			t.Errorf("newSigner(%s key, %q) = %v; want %s", tc.keyAlg, tc.supported, err, tc.want)
 		}
 	}
 }
@@ -206,6 +218,20 @@ func TestRunWithTestServer(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(dir, "dpop-*")); len(m) != 0 {
 		t.Errorf("after logout: %q remain", m)
 	}
+	for _, want := range []string{"revoked the refresh token at the server", "revoked the access token at the server"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("logout does not say %q:\n%s", want, stderr.String())
+		}
+	}
+	var revoked int
+	for _, r := range srv.Requests() {
+		if r.Kind == dpoptest.KindRevoke && r.Status == http.StatusOK {
+			revoked++
+		}
+	}
+	if revoked != 2 {
+		t.Errorf("logout made %d successful revocation requests; want 2 (refresh and access token)", revoked)
+	}
 	if err := run(ctx, append(args, "logout"), io.Discard, &stderr); err != nil || !strings.Contains(stderr.String(), "nothing to delete") {
 		t.Errorf("second logout: %v\n%s", err, stderr.String())
 	}
@@ -259,7 +285,8 @@ func TestRunDevice(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.buf.String())
 	}
-	if !strings.Contains(stderr.buf.String(), "Or visit: "+srv.URL) || !strings.HasPrefix(stdout.String(), "200 OK\n") {
+	if !strings.Contains(stderr.buf.String(), "Or visit: "+srv.URL) || !strings.Contains(stderr.buf.String(), "poll 1: approved") ||
+		!strings.HasPrefix(stdout.String(), "200 OK\n") {
 		t.Errorf("stdout %q, stderr:\n%s", stdout.String(), stderr.buf.String())
 	}
 }

@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"crypto"
-	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/dpopkit/dpop"
@@ -48,9 +46,11 @@ func newSession(ctx context.Context, o *options, store keystore.Store, stderr io
 	if len(md.DPoPSigningAlgValuesSupported) == 0 {
 		return nil, fmt.Errorf("cli-login: %s does not support DPoP (no dpop_signing_alg_values_supported in its metadata)", o.issuer)
 	}
-	alg, err := chooseAlg(md.DPoPSigningAlgValuesSupported)
+	// The best algorithm the server accepts, for a new key; a key made
+	// earlier is kept if the server accepts it (RSA: PS256, else RS256).
+	alg, err := dpop.ChooseAlg(md.DPoPSigningAlgValuesSupported)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cli-login: %w", err)
 	}
 	keyName, tokenName := entryNames(o.issuer, o.clientID)
 	var key crypto.Signer
@@ -62,14 +62,9 @@ func newSession(ctx context.Context, o *options, store keystore.Store, stderr io
 	} else if key, err = keystore.LoadOrCreate(store, keyName, &keystore.KeyOptions{Alg: alg}); err != nil {
 		return nil, fmt.Errorf("cli-login: key: %w", err)
 	}
-	signer, err := dpop.NewSigner(key, signerOptions(key, md.DPoPSigningAlgValuesSupported))
+	signer, err := newSigner(key, md)
 	if err != nil {
 		closeKey()
-		return nil, fmt.Errorf("cli-login: key %q: %w", keyName, err)
-	}
-	if err := md.CheckSigner(signer); err != nil {
-		closeKey()
-		// A key made earlier for another server configuration.
 		return nil, fmt.Errorf("cli-login: the stored key does not fit the server; run \"cli-login logout\" to make a new one: %w", err)
 	}
 	return &session{
@@ -84,8 +79,9 @@ func newSession(ctx context.Context, o *options, store keystore.Store, stderr io
 				Endpoint: md.Endpoint(),
 				Scopes:   o.scopes,
 			},
-			Signer: signer,
-			PARURL: md.PushedAuthorizationRequestEndpoint,
+			Signer:        signer,
+			PARURL:        md.PushedAuthorizationRequestEndpoint,
+			RevocationURL: md.RevocationEndpoint,
 		},
 		tokenName: tokenName,
 		jkt:       signer.Thumbprint(),
@@ -93,31 +89,24 @@ func newSession(ctx context.Context, o *options, store keystore.Store, stderr io
 	}, nil
 }
 
-// keyAlgs are the algorithms keystore.LoadOrCreate can make a key for, in
-// order of preference.
-var keyAlgs = []string{dpop.ES256, dpop.ES384, dpop.ES512, dpop.EdDSA, dpop.PS256, dpop.RS256}
-
-// chooseAlg returns ES256 if the server accepts it, else the first algorithm
-// of the server's list that a key can be made for.
-func chooseAlg(supported []string) (string, error) {
-	if slices.Contains(supported, dpop.ES256) {
-		return dpop.ES256, nil
+// newSigner returns a signer for key with the best algorithm the server
+// accepts that the key can sign with: for a new key, the one it was made
+// for; a key made earlier may have another type.
+func newSigner(key crypto.Signer, md *dpop.Metadata) (*dpop.Signer, error) {
+	best, err := dpop.ChooseAlg(md.DPoPSigningAlgValuesSupported)
+	if err != nil {
+		return nil, err
 	}
-	for _, a := range supported {
-		if slices.Contains(keyAlgs, a) {
-			return a, nil
+	for _, alg := range append([]string{best}, md.DPoPSigningAlgValuesSupported...) {
+		if s, err := dpop.NewSigner(key, &dpop.SignerOptions{Alg: alg}); err == nil {
+			return s, nil
 		}
 	}
-	return "", fmt.Errorf("cli-login: the server accepts DPoP proofs signed with %q only; none of them is supported here", supported)
-}
-
-// signerOptions picks RS256 for an RSA key when the server takes RS256 but
-// not PS256, the default for RSA keys.
-func signerOptions(key any, supported []string) *dpop.SignerOptions {
-	if _, ok := key.(*rsa.PrivateKey); ok && !slices.Contains(supported, dpop.PS256) && slices.Contains(supported, dpop.RS256) {
-		return &dpop.SignerOptions{Alg: dpop.RS256}
+	s, err := dpop.NewSigner(key, nil)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return s, md.CheckSigner(s) // an *AlgError that names both sides
 }
 
 // ensureLogin loads the stored token, or logs in when there is none that

@@ -1,0 +1,78 @@
+package dpop
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+
+	"golang.org/x/oauth2"
+)
+
+// Token type hints for [Config.Revoke] (RFC 7009 §2.1).
+const (
+	HintRefreshToken = "refresh_token"
+	HintAccessToken  = "access_token"
+)
+
+// Revoke asks the authorization server to revoke token at
+// [Config.RevocationURL] (RFC 7009 §2.1), as on logout. hint is
+// [HintRefreshToken], [HintAccessToken] or "" (the server then finds out).
+// Revoking a refresh token revokes the access tokens of the same grant
+// where the server supports that (§2.1); a server that issues self-contained
+// (JWT) access tokens may be unable to revoke them at all.
+//
+// The request is authenticated as the token requests are, and carries a
+// DPoP proof without a token (RFC 9449 §4): servers that ignore DPoP at
+// this endpoint ignore it, and one that demands a nonce gets it, answered
+// once as at the token endpoint.
+//
+// A 200 answer is success, also for a token that was already invalid
+// (§2.2). Any other answer is a [*TokenError] with Op "revocation", such
+// as unsupported_token_type for a token the server cannot revoke; a 503
+// with Retry-After (in the Header of its [oauth2.RetrieveError]) means try
+// again later (§2.2.1). The token never appears in errors.
+func (c *Config) Revoke(ctx context.Context, token, hint string) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	switch {
+	case c.RevocationURL == "":
+		return errors.New("dpop: Config's RevocationURL is empty")
+	case token == "":
+		return errors.New("dpop: revocation: the token is empty")
+	}
+	form := url.Values{"token": {token}}
+	if hint != "" {
+		form.Set("token_type_hint", hint)
+	}
+	resp, body, err := postForm(ctx, c.oauth2(), c.Signer, c.nonces(), c.clientAuth(), c.RevocationURL, form)
+	if err != nil {
+		return requestError("revocation", err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	return requestError("revocation", retrieveError(resp, body))
+}
+
+// maxErrorBody is how much of an error answer's body an error keeps.
+const maxErrorBody = 4 << 10
+
+// retrieveError returns the [oauth2.RetrieveError] of an error answer
+// (RFC 6749 §5.2, RFC 7009 §2.2.1), as x/oauth2 makes it, with at most
+// maxErrorBody bytes of the body.
+func retrieveError(resp *http.Response, body []byte) *oauth2.RetrieveError {
+	var e struct {
+		Error            string `json:"error"`
+		ErrorDescription string `json:"error_description"`
+		ErrorURI         string `json:"error_uri"`
+	}
+	json.Unmarshal(body, &e) // not JSON: the status alone tells
+	if len(body) > maxErrorBody {
+		body = body[:maxErrorBody]
+	}
+	return &oauth2.RetrieveError{Response: resp, Body: body,
+		ErrorCode: e.Error, ErrorDescription: e.ErrorDescription, ErrorURI: e.ErrorURI}
+}
