@@ -98,6 +98,17 @@
 // without ath and no access token: the token goes only to the origin the
 // caller addressed. A redirect within that origin keeps the token.
 //
+// # Observability
+//
+// A [Trace] is told of each proof signed, challenge received, retry and its
+// reason, nonce learned, clock offset learned, token request and refused
+// Bearer token; set it on [Transport.Trace] or a grant's Trace field.
+// A nil Trace costs nothing, and no callback is handed a secret.
+// [NewLogTrace] logs the events with log/slog at debug level, and
+// [JoinTraces] combines traces. The module github.com/dpopkit/dpop/otel
+// (its own go.mod, so this one needs no OpenTelemetry) turns a Trace into
+// metrics and events on the caller's span.
+//
 // # Security properties
 //
 // DPoP protects against the use of a leaked or stolen access or refresh

@@ -45,6 +45,16 @@ done
 
 echo "== benchmarks compile and run (1 iteration; figures: see BENCHMARKS.md)"
 go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
+# --- OpenTelemetry: the otel module, a module of its own (go vet/test ./...
+# of the root module do not enter it); real SDK, no external collector ---
+echo "== otel: vet, go test -race, benchmarks once"
+(
+	cd otel
+	go vet ./...
+	go test -race -count=1 -timeout 10m ./...
+	go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
+)
+# --- end of otel ---
 # --- Hardware keys: the tpmkey and pkcs11key modules, and examples/cli-login
 # (-store tpm), each a module of its own ---
 # Run under two throwaway swtpm TPMs and a softhsm2 token (both scripts
