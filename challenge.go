@@ -88,23 +88,6 @@ func responseError(resp *http.Response) *ChallengeError {
 	return nil
 }
 
-// nonceChallenge returns resp's use_dpop_nonce challenge with a valid nonce,
-// or nil. Only 400 and 401 responses with a DPoP-Nonce header are examined,
-// so other responses cost nothing and keep their body untouched.
-func nonceChallenge(resp *http.Response) *ChallengeError {
-	if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusUnauthorized {
-		return nil
-	}
-	if responseNonce(resp) == "" {
-		return nil
-	}
-	ce := responseError(resp)
-	if ce == nil || ce.ErrorCode != ErrorUseNonce || ce.Nonce == "" {
-		return nil
-	}
-	return ce
-}
-
 // maxPeekWait bounds how long peekJSONError waits for a 400's body: an
 // error body comes with its headers, and a server that trickles it must
 // not hold the call.
