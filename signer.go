@@ -74,45 +74,8 @@ func NewSigner(key crypto.Signer, opts *SignerOptions) (*Signer, error) {
 	}
 	s := &Signer{key: key}
 	pub := key.Public()
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		if k == nil || k.Curve == nil {
-			return nil, errors.New("dpop: NewSigner: ECDSA public key is nil")
-		}
-		switch k.Curve {
-		case elliptic.P256():
-			s.alg, s.opts = ES256, crypto.SHA256
-		case elliptic.P384():
-			s.alg, s.opts = ES384, crypto.SHA384
-		case elliptic.P521():
-			s.alg, s.opts = ES512, crypto.SHA512
-		default:
-			return nil, fmt.Errorf("dpop: NewSigner: unsupported ECDSA curve %s (want P-256, P-384 or P-521)", k.Curve.Params().Name)
-		}
-		s.ecSize = (k.Curve.Params().BitSize + 7) / 8
-	case ed25519.PublicKey:
-		if len(k) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("dpop: NewSigner: Ed25519 public key is %d bytes, want %d", len(k), ed25519.PublicKeySize)
-		}
-		s.alg, s.opts = EdDSA, crypto.Hash(0)
-	case *rsa.PublicKey:
-		if k == nil || k.N == nil {
-			return nil, errors.New("dpop: NewSigner: RSA public key is nil")
-		}
-		if bits := k.N.BitLen(); bits < minRSABits {
-			return nil, fmt.Errorf("dpop: NewSigner: RSA key is %d bits, want at least %d", bits, minRSABits)
-		}
-		switch want {
-		case "", PS256:
-			s.alg = PS256
-			s.opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
-		case RS256:
-			s.alg, s.opts = RS256, crypto.SHA256
-		default:
-			return nil, fmt.Errorf("dpop: NewSigner: alg %q does not fit an RSA key (want PS256 or RS256)", want)
-		}
-	default:
-		return nil, fmt.Errorf("dpop: NewSigner: unsupported public key type %T (want ECDSA P-256/P-384/P-521, Ed25519 or RSA)", pub)
+	if err := s.setAlg(pub, want); err != nil {
+		return nil, err
 	}
 	if want != "" && want != s.alg {
 		return nil, fmt.Errorf("dpop: NewSigner: alg %q does not fit a key that signs %s", want, s.alg)
@@ -139,6 +102,52 @@ func NewSigner(key crypto.Signer, opts *SignerOptions) (*Signer, error) {
 	}
 	s.header = append(jws.AppendBase64(nil, header), '.')
 	return s, nil
+}
+
+// setAlg sets s's algorithm, signing options and ECDSA size from its public
+// key pub and the algorithm the caller wants, if any.
+func (s *Signer) setAlg(pub crypto.PublicKey, want string) error {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if k == nil || k.Curve == nil {
+			return errors.New("dpop: NewSigner: ECDSA public key is nil")
+		}
+		switch k.Curve {
+		case elliptic.P256():
+			s.alg, s.opts = ES256, crypto.SHA256
+		case elliptic.P384():
+			s.alg, s.opts = ES384, crypto.SHA384
+		case elliptic.P521():
+			s.alg, s.opts = ES512, crypto.SHA512
+		default:
+			return fmt.Errorf("dpop: NewSigner: unsupported ECDSA curve %s (want P-256, P-384 or P-521)", k.Curve.Params().Name)
+		}
+		s.ecSize = (k.Curve.Params().BitSize + 7) / 8
+	case ed25519.PublicKey:
+		if len(k) != ed25519.PublicKeySize {
+			return fmt.Errorf("dpop: NewSigner: Ed25519 public key is %d bytes, want %d", len(k), ed25519.PublicKeySize)
+		}
+		s.alg, s.opts = EdDSA, crypto.Hash(0)
+	case *rsa.PublicKey:
+		if k == nil || k.N == nil {
+			return errors.New("dpop: NewSigner: RSA public key is nil")
+		}
+		if bits := k.N.BitLen(); bits < minRSABits {
+			return fmt.Errorf("dpop: NewSigner: RSA key is %d bits, want at least %d", bits, minRSABits)
+		}
+		switch want {
+		case "", PS256:
+			s.alg = PS256
+			s.opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
+		case RS256:
+			s.alg, s.opts = RS256, crypto.SHA256
+		default:
+			return fmt.Errorf("dpop: NewSigner: alg %q does not fit an RSA key (want PS256 or RS256)", want)
+		}
+	default:
+		return fmt.Errorf("dpop: NewSigner: unsupported public key type %T (want ECDSA P-256/P-384/P-521, Ed25519 or RSA)", pub)
+	}
+	return nil
 }
 
 // Alg returns the JWS algorithm of the signer's proofs, such as "ES256".
