@@ -1,13 +1,22 @@
 package dpop
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
+	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/dpopkit/dpop/internal/jws"
 )
 
 // proofMessageSize is the length of a typical ES256 signing input: the
@@ -187,5 +196,182 @@ func TestRoundTripAllocs(t *testing.T) {
 	got := testing.AllocsPerRun(100, func() { tr.RoundTrip(req) })
 	if got-plain > 5 {
 		t.Errorf("Transport allocates %v times over its Base; want at most 5 (proof + 4)", got-plain)
+	}
+}
+
+// BenchmarkColdStart measures what a cold start costs on the wire: each
+// round, C goroutines send their first request to a resource server that
+// requires a nonce, through a Transport with an empty nonce cache. One op
+// is one answered request; wire/op is the requests sent per answer (at
+// most (C+1)/C: one challenge per round).
+func BenchmarkColdStart(b *testing.B) {
+	const nonce = "cold-start-nonce"
+	var wire atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wire.Add(1)
+		if !proofHasNonce(r.Header.Get("DPoP"), nonce) {
+			rsChallenge(w, nonce)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	s := newTestSigner(b, EdDSA)
+	for _, c := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("C=%d", c), func(b *testing.B) {
+			base := &http.Transport{MaxIdleConnsPerHost: c}
+			defer base.CloseIdleConnections()
+			wire.Store(0)
+			answered := 0
+			b.ReportAllocs()
+			for i := 0; i < b.N; i += c {
+				tr := &Transport{Base: base, Signer: s, Source: staticToken("access-token-0123456789")}
+				var wg sync.WaitGroup
+				for range c {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						req, _ := http.NewRequest("GET", srv.URL+"/v1/items", nil)
+						resp, err := tr.RoundTrip(req)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != 200 {
+							b.Errorf("status %d", resp.StatusCode)
+						}
+					}()
+				}
+				wg.Wait()
+				answered += c
+			}
+			// A round answers C requests, so the last one may overshoot b.N:
+			// time and wire per answered request.
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(answered), "ns/op")
+			b.ReportMetric(float64(wire.Load())/float64(answered), "wire/op")
+		})
+	}
+}
+
+// proofHasNonce reports whether proof's claims carry nonce; the proof is
+// not verified (the benchmark measures the client).
+func proofHasNonce(proof, nonce string) bool {
+	_, rest, _ := strings.Cut(proof, ".")
+	claims, _, _ := strings.Cut(rest, ".")
+	b, err := base64.RawURLEncoding.DecodeString(claims)
+	return err == nil && bytes.Contains(b, []byte(`"nonce":"`+nonce+`"`))
+}
+
+// memoryBase answers like a resource server that accepts the request and
+// announces its nonce, without I/O.
+func memoryBase() *staticRoundTripper {
+	return &staticRoundTripper{http.Response{StatusCode: 200, Header: http.Header{"Dpop-Nonce": {"0123456789abcdef0123456789abcdef"}}, Body: http.NoBody}}
+}
+
+func benchRequest() *http.Request {
+	req, _ := http.NewRequest("GET", "https://api.example.com/v1/items?page=2", nil)
+	req.Header.Set("Accept", "application/json")
+	return req
+}
+
+// clientPath returns one whole client side of a request: Transport.RoundTrip
+// with a token and a nonce, over an in-memory Base.
+func clientPath(b *testing.B, s *Signer) func() {
+	tr := &Transport{Base: memoryBase(), Signer: s, Source: staticToken("tok")}
+	req := benchRequest()
+	return func() {
+		if _, err := tr.RoundTrip(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// signatureFloor returns the least any DPoP client does for a request:
+// hash and sign a signing input of a proof's size, convert ECDSA's DER to
+// r||s, and call the same Base.
+func signatureFloor(b *testing.B, s *Signer) func() {
+	base := memoryBase()
+	req := benchRequest()
+	msg := make([]byte, signingInputSize(b, s))
+	rand.Read(msg)
+	var raw [132]byte
+	return func() {
+		sig, err := crypto.SignMessage(s.key, rand.Reader, msg, s.opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s.ecSize > 0 {
+			if _, err := jws.AppendECDSA(raw[:0], sig, s.ecSize); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := base.RoundTrip(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+var floorAlgs = []string{ES256, EdDSA}
+
+// BenchmarkRoundTripMemory and BenchmarkFloor form a pair: the whole client
+// side of one request against the signature floor. Compare ns/op and
+// allocs/op per alg in one run.
+func BenchmarkRoundTripMemory(b *testing.B) {
+	for _, alg := range floorAlgs {
+		b.Run(alg, func(b *testing.B) {
+			f := clientPath(b, newTestSigner(b, alg))
+			b.ReportAllocs()
+			for b.Loop() {
+				f()
+			}
+		})
+	}
+}
+
+func BenchmarkFloor(b *testing.B) {
+	for _, alg := range floorAlgs {
+		b.Run(alg, func(b *testing.B) {
+			f := signatureFloor(b, newTestSigner(b, alg))
+			b.ReportAllocs()
+			for b.Loop() {
+				f()
+			}
+		})
+	}
+}
+
+// BenchmarkRoundTripOverFloor runs the pair interleaved, in blocks of 100
+// operations in alternating order, and reports path/floor, the ratio of
+// the process CPU time each took (getrusage): on a shared machine whose
+// load changes by the second, wall-clock times of two benchmarks run
+// seconds apart, or even interleaved, are mostly noise.
+func BenchmarkRoundTripOverFloor(b *testing.B) {
+	for _, alg := range floorAlgs {
+		b.Run(alg, func(b *testing.B) {
+			s := newTestSigner(b, alg)
+			path, floor := clientPath(b, s), signatureFloor(b, s)
+			var tPath, tFloor time.Duration
+			timed := func(f func(), n int) time.Duration {
+				start := cpuTime(b)
+				for range n {
+					f()
+				}
+				return cpuTime(b) - start
+			}
+			const block = 100
+			for i := 0; i < b.N; i += 2 * block {
+				n := min(block, (b.N-i+1)/2)
+				if i/(2*block)%2 == 0 {
+					tFloor += timed(floor, n)
+					tPath += timed(path, n)
+				} else {
+					tPath += timed(path, n)
+					tFloor += timed(floor, n)
+				}
+			}
+			b.ReportMetric(float64(tPath)/float64(tFloor), "path/floor")
+		})
 	}
 }

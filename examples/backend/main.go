@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	backend -token-url URL -client-id ID -client-secret SECRET -api URL [-workers N] [-requests N]
+//	backend -token-url URL -client-id ID -client-secret SECRET -api URL [-workers N] [-requests N] [-nonce-retries N]
 //
 // The client secret may also come from the environment, DPOP_CLIENT_SECRET,
 // which keeps it out of the process list.
@@ -19,6 +19,10 @@
 //     requests have an HTTP client of their own with its own timeout;
 //   - cancellation: the first error, or Ctrl-C, cancels the requests in
 //     flight;
+//   - no resend loop: the Transport answers the server's nonce challenges
+//     (up to -nonce-retries each), corrects a clock difference and replaces
+//     a refused token; the program prints what that cost on the wire:
+//     requests per answer, retries, and the challenges by error code;
 //   - what errors look like: an *oauth2.RetrieveError from the token
 //     endpoint, a *dpop.TokenTypeError for a Bearer downgrade, a
 //     *dpop.ChallengeError (from dpop.CheckResponse) for a resource server's
@@ -44,6 +48,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dpopkit/dpop"
@@ -68,6 +73,7 @@ type options struct {
 	scopes                           []string
 	api                              string
 	workers, requests                int
+	nonceRetries                     int // -1: the Transport's default
 	timeout, requestTimeout          time.Duration
 }
 
@@ -83,6 +89,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.api, "api", "", "URL of the API to call")
 	fs.IntVar(&o.workers, "workers", 4, "goroutines calling the API at once")
 	fs.IntVar(&o.requests, "requests", 10, "requests per goroutine")
+	fs.IntVar(&o.nonceRetries, "nonce-retries", -1, "use_dpop_nonce challenges a request may answer (Transport.NonceRetries); -1: the SDK's default")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "http.Client.Timeout: bounds each whole exchange, nonce retry included")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", 10*time.Second, "context deadline of each request")
 	if err := fs.Parse(args); err != nil {
@@ -132,9 +139,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// that request's context (oauth2.TokenSource takes none): give them a
 	// timeout of their own. The context they run on is this one, so
 	// cancelling the run cancels them too.
-	tokenCtx := context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Timeout: o.requestTimeout})
+	// The wire counter sits under the Transport: it sees every request
+	// sent, retries included, and every answer before the Transport acts
+	// on it.
+	wire := &wireCounter{base: http.DefaultTransport, api: o.api}
+	tokenCtx := context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Timeout: o.requestTimeout, Transport: wire})
 	client := cc.Client(tokenCtx) // one Transport, one token source, for every goroutine
 	client.Timeout = o.timeout
+	if o.nonceRetries >= 0 {
+		n := o.nonceRetries
+		client.Transport.(*dpop.Transport).NonceRetries = func(*http.Request) int { return n }
+	}
 
 	start := time.Now()
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -186,6 +201,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, " status %d: %d", s, statuses[s])
 	}
 	fmt.Fprintln(stdout)
+	wire.report(stdout, done)
 	return first
 }
 
@@ -194,27 +210,13 @@ type result struct {
 	err      error
 }
 
-// nonceAttempts is how many times call sends a request that keeps meeting
-// use_dpop_nonce challenges. The Transport answers one challenge itself;
-// a resource server that rotates its nonce every few requests and accepts
-// only the last two or so can, under concurrency, rotate twice between a
-// challenge and its retry, and then the Transport hands the second
-// challenge back. It has already stored the newest nonce: sending the
-// request again is cheap and, being bounded, safe.
-const nonceAttempts = 3
-
-// call sends one request (again after an unanswered nonce challenge, up to
-// nonceAttempts times), bounded by its own deadline.
+// call sends one request, bounded by its own deadline. There is no resend
+// loop: the Transport answers nonce challenges (within its bound, see
+// -nonce-retries), mends a clock difference and replaces a refused token.
 func call(ctx context.Context, client *http.Client, o *options, worker, n int) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.requestTimeout)
 	defer cancel()
-	for attempt := 1; ; attempt++ {
-		status, err := send(ctx, client, o.api, worker, n)
-		if _, ok := dpop.NonceFromError(err); ok && attempt < nonceAttempts {
-			continue
-		}
-		return status, err
-	}
+	return send(ctx, client, o.api, worker, n)
 }
 
 // send sends one request. Every request has a body: net/http sets GetBody
@@ -285,4 +287,55 @@ func describe(w io.Writer, err error) {
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(w, "backend: canceled")
 	}
+}
+
+// wireCounter is an http.RoundTripper that counts what goes over the wire
+// to the API: requests (the Transport's retries included) and the DPoP
+// challenges answered, by error code.
+type wireCounter struct {
+	base http.RoundTripper
+	api  string
+
+	mu         sync.Mutex // guards the fields below
+	requests   int
+	challenges map[string]int
+}
+
+func (w *wireCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := w.base.RoundTrip(req)
+	if req.URL.String() != w.api {
+		return resp, err // the token endpoint
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.requests++
+	if err == nil && resp.StatusCode == http.StatusUnauthorized {
+		var ce *dpop.ChallengeError
+		if errors.As(dpop.CheckResponse(resp), &ce) {
+			if w.challenges == nil {
+				w.challenges = map[string]int{}
+			}
+			w.challenges[ce.ErrorCode]++
+		}
+	}
+	return resp, err
+}
+
+// report prints the requests on the wire per answer, the challenges and
+// the retries the Transport made.
+func (w *wireCounter) report(out io.Writer, answers int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	per := 0.0
+	if answers > 0 {
+		per = float64(w.requests) / float64(answers)
+	}
+	fmt.Fprintf(out, "on the wire: %d requests for %d answers (%.3f per answer), %d retries;", w.requests, answers, per, w.requests-answers)
+	if len(w.challenges) == 0 {
+		fmt.Fprint(out, " no challenges")
+	}
+	for _, code := range slices.Sorted(maps.Keys(w.challenges)) {
+		fmt.Fprintf(out, " %s: %d", code, w.challenges[code])
+	}
+	fmt.Fprintln(out)
 }

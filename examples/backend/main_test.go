@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -50,6 +51,25 @@ func TestRunManyWorkersOneToken(t *testing.T) {
 	}
 	if tokens != 1 {
 		t.Errorf("successful token requests = %d; want 1", tokens)
+	}
+	t.Log(stdout.String())
+	// The figures printed are the server's: every request on the wire,
+	// every challenge.
+	wire, challenges := 0, 0
+	for _, r := range srv.Requests() {
+		if r.Kind == "resource" {
+			wire++
+			if r.Error == dpop.ErrorUseNonce {
+				challenges++
+			}
+		}
+	}
+	want := fmt.Sprintf("on the wire: %d requests for 400 answers (%.3f per answer), %d retries;", wire, float64(wire)/400, wire-400)
+	if challenges > 0 {
+		want += fmt.Sprintf(" use_dpop_nonce: %d\n", challenges)
+	}
+	if !strings.Contains(stdout.String(), want) {
+		t.Errorf("stdout = %q; want %q", stdout.String(), want)
 	}
 	if resources != 400 {
 		t.Errorf("successful resource requests = %d; want 400", resources)
