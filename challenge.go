@@ -90,8 +90,9 @@ func responseError(resp *http.Response) *ChallengeError {
 
 // maxPeekWait bounds how long peekJSONError waits for a 400's body: an
 // error body comes with its headers, and a server that trickles it must
-// not hold the call.
-const maxPeekWait = 200 * time.Millisecond
+// not hold the call. It is generous, so that a loaded machine that is slow
+// to run the reading goroutine still answers a challenge.
+const maxPeekWait = time.Second
 
 // maxDrainWait bounds how long drainClose reads a body before it closes
 // it: the connection is then not reused, which costs less than waiting.

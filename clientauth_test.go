@@ -112,7 +112,7 @@ func (s *assertionServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.seen[c.Jti] = true // spent before the proof is looked at
 	if r.URL.Path != "/device" {
-		if proofNonce(r.Header.Get("DPoP")) != s.nonce {
+		if claimNonce(r.Header.Get("DPoP")) != s.nonce {
 			s.answer(w, r.URL.Path, 400, map[string]string{"error": dpop.ErrorUseNonce})
 			return
 		}
@@ -128,9 +128,9 @@ func (s *assertionServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// proofNonce returns the nonce claim of a proof, unverified (the proofs
+// claimNonce returns the nonce claim of a proof, unverified (the proofs
 // themselves are verified by go-jose in the Transport tests).
-func proofNonce(proof string) string {
+func claimNonce(proof string) string {
 	parts := strings.Split(proof, ".")
 	if len(parts) != 3 {
 		return ""

@@ -125,7 +125,6 @@ func shiftable(t *testing.T, cfg *dpoptest.Config) (*dpoptest.Server, *atomic.In
 // (one clock retry, as for any iat refusal with a Date that disagrees),
 // and later requests pass first time.
 func TestClockOffsetResets(t *testing.T) {
-	t.Skip("defect (transport.go attempt, retry.go retryReason): attempt drops the offset when the refusal's Date agrees with the client's clock, and retryReason then sees no clock difference, so the first request after the server's clock comes back is handed its 401 invalid_dpop_proof instead of being retried once")
 	srv, off := shiftable(t, &dpoptest.Config{})
 	client, _ := loadClient(t, srv, 1, nil)
 	off.Store(int64(2 * time.Minute))

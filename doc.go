@@ -144,7 +144,7 @@
 //   - Waits: for a token, for the first request to an origin, and for a
 //     retry, by the request's context; a token request that others wait for
 //     by the context of its source, or a minute when that has no deadline.
-//   - Bodies: a 400 body is peeked for at most 4 KiB and 200 ms, a
+//   - Bodies: a 400 body is peeked for at most 4 KiB and a second, a
 //     challenge's body drained for at most 64 KiB and 50 ms; token, PAR
 //     and revocation responses are read up to 256 KiB, metadata up to
 //     1 MiB. Nonces are at most [MaxNonceLen] bytes, a NonceCache holds a

@@ -81,7 +81,7 @@ func (t *Transport) retryReason(c *call, resp *http.Response) retryReason {
 	now := t.now()
 	skew, dated := serverClockSkew(resp, now.Add(c.offset))
 	clockOff := dated && (skew >= ClockTolerance || skew <= -ClockTolerance)
-	if resp.StatusCode == http.StatusBadRequest && newNonce == "" && !clockOff {
+	if resp.StatusCode == http.StatusBadRequest && newNonce == "" && !clockOff && !c.offsetDropped {
 		return noRetry // neither a nonce challenge nor a clock to mend: leave the body unread
 	}
 	ce := responseError(resp)
@@ -104,12 +104,16 @@ func (t *Transport) retryReason(c *call, resp *http.Response) retryReason {
 		c.nonceRetries++
 		c.nonce = newNonce
 		return retryNonce
-	case ce.ErrorCode == ErrorInvalidProof && clockOff && !c.clockRetry:
+	case ce.ErrorCode == ErrorInvalidProof && (clockOff || c.offsetDropped) && !c.clockRetry:
+		// The proof's iat was off: by the server's Date, or by an offset
+		// that the server's clock no longer has (attempt dropped it).
 		c.clockRetry = true
-		c.offset += skew.Round(time.Second)
-		c.nonces.setOffset(c.origin, c.offset)
-		if tr != nil && tr.ClockOffsetLearned != nil {
-			tr.ClockOffsetLearned(ClockOffsetInfo{c.req.Context(), c.origin.String(), c.offset})
+		if clockOff {
+			c.offset += skew.Round(time.Second)
+			c.nonces.setOffset(c.origin, c.offset)
+			if tr != nil && tr.ClockOffsetLearned != nil {
+				tr.ClockOffsetLearned(ClockOffsetInfo{c.req.Context(), c.origin.String(), c.offset})
+			}
 		}
 	case ce.ErrorCode == ErrorInvalidToken && resp.StatusCode == http.StatusUnauthorized && c.tok != nil && !c.tokRetry:
 		src, ok := t.Source.(TokenSource)

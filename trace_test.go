@@ -62,7 +62,8 @@ func newCCWithTrace(t *testing.T, srv *dpoptest.Server, tr *dpop.Trace) *dpop.Cl
 	}
 }
 
-func get(t *testing.T, c *http.Client, url string) int {
+// getStatus GETs url and returns the status, the body read and closed.
+func getStatus(t *testing.T, c *http.Client, url string) int {
 	t.Helper()
 	resp, err := c.Get(url)
 	if err != nil {
@@ -82,7 +83,7 @@ func TestTraceFlow(t *testing.T) {
 	var r traceRecorder
 	c := newCCWithTrace(t, srv, r.trace()).Client(context.Background())
 	for range 3 {
-		if got := get(t, c, srv.URL+"/api/items"); got != 200 {
+		if got := getStatus(t, c, srv.URL+"/api/items"); got != 200 {
 			t.Fatalf("GET = %d; want 200", got)
 		}
 	}
@@ -143,7 +144,7 @@ func TestTraceDowngradeAndClock(t *testing.T) {
 		defer srv.Close()
 		var r traceRecorder
 		c := newCCWithTrace(t, srv, r.trace()).Client(context.Background())
-		if got := get(t, c, srv.URL+"/api/x"); got != 200 {
+		if got := getStatus(t, c, srv.URL+"/api/x"); got != 200 {
 			t.Fatalf("GET = %d; want 200 after the clock retry", got)
 		}
 		if len(r.clocks) == 0 {
@@ -174,7 +175,7 @@ func TestLogTrace(t *testing.T) {
 	var r traceRecorder
 	cc := newCCWithTrace(t, srv, dpop.JoinTraces(dpop.NewLogTrace(l), nil, r.trace()))
 	hc := cc.Client(context.Background())
-	if got := get(t, hc, srv.URL+"/api/x"); got != 200 {
+	if got := getStatus(t, hc, srv.URL+"/api/x"); got != 200 {
 		t.Fatalf("GET = %d", got)
 	}
 	tok, err := cc.TokenSource(context.Background()).Token()

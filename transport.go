@@ -117,6 +117,7 @@ type call struct {
 	refused              [MaxNonceRetries + 1]string // nonces challenged so far
 	nonceRetries         int
 	clockRetry, tokRetry bool // whether those retries were made
+	offsetDropped        bool // the last attempt went with an offset the server's Date no longer shows
 }
 
 // RoundTrip implements [http.RoundTripper]: check the request, get the
@@ -283,7 +284,7 @@ func (t *Transport) attempt(c *call, body io.ReadCloser) (*http.Response, error)
 	if c.offset != 0 {
 		if d, ok := serverClockSkew(resp, t.now()); ok && d < ClockTolerance && d > -ClockTolerance {
 			c.nonces.setOffset(c.origin, 0) // the clocks agree again
-			c.offset = 0
+			c.offset, c.offsetDropped = 0, true
 		}
 	}
 	return resp, nil
