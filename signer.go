@@ -190,6 +190,12 @@ type ProofOptions struct {
 	Nonce string
 }
 
+// Format prints whether the options carry an access token, never the
+// token, and the nonce, whatever the verb.
+func (o ProofOptions) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "dpop.ProofOptions{AccessToken: %s, Nonce: %q}", set(o.AccessToken != ""), o.Nonce)
+}
+
 // Proof returns a new DPoP proof JWT (RFC 9449 §4.2) for a request with
 // this HTTP method to rawURL, an absolute http or https URL. The htu claim
 // is rawURL without its query, fragment and userinfo, with the scheme and

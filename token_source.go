@@ -77,6 +77,15 @@ func newReuseSource(ctx context.Context, tok *oauth2.Token, fetch func(context.C
 	return s
 }
 
+// Format prints whether the source holds a token, never the token,
+// whatever the verb.
+func (s *reuseSource) Format(f fmt.State, verb rune) {
+	s.mu.Lock()
+	has := s.tok != nil
+	s.mu.Unlock()
+	fmt.Fprintf(f, "dpop.TokenSource{Token: %s}", set(has))
+}
+
 // Token returns the token, waiting for a token request as long as it takes
 // (bounded by the source's context and maxFetchTime).
 func (s *reuseSource) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
