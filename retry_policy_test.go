@@ -131,7 +131,7 @@ type hostile struct {
 	sent []string // the nonce claim of each attempt
 }
 
-func newHostile(t *testing.T, nonces func(i int) string) *hostile {
+func newNonceHostile(t *testing.T, nonces func(i int) string) *hostile {
 	h := &hostile{}
 	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -200,7 +200,7 @@ func TestNonceRetryBound(t *testing.T) {
 		{"one-shot body", fresh, permissive, true, []string{""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHostile(t, tc.nonces)
+			h := newNonceHostile(t, tc.nonces)
 			tr := &dpop.Transport{Signer: newSigner(t), NonceRetries: tc.retries, Base: &http.Transport{}}
 			t.Cleanup(tr.Base.(*http.Transport).CloseIdleConnections)
 			var req *http.Request
