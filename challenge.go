@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dpopkit/dpop/internal/challenge"
@@ -74,6 +76,9 @@ func responseError(resp *http.Response) *ChallengeError {
 			Nonce:       responseNonce(resp),
 		}
 	case http.StatusBadRequest:
+		if !jsonBody(resp.Header) {
+			return nil
+		}
 		code, desc := peekJSONError(resp)
 		if code != ErrorUseNonce && code != ErrorInvalidProof {
 			return nil
@@ -86,6 +91,17 @@ func responseError(resp *http.Response) *ChallengeError {
 		}
 	}
 	return nil
+}
+
+// jsonBody reports whether a response with header h may have a JSON body
+// (RFC 6749 §5.2): its Content-Type is JSON, or absent.
+func jsonBody(h http.Header) bool {
+	ct := h.Get("Content-Type")
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 // maxPeekWait bounds how long peekJSONError waits for a 400's body: an
@@ -192,15 +208,27 @@ type peekedBody struct {
 	whole bool // all of the body is in memory
 }
 
-// drainClose reads a bounded amount of resp's body, for no longer than
-// maxDrainWait, so its connection may be reused, and closes it.
+// drainClose reads the rest of a challenge's body, so that its connection
+// may be reused, and closes it: a body of known length up to maxDrain, or
+// the first maxPeek bytes of one of unknown length (as net/http does
+// before it follows a redirect), for no longer than maxDrainWait. A larger
+// body is closed at once; its connection is then not reused, which costs
+// less than reading it. A body that trickles is closed while the read
+// waits, which net/http's response bodies allow.
 func drainClose(resp *http.Response) {
-	if pb, ok := resp.Body.(*peekedBody); ok && pb.whole || resp.ContentLength == 0 {
-		resp.Body.Close()
+	body := resp.Body
+	n := resp.ContentLength
+	if n < 0 {
+		n = maxPeek
+	}
+	if pb, ok := body.(*peekedBody); ok && pb.whole || n == 0 || n > maxDrain {
+		body.Close()
 		return
 	}
-	t := time.AfterFunc(maxDrainWait, func() { resp.Body.Close() })
-	io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+	var once sync.Once
+	closeBody := func() { once.Do(func() { body.Close() }) }
+	t := time.AfterFunc(maxDrainWait, closeBody)
+	io.Copy(io.Discard, io.LimitReader(body, n))
 	t.Stop()
-	resp.Body.Close()
+	closeBody()
 }

@@ -43,7 +43,7 @@
 // nonces at a round trip each.
 //
 // While the cache knows nothing of an origin, the first request to it goes
-// alone and the others wait (at most 5 seconds, and no longer than their
+// alone and the others wait (at most a second, and no longer than their
 // contexts) for its response headers, then go with what it learned: a
 // nonce, or that the origin sent none. C concurrent first requests thus
 // cost at most C+1 requests on the wire, and a server that needs no nonce

@@ -2,6 +2,7 @@ package dpop
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -62,9 +63,10 @@ type reuseSource struct {
 
 // tokenFetch is one token request that callers wait for.
 type tokenFetch struct {
-	done chan struct{} // closed when tok and err are set
-	tok  *oauth2.Token
-	err  error
+	done     chan struct{} // closed when tok, err and panicked are set
+	tok      *oauth2.Token
+	err      error
+	panicked any // what the token request panicked with, passed on to every waiter
 }
 
 var _ TokenSource = (*reuseSource)(nil)
@@ -107,32 +109,38 @@ func (s *reuseSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	s.mu.Unlock()
 	select {
 	case <-f.done:
+		if f.panicked != nil {
+			panic(f.panicked) // on the caller's goroutine, as a synchronous source would
+		}
 		return f.tok, f.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("dpop: waiting for a token: %w", ctx.Err())
 	}
 }
 
-// run makes the token request of f.
+// run makes the token request of f. Whatever happens, a panic included,
+// it ends f and clears the flight, so that no caller waits for ever.
 func (s *reuseSource) run(f *tokenFetch, prev *oauth2.Token) {
+	defer func() {
+		f.panicked = recover()
+		s.mu.Lock()
+		if f.err == nil && f.panicked == nil {
+			s.set(f.tok, timeNow())
+		}
+		s.flight = nil
+		s.mu.Unlock()
+		close(f.done)
+	}()
 	ctx := s.ctx
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, maxFetchTime)
 		defer cancel()
 	}
-	tok, err := s.fetch(ctx, prev)
-	if err == nil && tok == nil {
-		err = fmt.Errorf("dpop: token request returned no token")
+	f.tok, f.err = s.fetch(ctx, prev)
+	if f.err == nil && f.tok == nil {
+		f.err = errors.New("dpop: token request returned no token")
 	}
-	s.mu.Lock()
-	if err == nil {
-		s.set(tok, timeNow())
-	}
-	s.flight = nil
-	s.mu.Unlock()
-	f.tok, f.err = tok, err
-	close(f.done)
 }
 
 // set makes tok the token to hand out. s.mu is held, or s is new.

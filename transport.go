@@ -22,7 +22,9 @@ import (
 // by multiple goroutines; do not copy it after first use.
 type Transport struct {
 	// Base is the transport that sends the requests.
-	// If nil, http.DefaultTransport is used.
+	// If nil, http.DefaultTransport is used. The bodies of its responses
+	// must allow Close while a Read is under way, as net/http's do: the
+	// Transport stops waiting for a challenge's body that trickles.
 	Base http.RoundTripper
 
 	// Source supplies the access token, sent with the DPoP scheme. A token
@@ -76,8 +78,10 @@ type Transport struct {
 const MaxNonceRetries = 5
 
 // maxProbeWait bounds how long a request to an origin whose nonce is not
-// known waits for the first request to it.
-const maxProbeWait = 5 * time.Second
+// known waits for the first request to it: long enough for a challenge
+// to come back, short enough that a slow first request (a long poll, an
+// upload) does not hold the others for long.
+const maxProbeWait = time.Second
 
 var _ http.RoundTripper = (*Transport)(nil)
 
@@ -126,6 +130,7 @@ type call struct {
 // interface requires.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var c call
+	defer t.endProbe(&c) // on every path, a panic in Base or a Trace included
 	if err := t.start(&c, req); err != nil {
 		if req.Body != nil {
 			req.Body.Close()
@@ -231,16 +236,24 @@ func sourceToken(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, er
 		return src.Token()
 	}
 	type result struct {
-		tok *oauth2.Token
-		err error
+		tok      *oauth2.Token
+		err      error
+		panicked any
 	}
 	ch := make(chan result, 1) // the goroutine ends when src.Token returns
 	go func() {
-		tok, err := src.Token()
-		ch <- result{tok, err}
+		var r result
+		defer func() {
+			r.panicked = recover()
+			ch <- r
+		}()
+		r.tok, r.err = src.Token()
 	}()
 	select {
 	case r := <-ch:
+		if r.panicked != nil {
+			panic(r.panicked) // on the caller's goroutine, where it would have been
+		}
 		return r.tok, r.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
