@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 )
 
 // AuthResponseError is an error answered by the authorization endpoint in
@@ -21,12 +20,12 @@ type AuthResponseError struct {
 // Error quotes the server's words: they arrived in a URL anyone could
 // have crafted, so they are escaped, never printed raw.
 func (e *AuthResponseError) Error() string {
-	s := "dpop: authorization server answered " + strconv.Quote(e.ErrorCode)
+	s := "dpop: authorization server answered " + quote(e.ErrorCode)
 	if e.Description != "" {
-		s += ": " + strconv.Quote(e.Description)
+		s += ": " + quote(e.Description)
 	}
 	if e.URI != "" {
-		s += " (see " + strconv.Quote(e.URI) + ")"
+		s += " (see " + quote(e.URI) + ")"
 	}
 	return s
 }
@@ -45,12 +44,17 @@ func (e *AuthResponseError) Error() string {
 //
 // A parameter that appears more than once is an error (RFC 6749 §3.1).
 func (m *Metadata) AuthCode(query url.Values, state string) (code string, err error) {
+	if m == nil {
+		return "", errors.New("dpop: Metadata.AuthCode: the Metadata is nil")
+	}
 	return authCode(query, state, m.Issuer, m.AuthorizationResponseISSParameterSupported)
 }
 
 // AuthCode is [Metadata.AuthCode] with c.Issuer as the issuer; iss is
 // required when FAPI2 is set (FAPI 2.0 Security Profile §5.3.2.2), and
-// must equal c.Issuer whenever it is present.
+// must equal c.Issuer whenever it is present. A Config does not hold the
+// server's metadata: outside FAPI2, use [Metadata.AuthCode] to require
+// iss from a server whose metadata says it sends it (RFC 9207 §3).
 func (c *Config) AuthCode(query url.Values, state string) (code string, err error) {
 	return authCode(query, state, c.Issuer, c.FAPI2)
 }
@@ -71,7 +75,7 @@ func authCode(query url.Values, state, issuer string, requireISS bool) (string, 
 	case ok && issuer == "":
 		return "", errors.New("dpop: authorization response has iss, but the expected issuer is empty (RFC 9207)")
 	case ok && iss[0] != issuer:
-		return "", fmt.Errorf("dpop: authorization response names issuer %q; want %q (RFC 9207 §2.4: a mix-up)", iss[0], issuer)
+		return "", fmt.Errorf("dpop: authorization response names issuer %s; want %s (RFC 9207 §2.4: a mix-up)", quote(iss[0]), quote(issuer))
 	case !ok && requireISS:
 		return "", errors.New("dpop: authorization response has no iss, which the server always sends (RFC 9207 §2.4)")
 	}

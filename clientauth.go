@@ -83,16 +83,29 @@ func NewAssertionSigner(key crypto.Signer, opts *AssertionSignerOptions) (*Asser
 }
 
 // Alg returns the JWS algorithm of the assertions, such as "PS256".
-func (a *AssertionSigner) Alg() string { return a.s.alg }
+func (a *AssertionSigner) Alg() string {
+	if a == nil || a.s == nil {
+		return ""
+	}
+	return a.s.alg
+}
 
 // KeyID returns the kid of the assertions, or "".
 func (a *AssertionSigner) KeyID() string { return a.kid }
 
 // Public returns the public key, the one to register for the client.
-func (a *AssertionSigner) Public() crypto.PublicKey { return a.s.Public() }
+func (a *AssertionSigner) Public() crypto.PublicKey {
+	if a == nil {
+		return nil
+	}
+	return a.s.Public()
+}
 
 // String describes a without its key.
 func (a *AssertionSigner) String() string {
+	if a == nil || a.s == nil {
+		return "dpop.AssertionSigner{}"
+	}
 	return "dpop.AssertionSigner{alg=" + a.s.alg + " kid=" + strconv.Quote(a.kid) + "}"
 }
 
@@ -108,6 +121,9 @@ func (a *AssertionSigner) String() string {
 // do, for every attempt of every request. The assertion is a credential:
 // do not log it.
 func (a *AssertionSigner) Assertion(clientID, audience string) (string, error) {
+	if a == nil || a.s == nil {
+		return "", errors.New("dpop: client assertion: the AssertionSigner has no key: make it with NewAssertionSigner")
+	}
 	if clientID == "" {
 		return "", errors.New("dpop: client assertion: client ID is empty")
 	}

@@ -105,7 +105,7 @@ func (c *Config) pollDevice(ctx context.Context, da *oauth2.DeviceAuthResponse, 
 		resp, body, err := postForm(ctx, cfg, c.parts(), cfg.Endpoint.TokenURL, cloneValues(form))
 		if err != nil {
 			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() && ctx.Err() == nil {
-				interval *= 2 // §3.5: back off after a connection timeout
+				interval = min(2*interval, maxWait) // §3.5: back off after a connection timeout
 				st.ErrorCode, st.Wait = "", interval
 				continue
 			}
@@ -114,7 +114,7 @@ func (c *Config) pollDevice(ctx context.Context, da *oauth2.DeviceAuthResponse, 
 		tok, code, err := parseTokenResponse(resp, body)
 		switch {
 		case code == "slow_down":
-			interval += 5 * time.Second // §3.5: for this and all later polls
+			interval = min(interval+5*time.Second, maxWait) // §3.5: for this and all later polls
 		case code == "authorization_pending":
 		case code == "" && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable):
 		case err != nil:

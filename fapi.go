@@ -48,6 +48,9 @@ func (p *grantParts) check() error {
 	if err := checkParts(p.owner, p.hasOAuth2, p.signer); err != nil {
 		return err
 	}
+	if p.assertion != nil && p.assertion.s == nil {
+		return fmt.Errorf("dpop: %s's ClientAssertion has no key: make it with NewAssertionSigner", p.owner)
+	}
 	if p.assertion != nil {
 		switch {
 		case p.clientID == "":

@@ -76,7 +76,7 @@ func Discover(ctx context.Context, issuer string) (*Metadata, error) {
 				return nil, fmt.Errorf("dpop: metadata at %s names issuer %s; want %s (RFC 8414 §3.3)", loc, quote(m.Issuer), quote(issuer))
 			}
 			if err := m.checkEndpoints(); err != nil {
-				return nil, fmt.Errorf("dpop: metadata at %s: %w", loc, err)
+				return nil, &opError{"metadata at " + loc, err}
 			}
 			return m, nil
 		}
@@ -136,7 +136,7 @@ func fetchMetadata(ctx context.Context, loc string) (*Metadata, int, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := sameOriginClient(ctx).Do(req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("dpop: metadata: %w", err)
+		return nil, 0, &opError{"metadata", err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadata+1))
@@ -170,6 +170,9 @@ func (m *Metadata) Endpoint() oauth2.Endpoint {
 // support with s's algorithm (RFC 9449 §5.1). Call it before the first
 // token request, to fail with a clear message instead of a rejected proof.
 func (m *Metadata) CheckSigner(s *Signer) error {
+	if s == nil {
+		return errors.New("dpop: CheckSigner: the Signer is nil")
+	}
 	for _, a := range m.DPoPSigningAlgValuesSupported {
 		if a == s.Alg() {
 			return nil

@@ -86,7 +86,7 @@ type countingBody struct {
 }
 
 func (b *countingBody) Read(p []byte) (int, error) { b.reads++; return b.r.Read(p) }
-func (b *countingBody) Close() error              { b.closed++; return nil }
+func (b *countingBody) Close() error               { b.closed++; return nil }
 
 // TestDrainClose: a challenge's body of known small length is read to its
 // end; one larger than maxDrain is closed unread; each is closed once.
@@ -141,4 +141,3 @@ func TestPeekOnlyJSON(t *testing.T) {
 		}
 	}
 }
-

@@ -51,10 +51,7 @@ func (c *Config) PushAuthCodeURL(ctx context.Context, state string, opts ...oaut
 	}
 	jsonErr := json.Unmarshal(body, &pr)
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		return "", newTokenError("PAR", &oauth2.RetrieveError{
-			Response: resp, Body: body,
-			ErrorCode: pr.Error, ErrorDescription: pr.ErrorDescription, ErrorURI: pr.ErrorURI,
-		})
+		return "", newTokenError("PAR", retrieveError(resp, body))
 	}
 	if jsonErr != nil {
 		return "", fmt.Errorf("dpop: PAR response is not JSON: %w", jsonErr)

@@ -1,7 +1,6 @@
 package dpop
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +8,10 @@ import (
 
 	"golang.org/x/oauth2"
 )
+
+// maxClockOffset bounds the clock difference the Transport corrects: a
+// server whose Date is further off is broken, not merely apart.
+const maxClockOffset = 24 * time.Hour
 
 // retryReason says why the retry policy sends a request again.
 type retryReason int
@@ -39,14 +42,11 @@ func (t *Transport) retry(c *call, resp *http.Response) (*http.Response, error) 
 			tr.Retry(RetryInfo{ctx, c.origin.String(), why.String(), attempt})
 		}
 		if why == retryToken {
-			tk, err := sourceToken(ctx, t.Source)
-			if err == nil && (tk == nil || tk.AccessToken == "") {
-				err = errors.New("no access token")
-			}
+			tok, err := t.presented(ctx, c.req) // checked as the first one was
 			if err != nil {
-				return nil, fmt.Errorf("dpop: the server refused the access token (invalid_token), and no new one could be had: %w", err)
+				return nil, &opError{"the server refused the access token (invalid_token), and no new one could be had", err}
 			}
-			c.tok = t.presentedToken(tk.AccessToken, c.tok.bearer)
+			c.tok = tok
 		}
 		body, err := rewind(c.req)
 		if err != nil {
@@ -80,7 +80,7 @@ func (t *Transport) retryReason(c *call, resp *http.Response) retryReason {
 	newNonce := responseNonce(resp)
 	now := t.now()
 	skew, dated := serverClockSkew(resp, now.Add(c.offset))
-	clockOff := dated && (skew >= ClockTolerance || skew <= -ClockTolerance)
+	clockOff := dated && (skew >= ClockTolerance || skew <= -ClockTolerance) && skew < maxClockOffset && skew > -maxClockOffset
 	if resp.StatusCode == http.StatusBadRequest && newNonce == "" && !clockOff && !c.offsetDropped {
 		return noRetry // neither a nonce challenge nor a clock to mend: leave the body unread
 	}
@@ -109,7 +109,7 @@ func (t *Transport) retryReason(c *call, resp *http.Response) retryReason {
 		// that the server's clock no longer has (attempt dropped it).
 		c.clockRetry = true
 		if clockOff {
-			c.offset += skew.Round(time.Second)
+			c.offset = min(max(c.offset+skew.Round(time.Second), -maxClockOffset), maxClockOffset)
 			c.nonces.setOffset(c.origin, c.offset)
 			if tr != nil && tr.ClockOffsetLearned != nil {
 				tr.ClockOffsetLearned(ClockOffsetInfo{c.req.Context(), c.origin.String(), c.offset})

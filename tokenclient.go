@@ -305,3 +305,23 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 }
 
 func (b *limitedBody) Close() error { return b.rc.Close() }
+
+// maxErrorBody is how much of an error answer's body an error keeps.
+const maxErrorBody = 4 << 10
+
+// retrieveError returns the [oauth2.RetrieveError] of an error answer
+// (RFC 6749 §5.2, RFC 7009 §2.2.1), as x/oauth2 makes it, with at most
+// maxErrorBody bytes of the body.
+func retrieveError(resp *http.Response, body []byte) *oauth2.RetrieveError {
+	var e struct {
+		Error            string `json:"error"`
+		ErrorDescription string `json:"error_description"`
+		ErrorURI         string `json:"error_uri"`
+	}
+	json.Unmarshal(body, &e) // not JSON: the status alone tells
+	if len(body) > maxErrorBody {
+		body = body[:maxErrorBody]
+	}
+	return &oauth2.RetrieveError{Response: resp, Body: body,
+		ErrorCode: e.Error, ErrorDescription: e.ErrorDescription, ErrorURI: e.ErrorURI}
+}

@@ -121,6 +121,9 @@ func checkKey(key crypto.Signer) error {
 // LoadKey returns the key stored under name: an error matching ErrNotFound
 // if there is none, a [*CorruptError] naming the entry if it does not parse.
 func LoadKey(s Store, name string) (crypto.Signer, error) {
+	if s == nil {
+		return nil, fmt.Errorf("keystore: LoadKey %q: the Store is nil", name)
+	}
 	der, err := s.Get(name)
 	if err != nil {
 		return nil, err

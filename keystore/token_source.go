@@ -73,6 +73,9 @@ type savingTokenSource struct {
 
 // Token implements [oauth2.TokenSource].
 func (ts *savingTokenSource) Token() (*oauth2.Token, error) {
+	if err := ts.check(); err != nil {
+		return nil, err
+	}
 	ts.sem <- struct{}{}
 	defer func() { <-ts.sem }()
 	return ts.saveLocked(ts.src.Token())
@@ -81,6 +84,9 @@ func (ts *savingTokenSource) Token() (*oauth2.Token, error) {
 // TokenContext is Token with its waits bounded by ctx: for the lock, and
 // for src.
 func (ts *savingTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	if err := ts.check(); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, ts.ctxError(err)
 	}
@@ -96,21 +102,37 @@ func (ts *savingTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, e
 	// src.Token cannot be stopped: wait for it in a goroutine that keeps
 	// the lock until it returns and saves what it brings.
 	type result struct {
-		tok *oauth2.Token
-		err error
+		tok      *oauth2.Token
+		err      error
+		panicked any
 	}
 	ch := make(chan result, 1)
 	go func() {
-		defer func() { <-ts.sem }()
-		tok, err := ts.saveLocked(ts.src.Token())
-		ch <- result{tok, err}
+		var r result
+		defer func() {
+			r.panicked = recover() // passed on to the caller's goroutine
+			<-ts.sem
+			ch <- r
+		}()
+		r.tok, r.err = ts.saveLocked(ts.src.Token())
 	}()
 	select {
 	case r := <-ch:
+		if r.panicked != nil {
+			panic(r.panicked)
+		}
 		return r.tok, r.err
 	case <-ctx.Done():
 		return nil, ts.ctxError(ctx.Err())
 	}
+}
+
+// check returns an error naming a nil part of ts.
+func (ts *savingTokenSource) check() error {
+	if ts.s == nil || ts.src == nil {
+		return fmt.Errorf("keystore: TokenSource %q: the Store or the source is nil", ts.name)
+	}
+	return nil
 }
 
 func (ts *savingTokenSource) ctxError(err error) error {

@@ -360,3 +360,14 @@ func TestTokenSourceContextBoundsPlainSource(t *testing.T) {
 		t.Errorf("Puts = %d; want 1 (the token the abandoned call brought)", s.puts)
 	}
 }
+
+// TestNilStoreParts: a nil Store or source is an error naming it, not a
+// panic.
+func TestNilStoreParts(t *testing.T) {
+	if _, err := LoadOrCreate(nil, "key", nil); err == nil || !strings.Contains(err.Error(), "Store is nil") {
+		t.Errorf("LoadOrCreate(nil) = %v; want an error naming the Store", err)
+	}
+	if _, err := TokenSource(nil, "tok", "jkt", nil).Token(); err == nil || !strings.Contains(err.Error(), "nil") {
+		t.Errorf("TokenSource(nil, …).Token() = %v; want an error", err)
+	}
+}
