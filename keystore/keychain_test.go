@@ -80,8 +80,11 @@ func TestKeychainTimeout(t *testing.T) {
 		if !errors.Is(err, ErrKeychainUnavailable) || !strings.Contains(err.Error(), "did not answer within 200ms") {
 			t.Errorf("%s = %v; want ErrKeychainUnavailable saying it did not answer", name, err)
 		}
-		if elapsed < k.Timeout || elapsed > k.Timeout+time.Second {
-			t.Errorf("%s took %v; want about %v", name, elapsed, k.Timeout)
+		// The backend never answers: the call must end by its timeout (the
+		// upper bound is loose, for a loaded machine; without the timeout
+		// the call would never return).
+		if elapsed < k.Timeout || elapsed > k.Timeout+10*time.Second {
+			t.Errorf("%s took %v; want the %v timeout to end it", name, elapsed, k.Timeout)
 		}
 	}
 	// The abandoned Create still holds the service's lock file: a Create

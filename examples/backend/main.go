@@ -152,6 +152,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	start := time.Now()
+	statuses, first := work(ctx, client, o)
+	if first != nil {
+		describe(stderr, first)
+	}
+	done := 0
+	for _, n := range statuses {
+		done += n
+	}
+	fmt.Fprintf(stdout, "%d of %d requests answered in %v by %d workers:", done, o.workers*o.requests, time.Since(start).Round(time.Millisecond), o.workers)
+	for _, s := range slices.Sorted(maps.Keys(statuses)) {
+		fmt.Fprintf(stdout, " status %d: %d", s, statuses[s])
+	}
+	fmt.Fprintln(stdout)
+	wire.report(stdout, done)
+	return first
+}
+
+// work runs o.workers goroutines of o.requests requests each through
+// client, and returns how many answers of each status they got, and the
+// first error, which stops the others.
+func work(ctx context.Context, client *http.Client, o *options) (map[int]int, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	results := make(chan result, o.workers)
@@ -190,19 +211,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			first = cause
 		}
-		describe(stderr, first)
 	}
-	done := 0
-	for _, n := range statuses {
-		done += n
-	}
-	fmt.Fprintf(stdout, "%d of %d requests answered in %v by %d workers:", done, o.workers*o.requests, time.Since(start).Round(time.Millisecond), o.workers)
-	for _, s := range slices.Sorted(maps.Keys(statuses)) {
-		fmt.Fprintf(stdout, " status %d: %d", s, statuses[s])
-	}
-	fmt.Fprintln(stdout)
-	wire.report(stdout, done)
-	return first
+	return statuses, first
 }
 
 type result struct {
