@@ -10,9 +10,11 @@ import (
 	"context"
 	"crypto"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -310,9 +312,14 @@ func TestFAPI2ClientCredentials(t *testing.T) {
 func TestFAPI2ParRequired(t *testing.T) {
 	f := newFAPIFlow(t)
 	cfg := f.config(t, dpop.ES256, dpop.ES256)
-	if got := cfg.AuthCodeURL("st"); got != "" {
-		t.Errorf("AuthCodeURL = %q; want \"\"", got)
-	}
+	func() {
+		defer func() {
+			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "PushAuthCodeURL") {
+				t.Errorf("AuthCodeURL under FAPI2: recovered %v; want a panic naming PushAuthCodeURL", r)
+			}
+		}()
+		cfg.AuthCodeURL("st")
+	}()
 	if _, err := cfg.PushAuthCodeURL(f.ctx, "st"); err == nil {
 		t.Error("PushAuthCodeURL without PKCE: no error")
 	}
