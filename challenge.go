@@ -3,6 +3,7 @@ package dpop
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -19,6 +20,9 @@ import (
 // at most a few KiB of a 400's body, and leaves resp.Body reading the whole
 // body from its first byte.
 func CheckResponse(resp *http.Response) error {
+	if resp == nil {
+		return errors.New("dpop: CheckResponse: response is nil")
+	}
 	if ce := responseChallenge(resp, timeNow()); ce != nil {
 		return ce
 	}

@@ -3,6 +3,8 @@ package dpop
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -110,7 +112,7 @@ func (e *TokenTypeError) Error() string {
 	if strings.EqualFold(e.TokenType, "Bearer") {
 		return "dpop: got a Bearer token where a DPoP-bound token was expected (a downgrade; set AllowBearer to accept it)"
 	}
-	return fmt.Sprintf("dpop: got token_type %q; want DPoP", e.TokenType)
+	return fmt.Sprintf("dpop: got token_type %s; want DPoP", quote(e.TokenType))
 }
 
 // Downgrade reports whether the server issued a Bearer token.
@@ -127,7 +129,7 @@ func (e *AlgError) Error() string {
 	if len(e.Supported) == 0 {
 		return "dpop: the authorization server does not advertise DPoP support (no dpop_signing_alg_values_supported, RFC 9449 §5.1)"
 	}
-	return fmt.Sprintf("dpop: the authorization server accepts DPoP proofs signed with %s, not %s", strings.Join(e.Supported, ", "), e.Alg)
+	return fmt.Sprintf("dpop: the authorization server accepts DPoP proofs signed with %s, not %s", quote(strings.Join(e.Supported, ", ")), quote(e.Alg))
 }
 
 // maxQuoted bounds a string from a server, or from a request, shown in
@@ -172,9 +174,17 @@ type TokenError struct {
 	challenge *ChallengeError // for a DPoP error code, else nil
 }
 
-// newTokenError returns the TokenError of op for re.
+// newTokenError returns the TokenError of op for re. The server's strings
+// are kept without any secret of the request they answer: a server that
+// echoes the request in its error_description does not put the client
+// secret or a grant into the error.
 func newTokenError(op string, re *oauth2.RetrieveError) *TokenError {
-	e := &TokenError{Op: op, ErrorCode: re.ErrorCode, Description: re.ErrorDescription, URI: re.ErrorURI, retrieve: re}
+	var secrets []string
+	if re.Response != nil {
+		secrets = requestSecrets(re.Response.Request)
+	}
+	e := &TokenError{Op: op, ErrorCode: redact(re.ErrorCode, secrets), Description: redact(re.ErrorDescription, secrets),
+		URI: redact(re.ErrorURI, secrets), retrieve: re}
 	if re.Response != nil {
 		e.StatusCode = re.Response.StatusCode
 		if e.ErrorCode == ErrorUseNonce || e.ErrorCode == ErrorInvalidProof {
@@ -235,3 +245,71 @@ func requestError(op string, err error) error {
 	}
 	return &opError{op, err}
 }
+
+// secretParams are the form parameters of token-side requests whose values
+// are secrets (RFC 6749 §2.3.1, §4.1.3, §6; RFC 7636 §4.5; RFC 8628 §3.4;
+// RFC 7521 §4.2; RFC 8693 §2.1; RFC 7009 §2.1).
+var secretParams = []string{
+	"client_secret", "code", "code_verifier", "refresh_token", "device_code", "password",
+	"client_assertion", "assertion", "subject_token", "actor_token", "token",
+}
+
+// maxSecretForm bounds how much of a request body requestSecrets reads.
+const maxSecretForm = 64 << 10
+
+// requestSecrets returns the secrets req carried: its Authorization and
+// DPoP header values, the credentials of a Basic header, and the values of
+// its form's secret parameters (read again through GetBody; x/oauth2 and
+// PAR requests have one). req may be nil.
+func requestSecrets(req *http.Request) []string {
+	if req == nil {
+		return nil
+	}
+	var out []string
+	for _, k := range []string{"Authorization", "Dpop"} {
+		for _, v := range req.Header[k] {
+			out = append(out, v)
+			if _, cred, ok := strings.Cut(v, " "); ok {
+				out = append(out, cred)
+			}
+		}
+	}
+	if _, pass, ok := req.BasicAuth(); ok {
+		out = append(out, pass)
+		if u, err := url.QueryUnescape(pass); err == nil {
+			out = append(out, u)
+		}
+	}
+	if req.GetBody == nil {
+		return out
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return out
+	}
+	defer body.Close()
+	b, _ := io.ReadAll(io.LimitReader(body, maxSecretForm))
+	form, _ := url.ParseQuery(string(b))
+	for _, k := range secretParams {
+		for _, v := range form[k] {
+			out = append(out, v, url.QueryEscape(v))
+		}
+	}
+	return out
+}
+
+// redact returns s with every secret of at least minSecret bytes replaced
+// by "[redacted]".
+func redact(s string, secrets []string) string {
+	for _, v := range secrets {
+		if len(v) >= minSecret && strings.Contains(s, v) {
+			s = strings.ReplaceAll(s, v, "[redacted]")
+		}
+	}
+	return s
+}
+
+// minSecret is the length below which a request value is not redacted
+// from server text: a client_id "c" or a code "1" would blank out every
+// such letter of a description, and reveals nothing.
+const minSecret = 4

@@ -33,7 +33,7 @@ func TestNilParts(t *testing.T) {
 			_, err := cfg.Exchange(context.Background(), "code")
 			return err
 		}, "ClientAssertion has no key"},
-		{"CheckSigner(nil)", func() error { return (&dpop.Metadata{}).CheckSigner(nil) }, "Signer is nil"},
+		{"CheckSigner(nil)", func() error { return (&dpop.Metadata{}).CheckSigner(nil) }, "NewSigner"},
 		{"nil Metadata's AuthCode", func() error { _, err := (*dpop.Metadata)(nil).AuthCode(url.Values{}, "s"); return err }, "Metadata is nil"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -159,8 +159,8 @@ func isASCII(s string) bool {
 // JSON, or that net/http would refuse, out of proofs.
 func validHost(host string) bool {
 	host = asciiHost(host)
-	if host == "" {
-		return false
+	if hostName(host) == "" {
+		return false // "https://:443/" names no server
 	}
 	for i := 0; i < len(host); i++ {
 		c := host[i]
@@ -172,6 +172,21 @@ func validHost(host string) bool {
 		}
 	}
 	return true
+}
+
+// hostName returns the name or address of host[:port] without its port
+// (the inside of an IP literal's brackets), as url.URL.Hostname does.
+func hostName(host string) string {
+	if strings.HasPrefix(host, "[") {
+		if i := strings.LastIndexByte(host, ']'); i >= 0 {
+			return host[1:i]
+		}
+		return host[1:]
+	}
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		return host[:i]
+	}
+	return host
 }
 
 // parseOrigin returns the origin of rawURL, an absolute http(s) URL.

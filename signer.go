@@ -150,14 +150,26 @@ func (s *Signer) setAlg(pub crypto.PublicKey, want string) error {
 	return nil
 }
 
-// Alg returns the JWS algorithm of the signer's proofs, such as "ES256".
-func (s *Signer) Alg() string { return s.alg }
+// Alg returns the JWS algorithm of the signer's proofs, such as "ES256";
+// "" for a nil Signer or one not made by [NewSigner].
+func (s *Signer) Alg() string {
+	if s == nil {
+		return ""
+	}
+	return s.alg
+}
 
 // Thumbprint returns the RFC 7638 SHA-256 thumbprint of the signer's public
 // key, base64url-encoded without padding: the "jkt" of RFC 9449 §6.1, the
 // value of the dpop_jkt authorization request parameter (§10) and of an
-// access token's cnf.jkt claim.
-func (s *Signer) Thumbprint() string { return s.thumbprint }
+// access token's cnf.jkt claim; "" for a nil Signer or one not made by
+// [NewSigner].
+func (s *Signer) Thumbprint() string {
+	if s == nil {
+		return ""
+	}
+	return s.thumbprint
+}
 
 // Public returns the signer's public key, or nil for a Signer not made by
 // [NewSigner].
@@ -205,7 +217,12 @@ func (o ProofOptions) Format(f fmt.State, verb rune) {
 func (s *Signer) Proof(method, rawURL string, opts *ProofOptions) (string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", fmt.Errorf("dpop: proof URL: %w", err)
+		// Not the url.Error itself: its text has the whole URL, password included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", fmt.Errorf("dpop: proof URL is not a valid URL: %w", err)
 	}
 	if err := checkURL(u, ""); err != nil {
 		return "", err
@@ -220,7 +237,7 @@ func (s *Signer) Proof(method, rawURL string, opts *ProofOptions) (string, error
 		}
 		if opts.Nonce != "" {
 			if !ValidNonce(opts.Nonce) {
-				return "", fmt.Errorf("dpop: nonce %q is not a valid DPoP nonce (RFC 9449 §8.1)", opts.Nonce)
+				return "", fmt.Errorf("dpop: nonce %s is not a valid DPoP nonce (RFC 9449 §8.1)", quote(opts.Nonce))
 			}
 			nonce = opts.Nonce
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -204,6 +205,8 @@ func checkParts(owner string, hasOAuth2 bool, s *Signer) error {
 		return fmt.Errorf("dpop: %s's OAuth2 is nil", owner)
 	case s == nil:
 		return fmt.Errorf("dpop: %s's Signer is nil", owner)
+	case s.key == nil:
+		return fmt.Errorf("dpop: %s's Signer has no key: make it with NewSigner", owner)
 	}
 	return nil
 }
@@ -242,10 +245,13 @@ func checkToken(tok *oauth2.Token, allowBearer bool) (*oauth2.Token, error) {
 }
 
 // negativeExpiry reports whether an expires_in member, as x/oauth2 hands
-// it over (a JSON number or string, or a form value), is negative.
+// it over, is negative: a JSON number (float64 or json.Number) or string,
+// or a form value (int64 or float64 when it parses as one, else string).
 func negativeExpiry(v any) bool {
 	switch v := v.(type) {
 	case float64:
+		return v < 0 || v == 0 && math.Signbit(v)
+	case int64:
 		return v < 0
 	case json.Number:
 		return strings.HasPrefix(strings.TrimSpace(string(v)), "-")
@@ -292,6 +298,9 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 		var one [1]byte
 		n, err := b.rc.Read(one[:])
 		if n > 0 {
+			// Close now: x/oauth2's DeviceAuth never closes the body it
+			// reads, and this one would never reach EOF.
+			b.rc.Close()
 			return 0, errTokenResponseTooLarge
 		}
 		return 0, err

@@ -1,0 +1,233 @@
+package dpop_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode"
+
+	"github.com/dpopkit/dpop"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// tokenOp is one request of the token machinery, as a test makes it.
+type tokenOp struct {
+	name string
+	call func(ctx context.Context) error
+}
+
+// tokenOps returns every request of the token machinery, against an
+// authorization server at asURL, each sending the test secrets
+// (clientSecret with style; codeSecret, verifierSecret, refreshSecret).
+func tokenOps(t *testing.T, asURL string, style oauth2.AuthStyle) []tokenOp {
+	t.Helper()
+	s := newSigner(t)
+	cfg := &dpop.Config{
+		OAuth2: &oauth2.Config{ClientID: "c", ClientSecret: clientSecret, Endpoint: oauth2.Endpoint{
+			AuthURL: asURL + "/authorize", TokenURL: asURL + "/token", DeviceAuthURL: asURL + "/device", AuthStyle: style,
+		}},
+		Signer: s,
+		PARURL: asURL + "/par",
+	}
+	cc := &dpop.ClientCredentials{
+		OAuth2: &clientcredentials.Config{ClientID: "c", ClientSecret: clientSecret, TokenURL: asURL + "/token", AuthStyle: style},
+		Signer: s,
+	}
+	return []tokenOp{
+		{"Exchange", func(ctx context.Context) error {
+			_, err := cfg.Exchange(ctx, codeSecret, oauth2.VerifierOption(verifierSecret))
+			return err
+		}},
+		{"refresh", func(ctx context.Context) error {
+			expired := &oauth2.Token{AccessToken: accessSecret, RefreshToken: refreshSecret, Expiry: time.Now().Add(-time.Hour)}
+			_, err := cfg.TokenSource(ctx, expired).Token()
+			return err
+		}},
+		{"ClientCredentials", func(ctx context.Context) error { _, err := cc.Token(ctx); return err }},
+		{"PushAuthCodeURL", func(ctx context.Context) error {
+			_, err := cfg.PushAuthCodeURL(ctx, "state", oauth2.S256ChallengeOption(verifierSecret))
+			return err
+		}},
+		{"DeviceAuth", func(ctx context.Context) error { _, err := cfg.DeviceAuth(ctx); return err }},
+		{"DeviceAccessToken", func(ctx context.Context) error {
+			da := &oauth2.DeviceAuthResponse{DeviceCode: codeSecret, Interval: 1, Expiry: time.Now().Add(time.Minute)}
+			_, err := cfg.DeviceAccessToken(ctx, da)
+			return err
+		}},
+	}
+}
+
+// echo returns what a server that echoes requests puts in its answers:
+// the request's form and Authorization header.
+func echo(r *http.Request) string {
+	b, _ := io.ReadAll(r.Body)
+	return r.Header.Get("Authorization") + " " + string(b) + " " + r.URL.RawQuery
+}
+
+// TestTokenErrorsCarryNoRequestSecret: a token endpoint (or PAR, device
+// endpoint) that echoes the request in its error body gets an error whose
+// text has none of the request's secrets, for a JSON error, a JSON error
+// whose description echoes, and a plain-text body; the
+// *oauth2.RetrieveError is still there (issue 10 #4).
+func TestTokenErrorsCarryNoRequestSecret(t *testing.T) {
+	bodies := map[string]func(r *http.Request) (contentType, body string){
+		"JSON": func(r *http.Request) (string, string) {
+			b, _ := json.Marshal(map[string]string{"error": "invalid_grant", "error_description": "no", "request": echo(r)})
+			return "application/json", string(b)
+		},
+		"JSON description": func(r *http.Request) (string, string) {
+			b, _ := json.Marshal(map[string]string{"error": "invalid_grant", "error_description": "bad request: " + echo(r)})
+			return "application/json", string(b)
+		},
+		"text": func(r *http.Request) (string, string) { return "text/plain", "bad request: " + echo(r) },
+	}
+	for bodyName, body := range bodies {
+		var authorization atomic.Value
+		as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+			authorization.Store(r.Header.Get("Authorization"))
+			ct, b := body(r)
+			w.Header().Set("Content-Type", ct)
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, b)
+		})
+		for styleName, style := range map[string]oauth2.AuthStyle{"Basic": oauth2.AuthStyleInHeader, "InParams": oauth2.AuthStyleInParams} {
+			for _, op := range tokenOps(t, as.URL, style) {
+				t.Run(bodyName+"/"+styleName+"/"+op.name, func(t *testing.T) {
+					authorization.Store("")
+					err := op.call(context.Background())
+					if err == nil {
+						t.Fatal("no error")
+					}
+					secrets := []string{clientSecret, codeSecret, verifierSecret, refreshSecret}
+					if a := authorization.Load().(string); len(a) > len("Basic ") {
+						secrets = append(secrets, a[len("Basic "):])
+					}
+					checkNoSecret(t, "error", err, secrets)
+					var re *oauth2.RetrieveError
+					if !errors.As(err, &re) || re.Response == nil || re.Response.StatusCode != http.StatusBadRequest {
+						t.Errorf("errors.As(%v, *oauth2.RetrieveError) = %v; want the 400", err, re)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestTokenErrorTextEscaped: an error_description with control and bidi
+// characters comes out escaped, and a huge one is cut (issue 10 #4).
+func TestTokenErrorTextEscaped(t *testing.T) {
+	tests := []struct {
+		name, desc string
+	}{
+		{"control and bidi", "evil\u202etxt.exe\x1b[2J\ninjected line\u2066x\u2069\r\x00"},
+		{"100 KiB", strings.Repeat("A", 100<<10)},
+		{"10 MB", strings.Repeat("B", 10<<20)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, `{"error":"invalid_grant","error_description":`+strconv.Quote(tt.desc)+`}`)
+			})
+			for _, op := range tokenOps(t, as.URL, oauth2.AuthStyleInHeader) {
+				err := op.call(context.Background())
+				if err == nil {
+					t.Fatalf("%s: no error", op.name)
+				}
+				msg := err.Error()
+				if len(msg) > 2<<10 {
+					t.Errorf("%s: error text is %d bytes; want it cut to a few hundred", op.name, len(msg))
+				}
+				for _, r := range msg {
+					if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+						t.Errorf("%s: error text %.300q has the raw character %U", op.name, msg, r)
+						break
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestNonceFromTokenError: an authorization server that challenges the
+// retry again (use_dpop_nonce twice in a row) gives an error that
+// NonceFromError reads the newest nonce from, and that is still an
+// *oauth2.RetrieveError (issue 10 #10).
+func TestNonceFromTokenError(t *testing.T) {
+	var n atomic.Int32
+	as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("DPoP-Nonce", "nonce-"+strconv.Itoa(int(n.Add(1))))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"error":"use_dpop_nonce","error_description":"use this nonce"}`)
+	})
+	for _, op := range tokenOps(t, as.URL, oauth2.AuthStyleInHeader) {
+		if op.name == "DeviceAuth" {
+			continue // no proof, so no DPoP challenge
+		}
+		t.Run(op.name, func(t *testing.T) {
+			before := n.Load()
+			err := op.call(context.Background())
+			if got := n.Load() - before; got != 2 {
+				t.Errorf("%d requests; want 2 (the challenge answered once)", got)
+			}
+			want := "nonce-" + strconv.Itoa(int(n.Load()))
+			if got, ok := dpop.NonceFromError(err); !ok || got != want {
+				t.Errorf("NonceFromError(%v) = %q, %v; want %q, true", err, got, ok, want)
+			}
+			var re *oauth2.RetrieveError
+			if !errors.As(err, &re) || re.ErrorCode != dpop.ErrorUseNonce {
+				t.Errorf("errors.As(%v, *oauth2.RetrieveError) = %v; want the use_dpop_nonce answer", err, re)
+			}
+		})
+	}
+}
+
+// TestServerStringsEscaped: a token_type or an algs list from a hostile
+// server comes out of the error text escaped and cut short.
+func TestServerStringsEscaped(t *testing.T) {
+	evil := "\u202eevil\x1b[2J\n" + strings.Repeat("A", 100<<10)
+	as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		b, _ := json.Marshal(map[string]string{"access_token": "a", "token_type": evil})
+		w.Write(b)
+	})
+	s := newSigner(t)
+	cfg := &dpop.Config{OAuth2: &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{TokenURL: as.URL}}, Signer: s}
+	_, tokErr := cfg.Exchange(context.Background(), "code")
+	algErr := (&dpop.Metadata{DPoPSigningAlgValuesSupported: []string{evil, "RS256\x1b[0m"}}).CheckSigner(s)
+	for name, err := range map[string]error{"TokenTypeError": tokErr, "AlgError": algErr} {
+		if err == nil {
+			t.Errorf("%s: no error", name)
+			continue
+		}
+		msg := err.Error()
+		if len(msg) > 2<<10 {
+			t.Errorf("%s: error text is %d bytes; want it cut", name, len(msg))
+		}
+		for _, r := range msg {
+			if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+				t.Errorf("%s: error text %.100q has the raw character %U", name, msg, r)
+				break
+			}
+		}
+	}
+}
+
+// TestProofErrorHidesPassword: a URL Proof cannot parse is not repeated in
+// the error, so the password of its userinfo does not reach a log.
+func TestProofErrorHidesPassword(t *testing.T) {
+	_, err := newSigner(t).Proof("GET", "https://user:"+clientSecret+"@as example/", nil)
+	if err == nil || strings.Contains(err.Error(), clientSecret) {
+		t.Errorf("err = %v; want an error without the password", err)
+	}
+}
