@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -283,6 +284,39 @@ func TestShortLivedTokenNoRefreshLoop(t *testing.T) {
 				}
 				if got := n.Load() - before; got > 2 {
 					t.Errorf("%d token requests for 20 Token calls; want 1 or 2", got)
+				}
+			})
+		}
+	}
+}
+
+// TestHugeTokenBodyReleased: a token-side answer larger than the SDK reads
+// has its body closed, for every grant (x/oauth2's device authorization
+// never closes it): the server writing it is not blocked for ever.
+func TestHugeTokenBodyReleased(t *testing.T) {
+	for _, status := range []int{http.StatusOK, http.StatusBadRequest} {
+		handlerDone := make(chan struct{}, 1)
+		as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+			defer func() { handlerDone <- struct{}{} }()
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			chunk := bytes.Repeat([]byte(" "), 32<<10)
+			for i := 0; i < 2048; i++ { // 64 MiB, far more than socket buffers hold
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+		})
+		t.Cleanup(as.CloseClientConnections) // before Close, or a leaked body would hold it for ever
+		for _, op := range tokenOps(t, as.URL, oauth2.AuthStyleInHeader) {
+			t.Run(strconv.Itoa(status)+"/"+op.name, func(t *testing.T) {
+				if err := op.call(context.Background()); err == nil {
+					t.Error("no error")
+				}
+				select {
+				case <-handlerDone:
+				case <-time.After(maxWait):
+					t.Fatalf("the server is still writing %v after the call returned: the body was not closed", maxWait)
 				}
 			})
 		}

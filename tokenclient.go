@@ -285,23 +285,31 @@ func (l limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// limitedBody closes the body it wraps as soon as a read fails (the
+// limit, or an error): x/oauth2's device authorization request never
+// closes its response body, and an unclosed body keeps its connection, and
+// the server writing to it, alive for ever.
 type limitedBody struct {
-	rc   io.ReadCloser
-	left int64
+	rc     io.ReadCloser
+	left   int64
+	err    error // the failed read's, returned from every later Read
+	closed bool
 }
 
 var errTokenResponseTooLarge = fmt.Errorf("dpop: token endpoint response is larger than %d bytes", maxTokenResponse)
 
 func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
 	if b.left <= 0 {
 		// Allow EOF exactly at the limit; anything more is an error.
 		var one [1]byte
 		n, err := b.rc.Read(one[:])
 		if n > 0 {
-			// Close now: x/oauth2's DeviceAuth never closes the body it
-			// reads, and this one would never reach EOF.
-			b.rc.Close()
-			return 0, errTokenResponseTooLarge
+			b.err = errTokenResponseTooLarge
+			b.Close()
+			return 0, b.err
 		}
 		return 0, err
 	}
@@ -310,10 +318,20 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.rc.Read(p)
 	b.left -= int64(n)
+	if err != nil && err != io.EOF {
+		b.err = err
+		b.Close()
+	}
 	return n, err
 }
 
-func (b *limitedBody) Close() error { return b.rc.Close() }
+func (b *limitedBody) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	return b.rc.Close()
+}
 
 // maxErrorBody is how much of an error answer's body an error keeps.
 const maxErrorBody = 4 << 10

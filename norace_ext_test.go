@@ -1,0 +1,5 @@
+//go:build !race
+
+package dpop_test
+
+const raceOn = false
