@@ -177,6 +177,7 @@ func (c *Config) check() error {
 			{"OAuth2.Endpoint.TokenURL", e.TokenURL, true},
 			{"OAuth2.Endpoint.DeviceAuthURL", e.DeviceAuthURL, false},
 			{"PARURL", c.PARURL, true},
+			{"RevocationURL", c.RevocationURL, false},
 		}
 	}
 	return p.check()

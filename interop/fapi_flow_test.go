@@ -224,6 +224,21 @@ func TestFAPI2AuthCode(t *testing.T) {
 			f.checkAssertions(t, f.forms.take(), algs[1], seen)
 			checkBoundToken(t, tok2, cfg.Signer, f.s.rs)
 			fapiCallRS(t, f, cfg, tok2)
+
+			// Revocation authenticates the client with its own assertion;
+			// the revoked refresh token then refreshes nothing.
+			cfg.RevocationURL = f.md.RevocationEndpoint
+			if err := cfg.Revoke(f.ctx, tok2.RefreshToken, dpop.HintRefreshToken); err != nil {
+				t.Fatalf("revoke: %v", err)
+			}
+			f.rec.take()
+			f.checkAssertions(t, f.forms.take(), algs[1], seen)
+			tok2.Expiry = time.Now().Add(-time.Minute)
+			if _, err := cfg.TokenSource(f.ctx, tok2).Token(); err == nil {
+				t.Error("refresh with the revoked refresh token succeeded")
+			}
+			f.rec.take()
+			f.forms.take()
 		})
 	}
 }
