@@ -156,17 +156,11 @@ func signCompact(s *Signer, header, claims []byte) (string, error) {
 	out := make([]byte, 0, len(header)+len(claims)*4/3+4+len(header)/2+700)
 	out = append(out, header...)
 	out = jws.AppendBase64(out, claims)
-	sig, err := crypto.SignMessage(s.key, rand.Reader, out, s.opts)
+	out, err := s.appendSignature(out, out)
 	if err != nil {
 		return "", fmt.Errorf("dpop: sign client assertion: %w", err)
 	}
-	if s.ecSize > 0 {
-		if sig, err = jws.AppendECDSA(nil, sig, s.ecSize); err != nil {
-			return "", fmt.Errorf("dpop: sign client assertion: %w", err)
-		}
-	}
-	out = append(out, '.')
-	return string(jws.AppendBase64(out, sig)), nil
+	return string(out), nil
 }
 
 // clientAuth is how the token requests of one grant configuration

@@ -293,25 +293,11 @@ func (s *Signer) proof(method string, o origin, u *url.URL, ath, nonce string, i
 	n := len(claims)
 	out := append(claims, s.header...)
 	out = jws.AppendBase64(out, claims)
-	sig, err := crypto.SignMessage(s.key, rand.Reader, out[n:], s.opts)
+	out, err := s.appendSignature(out, out[n:])
 	if err != nil {
 		*bp = out[:0]
 		bufPool.Put(bp)
 		return "", fmt.Errorf("dpop: sign proof: %w", err)
-	}
-	out = append(out, '.')
-	if s.ecSize > 0 {
-		m := len(out)
-		var raw [132]byte // r||s for P-521
-		r, err := jws.AppendECDSA(raw[:0], sig, s.ecSize)
-		if err != nil {
-			*bp = out[:0]
-			bufPool.Put(bp)
-			return "", fmt.Errorf("dpop: sign proof: %w", err)
-		}
-		out = jws.AppendBase64(out[:m], r)
-	} else {
-		out = jws.AppendBase64(out, sig)
 	}
 	proof := string(out[n:])
 	if cap(out) <= maxPooledBuf {
@@ -319,6 +305,23 @@ func (s *Signer) proof(method string, o origin, u *url.URL, ath, nonce string, i
 		bufPool.Put(bp)
 	}
 	return proof, nil
+}
+
+// appendSignature signs msg with s's key and appends "." and the
+// base64url signature to dst: for ECDSA, the fixed-width r||s of RFC 7518
+// §3.4. msg may alias dst; it is read before dst grows.
+func (s *Signer) appendSignature(dst, msg []byte) ([]byte, error) {
+	sig, err := crypto.SignMessage(s.key, rand.Reader, msg, s.opts)
+	if err != nil {
+		return dst, err
+	}
+	if s.ecSize > 0 {
+		var raw [132]byte // r||s for P-521
+		if sig, err = jws.AppendECDSA(raw[:0], sig, s.ecSize); err != nil {
+			return dst, err
+		}
+	}
+	return jws.AppendBase64(append(dst, '.'), sig), nil
 }
 
 // accessTokenHash returns the ath claim for token: base64url(SHA-256) of its
