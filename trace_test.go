@@ -3,9 +3,6 @@ package dpop_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"io"
 	"log/slog"
 	"net/http"
@@ -47,17 +44,9 @@ func (r *traceRecorder) trace() *dpop.Trace {
 
 func newCCWithTrace(t *testing.T, srv *dpoptest.Server, tr *dpop.Trace) *dpop.ClientCredentials {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := dpop.NewSigner(key, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	return &dpop.ClientCredentials{
 		OAuth2: &clientcredentials.Config{ClientID: "backend", ClientSecret: "backend-secret", TokenURL: srv.Endpoint().TokenURL},
-		Signer: s,
+		Signer: newSigner(t),
 		Trace:  tr,
 	}
 }

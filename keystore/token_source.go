@@ -18,8 +18,9 @@ import (
 //
 // If saving fails, Token returns the error and no token, so the caller's
 // request fails rather than continue with a refresh token that exists only
-// in memory; the next call tries the save again (src, being an
-// [oauth2.ReuseTokenSource] as usual, still holds the token). src is called
+// in memory; the next call tries the save again (src, a reusing source
+// such as dpop.Config.TokenSource or [oauth2.ReuseTokenSource], still holds
+// the token). src is called
 // on every Token call, so it should cache. The returned TokenSource is safe
 // for concurrent use; calls to src and saves are serialized together (as
 // ReuseTokenSource serializes refreshes), so an older token never

@@ -27,7 +27,7 @@ var (
 //
 // The entry is left untouched and no new key is made: a refresh token bound
 // to the stored key must not be silently orphaned. Delete the entry
-// (keystore.DeleteKey) to start over with a new key and a new login.
+// (store.Delete(name)) to start over with a new key and a new login.
 type ForeignKeyError struct {
 	Name string // the entry's name; "" for ParseKey
 	Err  error  // the TPM's error
