@@ -13,13 +13,16 @@
 //	store := &redisstore.Store{Client: rdb}
 //	// resource.Config{…, Replay: store}
 //
-// Each claim is one command in one round trip, SET with NX and an
+// Each claim is one command in one round trip, SET with NX, GET and an
 // expiry: of any number of instances claiming one proof at once, exactly
 // one is told it is new. The key names the sender and the proof (a hash of
-// the proof key's thumbprint and the jti, under a prefix, of fixed size);
-// the value is small and fixed; the record expires when the Verifier would
-// no longer accept the proof anyway, counted by Redis from when the
-// command arrives.
+// the proof key's thumbprint and the jti, under a prefix, of fixed size).
+// The value, 22 characters, names the claim that wrote it: go-redis sends
+// a command again when its answer is lost (a connection closed, a
+// failover), and the claim then finds its own record, which is not a
+// replay. The record expires when the Verifier would no longer accept the
+// proof anyway, counted by Redis from when the command arrives. SET with
+// both NX and GET needs Redis 7.0 or later (or Valkey).
 //
 // # When Redis is away
 //
@@ -71,9 +74,9 @@
 // # Nonces across instances
 //
 // The server nonces of the resource package (RFC 9449 §9) need no shared
-// state: the resource package's NonceIssuer derives them from an HMAC key and the
-// time, so every instance configured with the same keys accepts the
-// nonces of the others. Give each instance the same key ring, rotate it on
+// state: the resource package's NonceIssuer derives them from an HMAC key
+// and the time, so every instance configured with the same keys accepts
+// the nonces of the others. Give each instance the same key ring, rotate it on
 // every instance, and keep their clocks in step. During a rotation, an
 // instance that has not yet rotated answers a nonce made with the new key
 // with a use_dpop_nonce challenge that carries its own nonce: a client

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -72,12 +74,16 @@ func newClient(t testing.TB, addr string, contextTimeout bool) *redis.Client {
 	return c
 }
 
+// testTimeout is the Timeout of the Stores of tests that are not about
+// it: long, for a loaded machine running the race detector.
+const testTimeout = 10 * time.Second
+
 // newTestStore returns a Store on the shared test Redis, with a prefix of
 // its own so that tests do not see each other's records. It has the
 // signature resource/storetest.TestReplayStore takes.
 func newTestStore(t *testing.T) *Store {
 	t.Helper()
-	return &Store{Client: newClient(t, redisAddr(t), true), Prefix: testPrefix(t)}
+	return &Store{Client: newClient(t, redisAddr(t), true), Prefix: testPrefix(t), Timeout: testTimeout}
 }
 
 // testPrefix returns a key prefix no other test uses.
@@ -293,4 +299,82 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// startLossyProxy starts a TCP proxy on 127.0.0.1 to the Redis at target
+// that loses one answer: the first connection to send a SET is closed as
+// soon as Redis answers it, the answer not passed on. Redis has carried the
+// command out; its client does not know, and go-redis sends it again on
+// another connection. The proxy stops at the test's end.
+func startLossyProxy(t testing.TB, target string) (addr string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		dropped atomic.Bool
+		mu      sync.Mutex // guards conns
+		conns   []net.Conn
+	)
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, s)
+			mu.Unlock()
+			var armed atomic.Bool // a SET went to Redis on this connection
+			go func() {
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						if !dropped.Load() && bytes.Contains(bytes.ToLower(buf[:n]), []byte("\r\nset\r\n")) {
+							armed.Store(true)
+						}
+						s.Write(buf[:n])
+					}
+					if err != nil {
+						s.Close()
+						return
+					}
+				}
+			}()
+			go func() {
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := s.Read(buf)
+					if n > 0 {
+						if armed.Load() && dropped.CompareAndSwap(false, true) {
+							c.Close()
+							s.Close()
+							return
+						}
+						c.Write(buf[:n])
+					}
+					if err != nil {
+						c.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
 }

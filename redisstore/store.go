@@ -2,12 +2,14 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dpopkit/dpop/resource"
@@ -25,9 +27,11 @@ const DefaultTimeout = 150 * time.Millisecond
 // Store is a [resource.ReplayStore] kept in Redis, shared by every
 // instance of an API that uses the same Redis (RFC 9449 §11.1).
 //
-// Each claim is one command, in one round trip: SET key value PX ttl NX,
-// which records the proof if no record of it exists, atomically, on any
-// number of instances. The key is Prefix followed by a hash of the proof
+// Each claim is one command, in one round trip: SET key value PX ttl NX
+// GET, which records the proof if no record of it exists, atomically, on
+// any number of instances, and returns the record it found. It needs Redis
+// 7.0 or later (or a server that accepts NX and GET together, as Valkey
+// does); an older one refuses it, and every claim fails closed. The key is Prefix followed by a hash of the proof
 // key's thumbprint and the jti: fixed in size whatever the client sent,
 // and scoped to the sender, so that one client cannot burn another's jti.
 // The record expires when the Verifier no longer accepts the proof.
@@ -64,7 +68,9 @@ type Store struct {
 	OnUnavailable func(ctx context.Context, err *UnavailableError)
 
 	once      sync.Once
-	directCtx bool // set by once: Client bounds its I/O by the context itself
+	directCtx bool    // set by once: Client bounds its I/O by the context itself
+	id        [8]byte // set by once: random, this Store's part of each value
+	claims    atomic.Uint64
 }
 
 var _ resource.ReplayStore = (*Store)(nil)
@@ -83,17 +89,20 @@ func (s *Store) Claim(ctx context.Context, jkt, jti string, until time.Time) err
 	}
 	s.once.Do(s.init)
 
+	key, value := s.key(jkt, jti), s.value()
 	tctx, cancel := context.WithTimeout(ctx, s.timeout())
 	defer cancel()
-	cmd := redis.NewBoolCmd(tctx, "set", s.key(jkt, jti), "1", "px", ttlMillis(until), "nx")
+	cmd := redis.NewStringCmd(tctx, "set", key, value, "px", ttlMillis(until), "nx", "get")
 	err := s.process(tctx, cmd)
-	if err == nil {
-		if cmd.Val() {
-			return nil
-		}
-		return resource.ErrReplayed
-	}
-	if errors.Is(err, redis.Nil) {
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil // no record: this claim made it
+	case err == nil && cmd.Val() == value:
+		// The record is this claim's own: go-redis sent the command again
+		// after losing the first answer (a connection closed between the
+		// two, a failover).
+		return nil
+	case err == nil:
 		return resource.ErrReplayed
 	}
 	if ctx.Err() != nil {
@@ -116,6 +125,18 @@ func (s *Store) Claim(ctx context.Context, jkt, jti string, until time.Time) err
 
 func (s *Store) init() {
 	s.directCtx = honoursContext(s.Client)
+	rand.Read(s.id[:])
+}
+
+// value returns the value of a new record: the Store's id and the number
+// of the claim, in 22 characters of unpadded base64url. Each claim writes
+// its own, so that a claim sent twice by go-redis (when the first answer
+// was lost) recognises its record when SET ... GET returns it.
+func (s *Store) value() string {
+	var v [16]byte
+	copy(v[:8], s.id[:])
+	binary.BigEndian.PutUint64(v[8:], s.claims.Add(1))
+	return base64.RawURLEncoding.EncodeToString(v[:])
 }
 
 // process sends cmd and waits for its answer, or for ctx to end. A client

@@ -17,12 +17,13 @@ import (
 // Store on a real Redis: one server, and a Cluster (of one node).
 func TestConformance(t *testing.T) {
 	t.Run("server", func(t *testing.T) {
+		redisAddr(t)
 		testReplayStore(t, func(t *testing.T) resource.ReplayStore { return newTestStore(t) })
 	})
 	t.Run("cluster", func(t *testing.T) {
 		c := startCluster(t)
 		testReplayStore(t, func(t *testing.T) resource.ReplayStore {
-			return &Store{Client: c, Prefix: testPrefix(t)}
+			return &Store{Client: c, Prefix: testPrefix(t), Timeout: testTimeout}
 		})
 	})
 }
@@ -160,13 +161,13 @@ func TestClaimKeys(t *testing.T) {
 			t.Errorf("key %q: %d bytes; want the prefix and 43", k, len(k))
 		}
 		v, err := s.Client.Get(context.Background(), k).Result()
-		if err != nil || len(v) > 32 {
-			t.Errorf("GET %s = %q, %v; want a value of at most 32 bytes", k, v, err)
+		if err != nil || len(v) != 22 {
+			t.Errorf("GET %s = %q, %v; want a value of 22 bytes", k, v, err)
 		}
 	}
 
 	// The default prefix, when Prefix is empty.
-	d := &Store{Client: s.Client}
+	d := &Store{Client: s.Client, Timeout: testTimeout}
 	jkt, jti := newPair(t)
 	if err := d.Claim(context.Background(), jkt, jti, time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
@@ -242,7 +243,7 @@ func TestClaimRoundTrips(t *testing.T) {
 	c := newClient(t, srv.addr, true)
 	var commands, pipelines atomic.Int64
 	c.AddHook(countHook{&commands, &pipelines})
-	s := &Store{Client: c}
+	s := &Store{Client: c, Timeout: testTimeout}
 	ctx := context.Background()
 	if err := c.Ping(ctx).Err(); err != nil { // the connection's own setup, once
 		t.Fatal(err)
@@ -279,6 +280,26 @@ func TestClaimRoundTrips(t *testing.T) {
 	}
 }
 
+// TestClaimAnswerLost loses Redis's answer to a claim: go-redis sends the
+// SET again on another connection, and Redis, which carried out the first,
+// finds the record. The claim is still the first of its proof and must
+// succeed, not be refused as a replay of itself.
+func TestClaimAnswerLost(t *testing.T) {
+	srv := startServer(t)
+	s := &Store{Client: newClient(t, startLossyProxy(t, srv.addr), true), Timeout: testTimeout}
+	ctx := context.Background()
+	jkt, jti := newPair(t)
+	if err := s.Claim(ctx, jkt, jti, time.Now().Add(time.Hour)); err != nil {
+		t.Errorf("Claim whose first answer was lost = %v; want nil", err)
+	}
+	if err := s.Claim(ctx, jkt, jti, time.Now().Add(time.Hour)); !errors.Is(err, resource.ErrReplayed) {
+		t.Errorf("Claim again = %v; want ErrReplayed", err)
+	}
+	if sets := commandStats(t, newClient(t, srv.addr, true))["set"]; sets != 3 {
+		t.Errorf("Redis served %d SETs; want 3 (the lost answer's command sent twice, then the replay)", sets)
+	}
+}
+
 // TestClaimRedisStopped stops Redis under a Store: claims fail closed
 // with an *UnavailableError that OnUnavailable sees, and succeed again
 // once Redis is back. Redis comes back empty (no persistence): a proof
@@ -289,7 +310,7 @@ func TestClaimRedisStopped(t *testing.T) {
 		var reported atomic.Int32
 		s := &Store{
 			Client:  newClient(t, srv.addr, contextTimeout),
-			Timeout: time.Second,
+			Timeout: testTimeout,
 			OnUnavailable: func(ctx context.Context, err *UnavailableError) {
 				reported.Add(1)
 			},
@@ -374,6 +395,7 @@ func TestClaimFailOpen(t *testing.T) {
 	s := &Store{
 		Client:   newClient(t, srv.addr, true),
 		FailOpen: true,
+		Timeout:  testTimeout,
 		OnUnavailable: func(ctx context.Context, err *UnavailableError) {
 			mu.Lock()
 			reported = append(reported, err)
