@@ -136,7 +136,8 @@ func (s *Store) value() string {
 	var v [16]byte
 	copy(v[:8], s.id[:])
 	binary.BigEndian.PutUint64(v[8:], s.claims.Add(1))
-	return base64.RawURLEncoding.EncodeToString(v[:])
+	var out [22]byte
+	return string(base64.RawURLEncoding.AppendEncode(out[:0], v[:]))
 }
 
 // process sends cmd and waits for its answer, or for ctx to end. A client
@@ -190,18 +191,15 @@ func (s *Store) key(jkt, jti string) string {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	h := sha256.New()
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(jkt)))
-	h.Write(n[:])
-	h.Write([]byte(jkt))
-	binary.BigEndian.PutUint64(n[:], uint64(len(jti)))
-	h.Write(n[:])
-	h.Write([]byte(jti))
-	var sum [sha256.Size]byte
-	b := make([]byte, len(prefix), len(prefix)+base64.RawURLEncoding.EncodedLen(sha256.Size))
-	copy(b, prefix)
-	return string(base64.RawURLEncoding.AppendEncode(b, h.Sum(sum[:0])))
+	var in [2 * (8 + 64)]byte // the Verifier's jkt and jti (43 characters) fit
+	b := binary.BigEndian.AppendUint64(in[:0], uint64(len(jkt)))
+	b = append(b, jkt...)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(jti)))
+	b = append(b, jti...)
+	sum := sha256.Sum256(b)
+	var out [96]byte
+	k := append(out[:0], prefix...)
+	return string(base64.RawURLEncoding.AppendEncode(k, sum[:]))
 }
 
 // ttlMillis returns the time left until until in whole milliseconds,
