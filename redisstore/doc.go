@@ -66,7 +66,7 @@
 //     go-redis Cluster pipeline, so the Store does not send it.
 //   - when it evicts keys for memory: use maxmemory-policy noeviction (a
 //     full Redis then refuses the claim, and the Store fails closed), or a
-//     Redis of its own. The records are about 100 bytes each, and live for
+//     Redis of its own. The records take about 200 bytes each, and live for
 //     the iat window: the number of requests per minute bounds their number.
 //   - on a redis.Ring, which moves a shard's keys to the others when it
 //     leaves: use one server, Sentinel or Cluster.
@@ -76,11 +76,12 @@
 // The server nonces of the resource package (RFC 9449 §9) need no shared
 // state: the resource package's NonceIssuer derives them from an HMAC key
 // and the time, so every instance configured with the same keys accepts
-// the nonces of the others. Give each instance the same key ring, rotate it on
-// every instance, and keep their clocks in step. During a rotation, an
+// the nonces of the others. Give each instance the same key ring, rotate
+// it on every instance, and keep their clocks in step. During a rotation, an
 // instance that has not yet rotated answers a nonce made with the new key
 // with a use_dpop_nonce challenge that carries its own nonce: a client
-// pays one more round trip, and no request fails. This module therefore
+// that follows RFC 9449 §9 (this SDK's does) pays one more round trip, and
+// no request fails. This module therefore
 // keeps no nonce state.
 //
 // [RFC 9449]: https://www.rfc-editor.org/rfc/rfc9449

@@ -19,7 +19,7 @@ import (
 // DefaultPrefix starts every key a [Store] writes when its Prefix is empty.
 const DefaultPrefix = "dpop:jti:"
 
-// DefaultTimeout bounds each claim when a [Store]'s Timeout is zero: long
+// DefaultTimeout bounds each claim when a [Store]'s Timeout is not set: long
 // enough for a Redis on the same network, short enough that a request does
 // not hang on one that is away.
 const DefaultTimeout = 150 * time.Millisecond
@@ -27,18 +27,15 @@ const DefaultTimeout = 150 * time.Millisecond
 // Store is a [resource.ReplayStore] kept in Redis, shared by every
 // instance of an API that uses the same Redis (RFC 9449 §11.1).
 //
-// Each claim is one command, in one round trip: SET key value PX ttl NX
-// GET, which records the proof if no record of it exists, atomically, on
-// any number of instances, and returns the record it found. It needs Redis
-// 7.0 or later (or a server that accepts NX and GET together, as Valkey
-// does); an older one refuses it, and every claim fails closed. The key is Prefix followed by a hash of the proof
-// key's thumbprint and the jti: fixed in size whatever the client sent,
-// and scoped to the sender, so that one client cannot burn another's jti.
-// The record expires when the Verifier no longer accepts the proof.
+// Each claim is one command in one round trip, SET key value PX ttl NX
+// GET: the key is Prefix and a hash of jkt and jti, of fixed size whatever
+// the client sent; the value names the claim; the expiry is until. The
+// package documentation tells why, what Redis it needs (7.0 or later), and
+// what happens when Redis is away or loses its records.
 //
-// Client is the only required field. A Store is safe for concurrent use; its
-// fields must not be changed after its first Claim, and it must not be
-// copied after its first Claim.
+// Client is the only required field. A Store is safe for concurrent use.
+// Its fields must not be changed, and it must not be copied, after its
+// first Claim.
 type Store struct {
 	// Client is the Redis the records are kept in: a *redis.Client (one
 	// server, or Sentinel through redis.NewFailoverClient), a
@@ -47,7 +44,9 @@ type Store struct {
 	Client redis.UniversalClient
 
 	// Prefix starts every key, so that the records cannot collide with the
-	// application's own keys. If empty, DefaultPrefix is used.
+	// application's own keys. If empty, DefaultPrefix is used. A prefix
+	// holding a Cluster hash tag ("{…}") would put every record in one
+	// slot, on one node.
 	Prefix string
 
 	// Timeout bounds each claim, on top of the request's context. If zero or
@@ -64,7 +63,8 @@ type Store struct {
 
 	// OnUnavailable, if not nil, is called with every claim Redis could not
 	// answer, whether FailOpen is set or not, before Claim returns: count
-	// them. It must not block.
+	// them. A claim ended by the request's own context is not one of them.
+	// It must not block.
 	OnUnavailable func(ctx context.Context, err *UnavailableError)
 
 	once      sync.Once

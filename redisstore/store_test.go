@@ -20,6 +20,12 @@ func TestConformance(t *testing.T) {
 		redisAddr(t)
 		testReplayStore(t, func(t *testing.T) resource.ReplayStore { return newTestStore(t) })
 	})
+	t.Run("server-without-ContextTimeoutEnabled", func(t *testing.T) {
+		c := newClient(t, redisAddr(t), false)
+		testReplayStore(t, func(t *testing.T) resource.ReplayStore {
+			return &Store{Client: c, Prefix: testPrefix(t), Timeout: testTimeout}
+		})
+	})
 	t.Run("cluster", func(t *testing.T) {
 		c := startCluster(t)
 		testReplayStore(t, func(t *testing.T) resource.ReplayStore {
@@ -427,6 +433,18 @@ func TestClaimFailOpen(t *testing.T) {
 	}
 	if len(reported) != 1 {
 		t.Errorf("OnUnavailable called %d times; want 1 (a canceled request is not Redis being away)", len(reported))
+	}
+}
+
+func TestStoreTimeout(t *testing.T) {
+	for _, tc := range []struct{ set, want time.Duration }{
+		{0, DefaultTimeout},
+		{-time.Second, DefaultTimeout},
+		{time.Second, time.Second},
+	} {
+		if got := (&Store{Timeout: tc.set}).timeout(); got != tc.want {
+			t.Errorf("Timeout %v: timeout() = %v; want %v", tc.set, got, tc.want)
+		}
 	}
 }
 
