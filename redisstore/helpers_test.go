@@ -127,6 +127,7 @@ type server struct {
 	t    testing.TB
 	addr string
 	dir  string
+	conf string // the configuration file's content, if any
 	args []string
 	cmd  *exec.Cmd
 }
@@ -134,10 +135,17 @@ type server struct {
 // startServer starts a redis-server with the extra arguments args.
 func startServer(t testing.TB, args ...string) *server {
 	t.Helper()
+	return startServerConf(t, "", args...)
+}
+
+// startServerConf starts a redis-server with a configuration file holding
+// conf, and the extra arguments args.
+func startServerConf(t testing.TB, conf string, args ...string) *server {
+	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		skipOrFail(t, "no redis-server on PATH")
 	}
-	s := &server{t: t, dir: t.TempDir(), args: args}
+	s := &server{t: t, dir: t.TempDir(), conf: conf, args: args}
 	t.Cleanup(s.kill)
 	var err error
 	for range 5 { // another process may take the free port first
@@ -162,6 +170,13 @@ func (s *server) start() error {
 		"--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
 		"--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"),
 	}, s.args...)
+	if s.conf != "" { // a configuration file first: Sentinel needs one to write to
+		conf := filepath.Join(s.dir, "redis.conf")
+		if err := os.WriteFile(conf, []byte(s.conf), 0o600); err != nil {
+			return err
+		}
+		args = append([]string{conf}, args...)
+	}
 	s.cmd = exec.Command("redis-server", args...)
 	if err := s.cmd.Start(); err != nil {
 		return err
@@ -247,6 +262,23 @@ func startCluster(t testing.TB) *redis.ClusterClient {
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{s.addr}, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { cc.Close() })
 	return cc
+}
+
+// startSentinel starts a Redis server and a Sentinel that monitors it
+// under the name "primary", and returns a client that finds the server
+// through the Sentinel (redis.NewFailoverClient).
+func startSentinel(t testing.TB) *redis.Client {
+	t.Helper()
+	primary := startServer(t)
+	host, port, _ := net.SplitHostPort(primary.addr)
+	sentinel := startServerConf(t, fmt.Sprintf("sentinel monitor primary %s %s 1\n", host, port), "--sentinel")
+	c := redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName:            "primary",
+		SentinelAddrs:         []string{sentinel.addr},
+		ContextTimeoutEnabled: true,
+	})
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // commandStats returns the number of calls of each command (lower case)

@@ -14,7 +14,9 @@ import (
 )
 
 // TestConformance runs what every resource.ReplayStore must do against a
-// Store on a real Redis: one server, and a Cluster (of one node).
+// Store on a real Redis: one server (through clients with and without
+// ContextTimeoutEnabled), one found through Sentinel, and a Cluster (of one
+// node).
 func TestConformance(t *testing.T) {
 	t.Run("server", func(t *testing.T) {
 		redisAddr(t)
@@ -22,6 +24,12 @@ func TestConformance(t *testing.T) {
 	})
 	t.Run("server-without-ContextTimeoutEnabled", func(t *testing.T) {
 		c := newClient(t, redisAddr(t), false)
+		testReplayStore(t, func(t *testing.T) resource.ReplayStore {
+			return &Store{Client: c, Prefix: testPrefix(t), Timeout: testTimeout}
+		})
+	})
+	t.Run("sentinel", func(t *testing.T) {
+		c := startSentinel(t)
 		testReplayStore(t, func(t *testing.T) resource.ReplayStore {
 			return &Store{Client: c, Prefix: testPrefix(t), Timeout: testTimeout}
 		})
