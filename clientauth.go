@@ -17,15 +17,15 @@ import (
 	"github.com/dpopkit/dpop/internal/jws"
 )
 
-// ClientAssertionType is the client_assertion_type of a JWT client
+// clientAssertionType is the client_assertion_type of a JWT client
 // assertion (RFC 7523 §2.2).
-const ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-// AssertionLifetime is how long a client assertion is valid: its exp is
-// its iat plus AssertionLifetime. Each assertion is sent once, right after
+// assertionLifetime is how long a client assertion is valid: its exp is
+// its iat plus assertionLifetime. Each assertion is sent once, right after
 // it is signed, so a short lifetime costs nothing and bounds the use of
 // one that leaks.
-const AssertionLifetime = 60 * time.Second
+const assertionLifetime = 60 * time.Second
 
 // AssertionSignerOptions are the optional settings of
 // [NewAssertionSigner]. A nil *AssertionSignerOptions means the defaults.
@@ -114,7 +114,7 @@ func (a *AssertionSigner) String() string {
 // iss and sub are clientID, aud is audience as a single string (FAPI 2.0
 // Security Profile §5.3.2.1 requires the issuer identifier there, and
 // servers refuse the token endpoint URL or an array), jti is 128 random
-// bits, iat is now and exp is iat + [AssertionLifetime]. Every call makes a
+// bits, iat is now and exp is iat + 60 seconds. Every call makes a
 // new one: servers refuse an assertion they have seen (RFC 7523 §3 item 7).
 //
 // Most programs never call Assertion: [Config] and [ClientCredentials]
@@ -145,7 +145,7 @@ func (a *AssertionSigner) Assertion(clientID, audience string) (string, error) {
 	claims = append(claims, `","iat":`...)
 	claims = strconv.AppendInt(claims, now, 10)
 	claims = append(claims, `,"exp":`...)
-	claims = strconv.AppendInt(claims, now+int64(AssertionLifetime/time.Second), 10)
+	claims = strconv.AppendInt(claims, now+int64(assertionLifetime/time.Second), 10)
 	claims = append(claims, '}')
 	return signCompact(a.s, a.header, claims)
 }
@@ -200,7 +200,7 @@ func (t *clientAuthTransport) RoundTrip(req *http.Request) (*http.Response, erro
 		return nil, err
 	}
 	form.Set("client_id", t.auth.clientID)
-	form.Set("client_assertion_type", ClientAssertionType)
+	form.Set("client_assertion_type", clientAssertionType)
 	prefix := form.Encode() + "&client_assertion="
 	sign := func() ([]byte, error) {
 		a, err := t.auth.assertion.Assertion(t.auth.clientID, t.auth.audience)

@@ -57,9 +57,10 @@
 //   - a use_dpop_nonce challenge (a resource server's 401 with a DPoP
 //     WWW-Authenticate challenge, or an authorization server's 400 JSON
 //     error) with a nonce not yet tried for the request: once by default,
-//     up to [Transport.NonceRetries] (at most [MaxNonceRetries]) times;
+//     or as many times as [Transport.NonceRetries] returns for the request
+//     (at most 5);
 //   - an invalid_dpop_proof whose Date header shows that the client's clock
-//     is [ClockTolerance] or more from the server's (§11.1): once, and the
+//     is 5 seconds or more from the server's (§11.1): once, and the
 //     offset is kept for that origin only, until its responses agree
 //     with the client's clock again;
 //   - a 401 invalid_token (RFC 6750 §3.1) for a token that the Source, a
@@ -147,7 +148,7 @@
 //   - Bodies: a 400 body is peeked for at most 4 KiB and a second, a
 //     challenge's body drained for at most 64 KiB and 50 ms; token, PAR
 //     and revocation responses are read up to 256 KiB, metadata up to
-//     1 MiB. Nonces are at most [MaxNonceLen] bytes, a NonceCache holds a
+//     1 MiB. Nonces are at most 512 bytes, a NonceCache holds a
 //     bounded number of origins.
 //   - Retries: as above, each reason its own small bound.
 //

@@ -185,7 +185,7 @@ func TestNonceFromTokenError(t *testing.T) {
 				t.Errorf("NonceFromError(%v) = %q, %v; want %q, true", err, got, ok, want)
 			}
 			var re *oauth2.RetrieveError
-			if !errors.As(err, &re) || re.ErrorCode != dpop.ErrorUseNonce {
+			if !errors.As(err, &re) || re.ErrorCode != dpop.CodeUseNonce {
 				t.Errorf("errors.As(%v, *oauth2.RetrieveError) = %v; want the use_dpop_nonce answer", err, re)
 			}
 		})

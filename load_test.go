@@ -125,9 +125,9 @@ func wireOf(t testing.TB, srv *dpoptest.Server, kind dpoptest.Kind) wire {
 		switch {
 		case r.Status/100 == 2:
 			w.ok++
-		case r.Error == dpop.ErrorUseNonce:
+		case r.Error == dpop.CodeUseNonce:
 			w.challenges++
-		case r.Error == dpop.ErrorInvalidProof:
+		case r.Error == dpop.CodeInvalidProof:
 			w.badProofs = append(w.badProofs, r.ProofErr)
 		}
 		if r.Proof != nil {

@@ -80,7 +80,7 @@ func (t *Transport) retryReason(c *call, resp *http.Response) retryReason {
 	newNonce := responseNonce(resp)
 	now := t.now()
 	skew, dated := serverClockSkew(resp, now.Add(c.offset))
-	clockOff := dated && (skew >= ClockTolerance || skew <= -ClockTolerance) && skew < maxClockOffset && skew > -maxClockOffset
+	clockOff := dated && (skew >= clockTolerance || skew <= -clockTolerance) && skew < maxClockOffset && skew > -maxClockOffset
 	if resp.StatusCode == http.StatusBadRequest && newNonce == "" && !clockOff && !c.offsetDropped {
 		return noRetry // neither a nonce challenge nor a clock to mend: leave the body unread
 	}
@@ -96,7 +96,7 @@ func (t *Transport) retryReason(c *call, resp *http.Response) retryReason {
 		return noRetry
 	}
 	switch {
-	case ce.ErrorCode == ErrorUseNonce:
+	case ce.ErrorCode == CodeUseNonce:
 		if newNonce == "" || newNonce == c.nonce || c.wasRefused(newNonce) || c.nonceRetries >= t.nonceRetries(c.req) {
 			return noRetry
 		}
@@ -104,7 +104,7 @@ func (t *Transport) retryReason(c *call, resp *http.Response) retryReason {
 		c.nonceRetries++
 		c.nonce = newNonce
 		return retryNonce
-	case ce.ErrorCode == ErrorInvalidProof && (clockOff || c.offsetDropped) && !c.clockRetry:
+	case ce.ErrorCode == CodeInvalidProof && (clockOff || c.offsetDropped) && !c.clockRetry:
 		// The proof's iat was off: by the server's Date, or by an offset
 		// that the server's clock no longer has (attempt dropped it).
 		c.clockRetry = true
@@ -115,7 +115,7 @@ func (t *Transport) retryReason(c *call, resp *http.Response) retryReason {
 				tr.ClockOffsetLearned(ClockOffsetInfo{c.req.Context(), c.origin.String(), c.offset})
 			}
 		}
-	case ce.ErrorCode == ErrorInvalidToken && resp.StatusCode == http.StatusUnauthorized && c.tok != nil && !c.tokRetry:
+	case ce.ErrorCode == CodeInvalidToken && resp.StatusCode == http.StatusUnauthorized && c.tok != nil && !c.tokRetry:
 		src, ok := t.Source.(TokenSource)
 		if !ok || !src.Invalidate(&oauth2.Token{AccessToken: c.tok.token}) {
 			return noRetry
@@ -127,7 +127,7 @@ func (t *Transport) retryReason(c *call, resp *http.Response) retryReason {
 	if newNonce != "" {
 		c.nonce = newNonce // the retry of another reason goes with the newest nonce
 	}
-	if ce.ErrorCode == ErrorInvalidProof {
+	if ce.ErrorCode == CodeInvalidProof {
 		return retryClock
 	}
 	return retryToken
@@ -148,7 +148,7 @@ func (t *Transport) nonceRetries(req *http.Request) int {
 	if t.NonceRetries == nil {
 		return 1
 	}
-	return min(max(t.NonceRetries(req), 0), MaxNonceRetries)
+	return min(max(t.NonceRetries(req), 0), maxNonceRetries)
 }
 
 // replayable reports whether req's body can be sent a second time.

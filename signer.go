@@ -23,12 +23,12 @@ import (
 
 // JWS algorithm names a [Signer] can use (RFC 7518 §3.1, RFC 8037 §3.1).
 const (
-	ES256 = "ES256" // ECDSA P-256 with SHA-256
-	ES384 = "ES384" // ECDSA P-384 with SHA-384
-	ES512 = "ES512" // ECDSA P-521 with SHA-512
-	EdDSA = "EdDSA" // Ed25519
-	PS256 = "PS256" // RSASSA-PSS with SHA-256, the default for RSA keys
-	RS256 = "RS256" // RSASSA-PKCS1-v1_5 with SHA-256, by option only
+	algES256 = "ES256" // ECDSA P-256 with SHA-256
+	algES384 = "ES384" // ECDSA P-384 with SHA-384
+	algES512 = "ES512" // ECDSA P-521 with SHA-512
+	algEdDSA = "EdDSA" // Ed25519
+	algPS256 = "PS256" // RSASSA-PSS with SHA-256, the default for RSA keys
+	algRS256 = "RS256" // RSASSA-PKCS1-v1_5 with SHA-256, by option only
 )
 
 // minRSABits is the smallest RSA modulus NewSigner accepts (RFC 7518 §3.3
@@ -114,11 +114,11 @@ func (s *Signer) setAlg(pub crypto.PublicKey, want string) error {
 		}
 		switch k.Curve {
 		case elliptic.P256():
-			s.alg, s.opts = ES256, crypto.SHA256
+			s.alg, s.opts = algES256, crypto.SHA256
 		case elliptic.P384():
-			s.alg, s.opts = ES384, crypto.SHA384
+			s.alg, s.opts = algES384, crypto.SHA384
 		case elliptic.P521():
-			s.alg, s.opts = ES512, crypto.SHA512
+			s.alg, s.opts = algES512, crypto.SHA512
 		default:
 			return fmt.Errorf("dpop: NewSigner: unsupported ECDSA curve %s (want P-256, P-384 or P-521)", k.Curve.Params().Name)
 		}
@@ -127,7 +127,7 @@ func (s *Signer) setAlg(pub crypto.PublicKey, want string) error {
 		if len(k) != ed25519.PublicKeySize {
 			return fmt.Errorf("dpop: NewSigner: Ed25519 public key is %d bytes, want %d", len(k), ed25519.PublicKeySize)
 		}
-		s.alg, s.opts = EdDSA, crypto.Hash(0)
+		s.alg, s.opts = algEdDSA, crypto.Hash(0)
 	case *rsa.PublicKey:
 		if k == nil || k.N == nil {
 			return errors.New("dpop: NewSigner: RSA public key is nil")
@@ -136,11 +136,11 @@ func (s *Signer) setAlg(pub crypto.PublicKey, want string) error {
 			return fmt.Errorf("dpop: NewSigner: RSA key is %d bits, want at least %d", bits, minRSABits)
 		}
 		switch want {
-		case "", PS256:
-			s.alg = PS256
+		case "", algPS256:
+			s.alg = algPS256
 			s.opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
-		case RS256:
-			s.alg, s.opts = RS256, crypto.SHA256
+		case algRS256:
+			s.alg, s.opts = algRS256, crypto.SHA256
 		default:
 			return fmt.Errorf("dpop: NewSigner: alg %q does not fit an RSA key (want PS256 or RS256)", want)
 		}
@@ -236,7 +236,7 @@ func (s *Signer) Proof(method, rawURL string, opts *ProofOptions) (string, error
 			ath = accessTokenHash(opts.AccessToken)
 		}
 		if opts.Nonce != "" {
-			if !ValidNonce(opts.Nonce) {
+			if !validNonce(opts.Nonce) {
 				return "", fmt.Errorf("dpop: nonce %s is not a valid DPoP nonce (RFC 9449 §8.1)", quote(opts.Nonce))
 			}
 			nonce = opts.Nonce

@@ -61,7 +61,7 @@ type ChallengeInfo struct {
 	Context    context.Context
 	Origin     string // scheme://host[:port]
 	StatusCode int
-	ErrorCode  string // such as ErrorUseNonce
+	ErrorCode  string // such as CodeUseNonce
 }
 
 // Retry reasons of [RetryInfo].

@@ -87,7 +87,7 @@ func TestTraceFlow(t *testing.T) {
 		t.Fatalf("%d challenges, %d retries; want 2 and 2 (the AS's and the RS's first nonce)", len(r.challenges), len(r.retries))
 	}
 	for i, ch := range r.challenges {
-		if ch.ErrorCode != dpop.ErrorUseNonce || ch.Origin != srv.URL || ch.Context == nil {
+		if ch.ErrorCode != dpop.CodeUseNonce || ch.Origin != srv.URL || ch.Context == nil {
 			t.Errorf("challenge %d = %+v; want use_dpop_nonce from %s with a context", i, ch, srv.URL)
 		}
 		if r.retries[i].Reason != dpop.RetryNonce || r.retries[i].Attempt != 2 {

@@ -27,7 +27,7 @@ import (
 func TestSDKResourceServerNonce(t *testing.T) {
 	issuer, rs := requireInterop(t)
 	md := sdkDiscover(t, issuer)
-	s := sdkSigner(t, dpop.ES256)
+	s := sdkSigner(t, "ES256")
 	cc := sdkBackend(t, md, s, "api:read api:write")
 	ctx, rec := sdkContext(t)
 	c := cc.Client(ctx)
@@ -70,7 +70,7 @@ func TestSDKResourceServerNonce(t *testing.T) {
 func TestSDKResourceServerRotation(t *testing.T) {
 	issuer, rs := requireInterop(t)
 	md := sdkDiscover(t, issuer)
-	s := sdkSigner(t, dpop.ES256)
+	s := sdkSigner(t, "ES256")
 	cc := sdkBackend(t, md, s)
 	ctx, rec := sdkContext(t)
 	c := cc.Client(ctx)
@@ -106,7 +106,7 @@ func TestSDKResourceServerRotation(t *testing.T) {
 func TestSDKResourceServerUnrewindableBody(t *testing.T) {
 	issuer, rs := requireInterop(t)
 	md := sdkDiscover(t, issuer)
-	s := sdkSigner(t, dpop.ES256)
+	s := sdkSigner(t, "ES256")
 	cc := sdkBackend(t, md, s)
 	ctx, rec := sdkContext(t)
 	c := cc.Client(ctx)
@@ -129,8 +129,8 @@ func TestSDKResourceServerUnrewindableBody(t *testing.T) {
 	if !errors.As(err, &ce) {
 		t.Fatalf("CheckResponse = %v; want a *dpop.ChallengeError", err)
 	}
-	if ce.ErrorCode != dpop.ErrorUseNonce {
-		t.Errorf("ErrorCode = %q; want %q", ce.ErrorCode, dpop.ErrorUseNonce)
+	if ce.ErrorCode != dpop.CodeUseNonce {
+		t.Errorf("ErrorCode = %q; want %q", ce.ErrorCode, dpop.CodeUseNonce)
 	}
 	nonce, ok := dpop.NonceFromError(err)
 	if !ok || nonce != resp.Header.Get("DPoP-Nonce") {
@@ -173,7 +173,7 @@ func TestSDKResourceServerUnrewindableBody(t *testing.T) {
 func TestSDKCheckResponseKeyMismatch(t *testing.T) {
 	issuer, rs := requireInterop(t)
 	md := sdkDiscover(t, issuer)
-	s := sdkSigner(t, dpop.ES256)
+	s := sdkSigner(t, "ES256")
 	ctx, rec := sdkContext(t)
 	tok, err := sdkBackend(t, md, s).Token(ctx)
 	if err != nil {
@@ -181,7 +181,7 @@ func TestSDKCheckResponseKeyMismatch(t *testing.T) {
 	}
 	rec.take()
 
-	other := sdkSigner(t, dpop.ES256)
+	other := sdkSigner(t, "ES256")
 	c := &http.Client{Transport: &dpop.Transport{
 		Base:   rec,
 		Source: oauth2.StaticTokenSource(tok),
@@ -205,8 +205,8 @@ func TestSDKCheckResponseKeyMismatch(t *testing.T) {
 		if !errors.As(err, &ce) {
 			t.Fatalf("CheckResponse = %v; want a *dpop.ChallengeError", err)
 		}
-		if ce.StatusCode != http.StatusUnauthorized || ce.ErrorCode != dpop.ErrorInvalidToken {
-			t.Errorf("ChallengeError = %d %q; want 401 %q", ce.StatusCode, ce.ErrorCode, dpop.ErrorInvalidToken)
+		if ce.StatusCode != http.StatusUnauthorized || ce.ErrorCode != dpop.CodeInvalidToken {
+			t.Errorf("ChallengeError = %d %q; want 401 %q", ce.StatusCode, ce.ErrorCode, dpop.CodeInvalidToken)
 		}
 		if ce.Description == "" {
 			t.Errorf("ChallengeError.Description is empty")

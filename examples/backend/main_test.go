@@ -45,7 +45,7 @@ func TestRunManyWorkersOneToken(t *testing.T) {
 			if r.Proof == nil || r.Proof.ATH == "" {
 				t.Errorf("resource request without a proof carrying ath: %+v", r)
 			}
-		case r.Kind == "resource" && r.Error != dpop.ErrorUseNonce:
+		case r.Kind == "resource" && r.Error != dpop.CodeUseNonce:
 			t.Errorf("resource request failed other than with a nonce challenge: %+v", r)
 		}
 	}
@@ -59,7 +59,7 @@ func TestRunManyWorkersOneToken(t *testing.T) {
 	for _, r := range srv.Requests() {
 		if r.Kind == "resource" {
 			wire++
-			if r.Error == dpop.ErrorUseNonce {
+			if r.Error == dpop.CodeUseNonce {
 				challenges++
 			}
 		}
@@ -111,7 +111,7 @@ func TestRunChallenge(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), backendArgs(as, "backend-secret", rs.URL+"/api/things", "-workers", "2", "-requests", "2"), &stdout, &stderr)
 	var ce *dpop.ChallengeError
-	if !errors.As(err, &ce) || ce.StatusCode != http.StatusUnauthorized || ce.ErrorCode != dpop.ErrorInvalidToken {
+	if !errors.As(err, &ce) || ce.StatusCode != http.StatusUnauthorized || ce.ErrorCode != dpop.CodeInvalidToken {
 		t.Fatalf("run = %v; want a 401 *dpop.ChallengeError invalid_token", err)
 	}
 	if !strings.Contains(stderr.String(), "DPoP challenge") {

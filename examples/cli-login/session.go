@@ -218,7 +218,7 @@ func (s *session) callAPI(ctx context.Context, apiURL string, stdout, stderr io.
 	if errors.As(challenge, &ce) {
 		fmt.Fprintf(stderr, "cli-login: DPoP challenge: status %d, error %q, description %q, algs %q, nonce %q\n",
 			ce.StatusCode, ce.ErrorCode, ce.Description, ce.Algs, ce.Nonce)
-		if ce.ErrorCode == dpop.ErrorInvalidToken {
+		if ce.ErrorCode == dpop.CodeInvalidToken {
 			fmt.Fprintln(stderr, `cli-login: the API does not accept the token; "cli-login logout" and log in again`)
 		}
 	}
