@@ -25,7 +25,7 @@ type traceRecorder struct {
 	retries    []dpop.RetryInfo
 	nonces     []dpop.NonceInfo
 	clocks     []dpop.ClockOffsetInfo
-	tokens     []dpop.TokenInfo
+	tokens     []dpop.TokenRequestInfo
 	downgrades []dpop.DowngradeInfo
 }
 
@@ -37,7 +37,7 @@ func (r *traceRecorder) trace() *dpop.Trace {
 		Retry:              func(i dpop.RetryInfo) { rec(func() { r.retries = append(r.retries, i) }) },
 		NonceLearned:       func(i dpop.NonceInfo) { rec(func() { r.nonces = append(r.nonces, i) }) },
 		ClockOffsetLearned: func(i dpop.ClockOffsetInfo) { rec(func() { r.clocks = append(r.clocks, i) }) },
-		TokenObtained:      func(i dpop.TokenInfo) { rec(func() { r.tokens = append(r.tokens, i) }) },
+		TokenObtained:      func(i dpop.TokenRequestInfo) { rec(func() { r.tokens = append(r.tokens, i) }) },
 		DowngradeRefused:   func(i dpop.DowngradeInfo) { rec(func() { r.downgrades = append(r.downgrades, i) }) },
 	}
 }

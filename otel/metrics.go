@@ -180,18 +180,18 @@ func errorCode(c string) string {
 	return other
 }
 
-func retryReason(r string) string {
+func retryReason(r dpop.RetryReason) string {
 	switch r {
 	case dpop.RetryNonce, dpop.RetryClock, dpop.RetryInvalidToken:
-		return r
+		return string(r)
 	}
 	return other
 }
 
-func grantType(g string) string {
+func grantType(g dpop.GrantType) string {
 	switch g {
 	case dpop.GrantAuthorizationCode, dpop.GrantRefreshToken, dpop.GrantClientCredentials, dpop.GrantDeviceCode:
-		return g
+		return string(g)
 	}
 	return other
 }

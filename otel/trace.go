@@ -125,7 +125,7 @@ func (r *recorder) clockOffsetLearned(i dpop.ClockOffsetInfo) {
 	}
 }
 
-func (r *recorder) tokenObtained(i dpop.TokenInfo) {
+func (r *recorder) tokenObtained(i dpop.TokenRequestInfo) {
 	ctx := orBackground(i.Context)
 	k := tokenKey{grantType(i.GrantType), errorType(i.Err)}
 	opt := r.tokenSets.get(k)
