@@ -72,8 +72,8 @@
 // never retried: its response is returned as it is. A challenge's body is
 // drained, briefly, and closed before the retry; any response not retried
 // is returned untouched, and a 400 body peeked to find its error code
-// still reads in full. [CheckResponse] and [NonceFromError] describe a
-// DPoP error the caller received.
+// still reads in full. [CheckResponse] describes a DPoP error the caller
+// received.
 //
 // A server that rotates its nonce after a few proofs and accepts few old
 // ones may challenge a retry again when many requests run at once; a

@@ -90,16 +90,6 @@ func (e *ChallengeError) AcceptsAlg(alg string) bool {
 	return false
 }
 
-// NonceFromError reports the nonce a server demanded, when err is or wraps
-// a [ChallengeError] with error code use_dpop_nonce and a valid nonce.
-func NonceFromError(err error) (nonce string, ok bool) {
-	var ce *ChallengeError
-	if errors.As(err, &ce) && ce.ErrorCode == CodeUseNonce && ce.Nonce != "" {
-		return ce.Nonce, true
-	}
-	return "", false
-}
-
 // TokenTypeError reports a token response whose token_type is not DPoP
 // (RFC 9449 §5). A Bearer token means the server did not bind the token to
 // the key: a downgrade that an attacker who strips the DPoP header can also
@@ -118,18 +108,18 @@ func (e *TokenTypeError) Error() string {
 // Downgrade reports whether the server issued a Bearer token.
 func (e *TokenTypeError) Downgrade() bool { return strings.EqualFold(e.TokenType, "Bearer") }
 
-// AlgError reports a proof algorithm the server does not accept, or a
-// server that does not advertise DPoP at all (Supported is then empty).
-type AlgError struct {
-	Alg       string
-	Supported []string
+// algError reports a proof algorithm the server does not accept, or a
+// server that does not advertise DPoP at all (supported is then empty).
+type algError struct {
+	alg       string
+	supported []string
 }
 
-func (e *AlgError) Error() string {
-	if len(e.Supported) == 0 {
+func (e *algError) Error() string {
+	if len(e.supported) == 0 {
 		return "dpop: the authorization server does not advertise DPoP support (no dpop_signing_alg_values_supported, RFC 9449 §5.1)"
 	}
-	return fmt.Sprintf("dpop: the authorization server accepts DPoP proofs signed with %s, not %s", quote(strings.Join(e.Supported, ", ")), quote(e.Alg))
+	return fmt.Sprintf("dpop: the authorization server accepts DPoP proofs signed with %s, not %s", quote(strings.Join(e.supported, ", ")), quote(e.alg))
 }
 
 // maxQuoted bounds a string from a server, or from a request, shown in
@@ -161,8 +151,8 @@ func quote(s string) string {
 // short and escaped; never the response body, never anything of the
 // request. The [oauth2.RetrieveError] it came from, which holds the body,
 // is reachable with errors.As; so is a *[ChallengeError] when the error is
-// a DPoP one (use_dpop_nonce, invalid_dpop_proof, RFC 9449 §5, §8), which
-// [NonceFromError] reads.
+// a DPoP one (use_dpop_nonce, invalid_dpop_proof, RFC 9449 §5, §8), with
+// the nonce the server demanded.
 type TokenError struct {
 	Op          string // the request: "code exchange", "refresh", "PAR", …
 	StatusCode  int

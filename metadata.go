@@ -166,9 +166,11 @@ func (m *Metadata) Endpoint() oauth2.Endpoint {
 	}
 }
 
-// CheckSigner returns a *[AlgError] unless the server advertises DPoP
-// support with s's algorithm (RFC 9449 §5.1). Call it before the first
-// token request, to fail with a clear message instead of a rejected proof.
+// CheckSigner returns an error unless the server advertises DPoP support
+// with s's algorithm (RFC 9449 §5.1); the error names the algorithms the
+// server accepts, among which [ChooseAlg] picks one for a new key. Call it
+// before the first token request, to fail with a clear message instead of
+// a rejected proof.
 func (m *Metadata) CheckSigner(s *Signer) error {
 	if s == nil || s.key == nil {
 		return errZeroSigner
@@ -178,5 +180,5 @@ func (m *Metadata) CheckSigner(s *Signer) error {
 			return nil
 		}
 	}
-	return &AlgError{Alg: s.Alg(), Supported: m.DPoPSigningAlgValuesSupported}
+	return &algError{alg: s.Alg(), supported: m.DPoPSigningAlgValuesSupported}
 }

@@ -10,10 +10,10 @@ import (
 	"context"
 	"crypto"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,9 +163,8 @@ func TestFAPI2Discovery(t *testing.T) {
 		}
 	}
 	for _, alg := range []string{"ES384", "ES512", "RS256"} {
-		var ae *dpop.AlgError
-		if err := md.CheckSigner(sdkSigner(t, alg)); !errors.As(err, &ae) {
-			t.Errorf("CheckSigner(%s) = %v; want an *AlgError (not a FAPI 2.0 alg)", alg, err)
+		if err := md.CheckSigner(sdkSigner(t, alg)); err == nil || !strings.Contains(err.Error(), alg) {
+			t.Errorf("CheckSigner(%s) = %v; want an error naming %s (not a FAPI 2.0 alg)", alg, err, alg)
 		}
 	}
 }

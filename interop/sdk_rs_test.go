@@ -101,8 +101,8 @@ func TestSDKResourceServerRotation(t *testing.T) {
 }
 
 // TestSDKResourceServerUnrewindableBody: a body without GetBody cannot be sent
-// twice, so the Transport hands the nonce challenge back; CheckResponse and
-// NonceFromError expose it, and the next request carries the nonce.
+// twice, so the Transport hands the nonce challenge back; CheckResponse
+// exposes it, and the next request carries the nonce.
 func TestSDKResourceServerUnrewindableBody(t *testing.T) {
 	issuer, rs := requireInterop(t)
 	md := sdkDiscover(t, issuer)
@@ -132,9 +132,8 @@ func TestSDKResourceServerUnrewindableBody(t *testing.T) {
 	if ce.ErrorCode != dpop.CodeUseNonce {
 		t.Errorf("ErrorCode = %q; want %q", ce.ErrorCode, dpop.CodeUseNonce)
 	}
-	nonce, ok := dpop.NonceFromError(err)
-	if !ok || nonce != resp.Header.Get("DPoP-Nonce") {
-		t.Errorf("NonceFromError = %q, %v; want %q, true", nonce, ok, resp.Header.Get("DPoP-Nonce"))
+	if ce.Nonce != resp.Header.Get("DPoP-Nonce") {
+		t.Errorf("ChallengeError.Nonce = %q; want %q", ce.Nonce, resp.Header.Get("DPoP-Nonce"))
 	}
 	ex := rec.take()
 	if n := len(ex); n == 0 || ex[n-1].String() != "POST /api/stream 401 use_dpop_nonce" {
@@ -161,8 +160,8 @@ func TestSDKResourceServerUnrewindableBody(t *testing.T) {
 	checkBody(t, a, body)
 	ex = rec.take()
 	checkExchanges(t, "second unrewindable POST", ex, "POST /api/stream 200")
-	if len(ex) == 1 && ex[0].proofNonce != nonce {
-		t.Errorf("second POST proof nonce = %q; want %q", ex[0].proofNonce, nonce)
+	if len(ex) == 1 && ex[0].proofNonce != ce.Nonce {
+		t.Errorf("second POST proof nonce = %q; want %q", ex[0].proofNonce, ce.Nonce)
 	}
 }
 
@@ -218,9 +217,6 @@ func TestSDKCheckResponseKeyMismatch(t *testing.T) {
 			if !ce.AcceptsAlg(alg) {
 				t.Errorf("AcceptsAlg(%s) = false; RS algs %q", alg, ce.Algs)
 			}
-		}
-		if n, ok := dpop.NonceFromError(err); ok {
-			t.Errorf("NonceFromError = %q, true; want false for invalid_token", n)
 		}
 		if !strings.HasPrefix(err.Error(), "dpop: ") {
 			t.Errorf("Error() = %q; want the prefix \"dpop: \"", err)

@@ -106,7 +106,7 @@ func newSigner(key crypto.Signer, md *dpop.Metadata) (*dpop.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s, md.CheckSigner(s) // an *AlgError that names both sides
+	return s, md.CheckSigner(s) // an error that names both sides
 }
 
 // ensureLogin loads the stored token, or logs in when there is none that
