@@ -27,19 +27,6 @@ const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bea
 // one that leaks.
 const assertionLifetime = 60 * time.Second
 
-// AssertionSignerOptions are the optional settings of
-// [NewAssertionSigner]. A nil *AssertionSignerOptions means the defaults.
-type AssertionSignerOptions struct {
-	// KeyID, when set, is the kid header of every assertion: the key's ID
-	// in the JWK Set registered for the client, so that the server picks
-	// the right key without trying each.
-	KeyID string
-
-	// Alg selects the algorithm where the key allows more than one, as
-	// [SignerOptions.Alg] does: for RSA keys PS256 (the default) or RS256.
-	Alg string
-}
-
 // AssertionSigner signs client assertions: the JWTs with which a
 // confidential client authenticates to the authorization server by the
 // private_key_jwt method (RFC 7523 §2.2 and §3, OpenID Connect Core §9),
@@ -60,9 +47,11 @@ type AssertionSigner struct {
 }
 
 // NewAssertionSigner returns an AssertionSigner for key. The algorithm is
-// chosen from the public key as [NewSigner] chooses it; any other key is
-// an error here, not at the first request.
-func NewAssertionSigner(key crypto.Signer, opts *AssertionSignerOptions) (*AssertionSigner, error) {
+// chosen from the public key as [NewSigner] chooses it, and opts.Alg
+// selects one where the key allows more than one; any other key is an
+// error here, not at the first request. opts.KeyID, when set, is the kid
+// header of every assertion. A nil opts means the defaults.
+func NewAssertionSigner(key crypto.Signer, opts *SignerOptions) (*AssertionSigner, error) {
 	var so *SignerOptions
 	var kid string
 	if opts != nil {
@@ -101,12 +90,14 @@ func (a *AssertionSigner) Public() crypto.PublicKey {
 	return a.s.Public()
 }
 
-// String describes a without its key.
-func (a *AssertionSigner) String() string {
-	if a == nil || a.s == nil {
-		return "dpop.AssertionSigner{}"
+// Format prints the algorithm and key ID of a, never its key, whatever
+// the verb.
+func (a AssertionSigner) Format(f fmt.State, verb rune) {
+	if a.s == nil {
+		io.WriteString(f, "dpop.AssertionSigner{}")
+		return
 	}
-	return "dpop.AssertionSigner{alg=" + a.s.alg + " kid=" + strconv.Quote(a.kid) + "}"
+	fmt.Fprintf(f, "dpop.AssertionSigner{alg: %s, kid: %q}", a.s.alg, a.kid)
 }
 
 // Assertion returns a new client assertion (RFC 7523 §3) for clientID to

@@ -143,7 +143,7 @@ func claimNonce(proof string) string {
 
 func newAssertionSigner(t *testing.T, key crypto.Signer, kid string) *dpop.AssertionSigner {
 	t.Helper()
-	a, err := dpop.NewAssertionSigner(key, &dpop.AssertionSignerOptions{KeyID: kid})
+	a, err := dpop.NewAssertionSigner(key, &dpop.SignerOptions{KeyID: kid})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestAssertionSignerErrors(t *testing.T) {
 	if _, err := dpop.NewAssertionSigner(nil, nil); err == nil {
 		t.Error("NewAssertionSigner(nil): no error")
 	}
-	if _, err := dpop.NewAssertionSigner(ec, &dpop.AssertionSignerOptions{Alg: "PS256"}); err == nil {
+	if _, err := dpop.NewAssertionSigner(ec, &dpop.SignerOptions{Alg: "PS256"}); err == nil {
 		t.Error("NewAssertionSigner(EC key, PS256): no error")
 	}
 }
@@ -225,8 +225,8 @@ func TestAssertionSignerPrint(t *testing.T) {
 			t.Errorf("Sprintf(%q) shows the key: %s", f, got)
 		}
 	}
-	if got, want := a.String(), `dpop.AssertionSigner{alg=EdDSA kid="k1"}`; got != want {
-		t.Errorf("String() = %s; want %s", got, want)
+	if got, want := fmt.Sprint(a), `dpop.AssertionSigner{alg: EdDSA, kid: "k1"}`; got != want {
+		t.Errorf("Sprint = %s; want %s", got, want)
 	}
 }
 

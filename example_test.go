@@ -237,7 +237,7 @@ func ExampleConfig_fapi2() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	assertions, err := dpop.NewAssertionSigner(assertionKey, &dpop.AssertionSignerOptions{KeyID: "fapi-1"})
+	assertions, err := dpop.NewAssertionSigner(assertionKey, &dpop.SignerOptions{KeyID: "fapi-1"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package dpop_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -51,7 +52,7 @@ func TestNilParts(t *testing.T) {
 			}
 		})
 	}
-	if got := new(dpop.AssertionSigner).String(); strings.Contains(got, "0x") {
+	if got := fmt.Sprint(new(dpop.AssertionSigner)); strings.Contains(got, "0x") {
 		t.Errorf("zero AssertionSigner prints %q", got)
 	}
 }

@@ -35,13 +35,20 @@ const (
 // requires 2048 bits or more).
 const minRSABits = 2048
 
-// SignerOptions are the optional settings of [NewSigner]. A nil
-// *SignerOptions means the defaults.
+// SignerOptions are the optional settings of [NewSigner] and
+// [NewAssertionSigner]. A nil *SignerOptions means the defaults.
 type SignerOptions struct {
 	// Alg selects the JWS algorithm where the key allows more than one:
 	// for RSA keys, PS256 (the default) or RS256. For other keys it must be
 	// empty or the algorithm the key implies.
 	Alg string
+
+	// KeyID is for [NewAssertionSigner] only: the kid header of every
+	// client assertion, the key's ID in the JWK Set registered for the
+	// client, so that the server picks the right key without trying each.
+	// NewSigner refuses it: a DPoP proof carries its public key, not a kid
+	// (RFC 9449 §4.2).
+	KeyID string
 }
 
 // Signer makes DPoP proofs (RFC 9449 §4) with one private key. It is safe
@@ -70,6 +77,9 @@ func NewSigner(key crypto.Signer, opts *SignerOptions) (*Signer, error) {
 	}
 	var want string
 	if opts != nil {
+		if opts.KeyID != "" {
+			return nil, errors.New("dpop: NewSigner: KeyID is for client assertions (NewAssertionSigner); a DPoP proof carries its public key, not a kid")
+		}
 		want = opts.Alg
 	}
 	s := &Signer{key: key}

@@ -137,6 +137,7 @@ func TestNewSignerRejects(t *testing.T) {
 		{"RS256 on EC key", keys[algES256], &SignerOptions{Alg: algRS256}, `alg "RS256"`},
 		{"ES384 on P-256", keys[algES256], &SignerOptions{Alg: algES384}, `alg "ES384"`},
 		{"HS256 on RSA", keys[algPS256], &SignerOptions{Alg: "HS256"}, `alg "HS256"`},
+		{"KeyID", keys[algES256], &SignerOptions{KeyID: "k1"}, "KeyID is for client assertions"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -90,7 +90,7 @@ func newFAPIFlow(t *testing.T) *fapiFlow {
 func (f *fapiFlow) assertionSigner(t *testing.T, alg string) *dpop.AssertionSigner {
 	t.Helper()
 	k := f.s.keys[alg]
-	a, err := dpop.NewAssertionSigner(k.Key.(crypto.Signer), &dpop.AssertionSignerOptions{KeyID: k.KeyID})
+	a, err := dpop.NewAssertionSigner(k.Key.(crypto.Signer), &dpop.SignerOptions{KeyID: k.KeyID})
 	if err != nil {
 		t.Fatal(err)
 	}
