@@ -34,8 +34,8 @@ type Metadata struct {
 	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 
 	// AuthorizationResponseISSParameterSupported says the server puts iss
-	// in every authorization response (RFC 9207 §3); [Metadata.AuthCode]
-	// then requires it.
+	// in every authorization response (RFC 9207 §3);
+	// [Metadata.VerifyAuthResponse] then requires it.
 	AuthorizationResponseISSParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 
 	// DPoPSigningAlgValuesSupported lists the proof algorithms the server

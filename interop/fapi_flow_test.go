@@ -164,7 +164,7 @@ func (f *fapiFlow) checkAssertions(t *testing.T, forms []recordedForm, alg strin
 
 // TestFAPI2AuthCode runs the whole authorization code flow of a FAPI 2.0
 // client for each algorithm pair: PAR (challenged for a nonce, answered
-// with a new assertion), headless login, Config.AuthCode on the redirect
+// with a new assertion), headless login, Config.VerifyAuthResponse on the redirect
 // (state and iss), exchange, a resource call, a refresh, another resource
 // call with the refreshed token.
 func TestFAPI2AuthCode(t *testing.T) {
@@ -192,12 +192,12 @@ func TestFAPI2AuthCode(t *testing.T) {
 			f.checkAssertions(t, forms, algs[1], seen)
 
 			q := headlessAuthorize(t, authURL)
-			code, err := cfg.AuthCode(q, state)
+			code, err := cfg.VerifyAuthResponse(q, state)
 			if err != nil {
-				t.Fatalf("AuthCode(%v): %v", q, err)
+				t.Fatalf("VerifyAuthResponse(%v): %v", q, err)
 			}
-			if _, err := cfg.AuthCode(q, "another-state"); err == nil {
-				t.Error("AuthCode with another state: no error")
+			if _, err := cfg.VerifyAuthResponse(q, "another-state"); err == nil {
+				t.Error("VerifyAuthResponse with another state: no error")
 			}
 			tok, err := cfg.Exchange(f.ctx, code, oauth2.VerifierOption(verifier))
 			if err != nil {
@@ -266,7 +266,7 @@ func TestFAPI2NonceRetryNewAssertion(t *testing.T) {
 	if err != nil {
 		t.Fatalf("PushAuthCodeURL: %v", err)
 	}
-	code, err := cfg.AuthCode(headlessAuthorize(t, authURL), "st-1")
+	code, err := cfg.VerifyAuthResponse(headlessAuthorize(t, authURL), "st-1")
 	if err != nil {
 		t.Fatal(err)
 	}
