@@ -85,7 +85,7 @@ func TestNewClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Timeout: 10 * time.Second})
-	src := keystore.TokenSource(store, "tok", s.Thumbprint(), cfg.TokenSource(ctx, loaded))
+	src := keystore.SavingTokenSource(store, "tok", s.Thumbprint(), cfg.TokenSource(ctx, loaded))
 	got := getAPI(t, dpop.NewClient(ctx, src, s), srv.URL+"/api/me")
 	if got.Subject != "alice" || got.JKT != s.Thumbprint() {
 		t.Errorf("resource server saw %+v; want alice bound to %s", got, s.Thumbprint())

@@ -131,7 +131,7 @@ func TestRefusedTokenNotReplaced(t *testing.T) {
 	})
 }
 
-// TestRefusedTokenSaved: with keystore.TokenSource around the Config's
+// TestRefusedTokenSaved: with keystore.SavingTokenSource around the Config's
 // source, the token that replaces a refused one is saved, with its
 // rotated refresh token.
 func TestRefusedTokenSaved(t *testing.T) {
@@ -140,7 +140,7 @@ func TestRefusedTokenSaved(t *testing.T) {
 	store := new(keystore.MemoryStore)
 	jkt := cfg.Signer.Thumbprint()
 	ctx := context.Background()
-	src := keystore.TokenSource(store, "alice", jkt, cfg.TokenSource(ctx, tok))
+	src := keystore.SavingTokenSource(store, "alice", jkt, cfg.TokenSource(ctx, tok))
 	client := &http.Client{Transport: &dpop.Transport{Signer: cfg.Signer, Source: src}}
 	get(t, client, srv.URL+"/api/items")
 	for i := range 3 {

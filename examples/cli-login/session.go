@@ -32,8 +32,8 @@ type session struct {
 	cfg       *dpop.Config
 	tokenName string
 	jkt       string
-	ts        oauth2.TokenSource // saves every new token; set by ensureLogin
-	close     func()             // releases the key (a TPM key and the TPM)
+	ts        dpop.TokenSource // saves every new token; set by ensureLogin
+	close     func()           // releases the key (a TPM key and the TPM)
 }
 
 // newSession discovers the server, checks that it accepts DPoP, and loads
@@ -124,7 +124,7 @@ func (s *session) ensureLogin(ctx context.Context) error {
 		fmt.Fprintln(s.stderr, "cli-login: login required: the stored token expired and cannot be refreshed")
 		return s.login(ctx)
 	}
-	s.ts = keystore.TokenSource(s.store, s.tokenName, s.jkt, s.cfg.TokenSource(ctx, tok))
+	s.ts = keystore.SavingTokenSource(s.store, s.tokenName, s.jkt, s.cfg.TokenSource(ctx, tok))
 	// Refresh now if needed, so that a refresh token the server no longer
 	// accepts leads to a new login rather than to a failed API call.
 	cur, err := s.ts.Token()
@@ -177,7 +177,7 @@ func (s *session) login(ctx context.Context) error {
 	}
 	fmt.Fprintln(s.stderr, "cli-login: logged in")
 	// The token source refreshes on the caller's context, not the login's.
-	s.ts = keystore.TokenSource(s.store, s.tokenName, s.jkt, s.cfg.TokenSource(ctx, tok))
+	s.ts = keystore.SavingTokenSource(s.store, s.tokenName, s.jkt, s.cfg.TokenSource(ctx, tok))
 	return nil
 }
 
