@@ -13,7 +13,6 @@ import (
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/dpoptest"
-	"golang.org/x/oauth2"
 )
 
 func backendArgs(srv *dpoptest.Server, secret, api string, extra ...string) []string {
@@ -81,9 +80,9 @@ func TestRunWrongSecret(t *testing.T) {
 	defer srv.Close()
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), backendArgs(srv, "wrong", srv.URL+"/api/things", "-workers", "4", "-requests", "3"), &stdout, &stderr)
-	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) || re.ErrorCode != "invalid_client" {
-		t.Fatalf("run = %v; want an *oauth2.RetrieveError with invalid_client", err)
+	var te *dpop.TokenError
+	if !errors.As(err, &te) || te.ErrorCode != "invalid_client" {
+		t.Fatalf("run = %v; want a *dpop.TokenError with invalid_client", err)
 	}
 	if !strings.Contains(stderr.String(), `error "invalid_client"`) {
 		t.Errorf("stderr = %q; want the token endpoint's error described", stderr.String())

@@ -129,8 +129,8 @@ func (s *session) ensureLogin(ctx context.Context) error {
 	// accepts leads to a new login rather than to a failed API call.
 	cur, err := s.ts.Token()
 	if err != nil {
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
+		var te *dpop.TokenError
+		if errors.As(err, &te) && te.ErrorCode == "invalid_grant" {
 			fmt.Fprintf(s.stderr, "cli-login: login required: the server refused the stored refresh token (%s)\n", err)
 			return s.login(ctx)
 		}
