@@ -19,6 +19,9 @@ import (
 // The client answers the resource server's nonce challenges, but refreshes
 // only as src does: pass a source that refreshes, such as
 // [Config.TokenSource]. Any Bearer token is refused ([Transport.AllowBearer]).
+// For the tokens a grant obtains, [Config.Client] and
+// [ClientCredentials.Client] build the client, as their x/oauth2
+// counterparts do.
 func NewClient(ctx context.Context, src oauth2.TokenSource, s *Signer) *http.Client {
 	return dpopClient(ctx, src, s, false, nil)
 }

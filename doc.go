@@ -140,6 +140,18 @@
 //     purpose, through its [oauth2.RetrieveError]).
 //   - [Trace] callbacks and [NewLogTrace] logs are given no secret.
 //
+// Printing follows one convention: every type that holds or reaches a
+// secret ([Signer], [AssertionSigner], [ProofOptions], [Transport],
+// [Config], [ClientCredentials] and the token sources they return) has a
+// Format method, and no String: every verb of package fmt prints the same
+// summary (algorithm, thumbprint, client ID, endpoints, which parts are
+// set), never the secret. The exported struct types other than Transport,
+// which must not be copied, take a value receiver, so a value and a
+// pointer print alike. Format serves package fmt only: log/slog handlers
+// and encoding/json read exported fields without calling it, so a Config
+// or a ClientCredentials, whose OAuth2 field holds the client secret, is
+// logged with %v, never handed to slog.Any or json.Marshal.
+//
 // What is bounded:
 //
 //   - Waits: for a token, for the first request to an origin, and for a
