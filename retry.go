@@ -13,15 +13,13 @@ import (
 // server whose Date is further off is broken, not merely apart.
 const maxClockOffset = 24 * time.Hour
 
-// retryReason says why the retry policy sends a request again.
-type retryReason int
-
-const (
-	noRetry    retryReason = iota
-	retryNonce             // a use_dpop_nonce challenge with a nonce not tried yet (RFC 9449 §8, §9)
-	retryClock             // an invalid_dpop_proof whose server Date shows the clocks differ (§11.1)
-	retryToken             // a 401 invalid_token for a token the Source can replace (RFC 6750 §3.1)
-)
+// noRetry is the [RetryReason] of a response the retry policy keeps. The
+// others: [RetryNonce] for a use_dpop_nonce challenge with a nonce not
+// tried yet (RFC 9449 §8, §9), [RetryClock] for an invalid_dpop_proof
+// whose server Date shows the clocks differ (§11.1), [RetryInvalidToken]
+// for a 401 invalid_token for a token the Source can replace (RFC 6750
+// §3.1).
+const noRetry RetryReason = ""
 
 // retry is the retry policy: it looks at each response and decides,
 // through retryReason, whether to send the request again with a new
@@ -39,9 +37,9 @@ func (t *Transport) retry(c *call, resp *http.Response) (*http.Response, error) 
 			return nil, err
 		}
 		if tr := t.Trace; tr != nil && tr.Retry != nil {
-			tr.Retry(RetryInfo{ctx, c.origin.String(), why.String(), attempt})
+			tr.Retry(RetryInfo{ctx, c.origin.String(), why, attempt})
 		}
-		if why == retryToken {
+		if why == RetryInvalidToken {
 			tok, err := t.presented(ctx, c.req) // checked as the first one was
 			if err != nil {
 				return nil, &opError{"the server refused the access token (invalid_token), and no new one could be had", err}
@@ -58,29 +56,17 @@ func (t *Transport) retry(c *call, resp *http.Response) (*http.Response, error) 
 	}
 }
 
-func (r retryReason) String() string {
-	switch r {
-	case retryNonce:
-		return RetryNonce
-	case retryClock:
-		return RetryClock
-	case retryToken:
-		return RetryInvalidToken
-	}
-	return ""
-}
-
 // retryReason decides whether c's request goes again after resp, and
 // records in c what the next attempt needs. It reads no body but a 400's
 // first few KiB, and only when the response can be a challenge.
-func (t *Transport) retryReason(c *call, resp *http.Response) retryReason {
+func (t *Transport) retryReason(c *call, resp *http.Response) RetryReason {
 	if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusUnauthorized {
 		return noRetry
 	}
 	newNonce := responseNonce(resp)
 	now := t.now()
 	skew, dated := serverClockSkew(resp, now.Add(c.offset))
-	clockOff := dated && (skew >= ClockTolerance || skew <= -ClockTolerance) && skew < maxClockOffset && skew > -maxClockOffset
+	clockOff := dated && (skew >= clockTolerance || skew <= -clockTolerance) && skew < maxClockOffset && skew > -maxClockOffset
 	if resp.StatusCode == http.StatusBadRequest && newNonce == "" && !clockOff && !c.offsetDropped {
 		return noRetry // neither a nonce challenge nor a clock to mend: leave the body unread
 	}
@@ -96,15 +82,15 @@ func (t *Transport) retryReason(c *call, resp *http.Response) retryReason {
 		return noRetry
 	}
 	switch {
-	case ce.ErrorCode == ErrorUseNonce:
+	case ce.ErrorCode == CodeUseNonce:
 		if newNonce == "" || newNonce == c.nonce || c.wasRefused(newNonce) || c.nonceRetries >= t.nonceRetries(c.req) {
 			return noRetry
 		}
 		c.refused[c.nonceRetries] = c.nonce
 		c.nonceRetries++
 		c.nonce = newNonce
-		return retryNonce
-	case ce.ErrorCode == ErrorInvalidProof && (clockOff || c.offsetDropped) && !c.clockRetry:
+		return RetryNonce
+	case ce.ErrorCode == CodeInvalidProof && (clockOff || c.offsetDropped) && !c.clockRetry:
 		// The proof's iat was off: by the server's Date, or by an offset
 		// that the server's clock no longer has (attempt dropped it).
 		c.clockRetry = true
@@ -115,7 +101,7 @@ func (t *Transport) retryReason(c *call, resp *http.Response) retryReason {
 				tr.ClockOffsetLearned(ClockOffsetInfo{c.req.Context(), c.origin.String(), c.offset})
 			}
 		}
-	case ce.ErrorCode == ErrorInvalidToken && resp.StatusCode == http.StatusUnauthorized && c.tok != nil && !c.tokRetry:
+	case ce.ErrorCode == CodeInvalidToken && resp.StatusCode == http.StatusUnauthorized && c.tok != nil && !c.tokRetry:
 		src, ok := t.Source.(TokenSource)
 		if !ok || !src.Invalidate(&oauth2.Token{AccessToken: c.tok.token}) {
 			return noRetry
@@ -127,10 +113,10 @@ func (t *Transport) retryReason(c *call, resp *http.Response) retryReason {
 	if newNonce != "" {
 		c.nonce = newNonce // the retry of another reason goes with the newest nonce
 	}
-	if ce.ErrorCode == ErrorInvalidProof {
-		return retryClock
+	if ce.ErrorCode == CodeInvalidProof {
+		return RetryClock
 	}
-	return retryToken
+	return RetryInvalidToken
 }
 
 // wasRefused reports whether nonce was challenged already for c.
@@ -148,7 +134,7 @@ func (t *Transport) nonceRetries(req *http.Request) int {
 	if t.NonceRetries == nil {
 		return 1
 	}
-	return min(max(t.NonceRetries(req), 0), MaxNonceRetries)
+	return min(max(t.NonceRetries(req), 0), maxNonceRetries)
 }
 
 // replayable reports whether req's body can be sent a second time.
