@@ -24,9 +24,18 @@ func CheckResponse(resp *http.Response) error {
 		return errors.New("dpop: CheckResponse: response is nil")
 	}
 	if ce := responseChallenge(resp, timeNow()); ce != nil {
+		if req := resp.Request; req != nil && req.GetBody != nil && formBody(req.Header) {
+			ce.redact(requestSecrets(req, true)) // an authorization server's answer may echo the form
+		}
 		return ce
 	}
 	return nil
+}
+
+// formBody reports whether a request with header h has a form body.
+func formBody(h http.Header) bool {
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	return err == nil && mt == "application/x-www-form-urlencoded"
 }
 
 // maxPeek bounds how much of a 400 body is read to find its error code.
@@ -64,15 +73,17 @@ func serverClockSkew(resp *http.Response, now time.Time) (time.Duration, bool) {
 }
 
 // responseError returns the DPoP error of a 401 challenge or a 400 JSON
-// body, or nil.
+// body, or nil. The server's strings are kept without the access token
+// and the proof of the request they answer.
 func responseError(resp *http.Response) *ChallengeError {
+	var ce *ChallengeError
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
 		c, ok := challenge.FindScheme(resp.Header.Values("WWW-Authenticate"), "DPoP")
 		if !ok {
 			return nil
 		}
-		return &ChallengeError{
+		ce = &ChallengeError{
 			StatusCode:  resp.StatusCode,
 			ErrorCode:   c.Params["error"],
 			Description: c.Params["error_description"],
@@ -87,14 +98,22 @@ func responseError(resp *http.Response) *ChallengeError {
 		if code != CodeUseNonce && code != CodeInvalidProof {
 			return nil
 		}
-		return &ChallengeError{
+		ce = &ChallengeError{
 			StatusCode:  resp.StatusCode,
 			ErrorCode:   code,
 			Description: desc,
 			Nonce:       responseNonce(resp),
 		}
+	default:
+		return nil
 	}
-	return nil
+	ce.redact(requestSecrets(resp.Request, false))
+	return ce
+}
+
+// redact removes secrets from e's server strings.
+func (e *ChallengeError) redact(secrets []string) {
+	e.ErrorCode, e.Description = redact(e.ErrorCode, secrets), redact(e.Description, secrets)
 }
 
 // jsonBody reports whether a response with header h may have a JSON body

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -193,18 +192,24 @@ func (t *clientAuthTransport) RoundTrip(req *http.Request) (*http.Response, erro
 	form.Set("client_id", t.auth.clientID)
 	form.Set("client_assertion_type", clientAssertionType)
 	prefix := form.Encode() + "&client_assertion="
+	// What each attempt sends is recorded as it is made, for the
+	// redaction of an error answer that echoes it: reading the body
+	// again would sign another assertion, or fail to.
+	sent := new(sentSecrets)
+	sent.add(formSecrets(form)...)
 	sign := func() ([]byte, error) {
 		a, err := t.auth.assertion.Assertion(t.auth.clientID, t.auth.audience)
 		if err != nil {
 			return nil, err
 		}
+		sent.add(a)
 		return append([]byte(prefix), url.QueryEscape(a)...), nil
 	}
 	body, err := sign()
 	if err != nil {
 		return nil, err
 	}
-	r2 := req.Clone(req.Context())
+	r2 := req.Clone(withSentSecrets(req.Context(), sent))
 	r2.Body = io.NopCloser(bytes.NewReader(body))
 	r2.ContentLength = int64(len(body))
 	r2.GetBody = func() (io.ReadCloser, error) {
@@ -229,7 +234,7 @@ func readTokenForm(req *http.Request) (url.Values, error) {
 		return nil, errors.New("dpop: client authentication: the request is not a form POST")
 	}
 	defer req.Body.Close()
-	if mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+	if !formBody(req.Header) {
 		return nil, errors.New("dpop: client authentication: the request body is not a form")
 	}
 	b, err := io.ReadAll(io.LimitReader(req.Body, maxTokenRequest+1))

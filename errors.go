@@ -144,7 +144,7 @@ type TokenError struct {
 func newTokenError(op string, re *oauth2.RetrieveError) *TokenError {
 	var secrets []string
 	if re.Response != nil {
-		secrets = requestSecrets(re.Response.Request)
+		secrets = requestSecrets(re.Response.Request, true)
 	}
 	e := &TokenError{Op: op, ErrorCode: redact(re.ErrorCode, secrets), Description: redact(re.ErrorDescription, secrets),
 		URI: redact(re.ErrorURI, secrets), retrieve: re}

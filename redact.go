@@ -1,11 +1,13 @@
 package dpop
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -44,14 +46,57 @@ var secretParams = []string{
 	"client_assertion", "assertion", "subject_token", "actor_token", "token",
 }
 
-// maxSecretForm bounds how much of a request body requestSecrets reads.
-const maxSecretForm = 64 << 10
+// sentKey is the context key of a request's *sentSecrets.
+type sentKey struct{}
+
+// sentSecrets are the secrets that the attempts of one request carried in
+// their bodies, recorded as each body was made. A request whose body is
+// made anew for each attempt (a new client assertion every time, see
+// clientAuthTransport) records them here, in its context, because reading
+// its body again through GetBody would make yet another body, not return
+// the one that was sent and that a server may echo.
+type sentSecrets struct {
+	mu     sync.Mutex
+	values []string // guarded by mu
+}
+
+// withSentSecrets returns ctx carrying s, for the requests made with it
+// and the responses that answer them (their Request).
+func withSentSecrets(ctx context.Context, s *sentSecrets) context.Context {
+	return context.WithValue(ctx, sentKey{}, s)
+}
+
+// add records values, as they were sent and form-encoded.
+func (s *sentSecrets) add(values ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range values {
+		s.values = append(s.values, v, url.QueryEscape(v))
+	}
+}
+
+func (s *sentSecrets) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.values...)
+}
+
+// formSecrets returns the values of form's secret parameters.
+func formSecrets(form url.Values) []string {
+	var out []string
+	for _, k := range secretParams {
+		out = append(out, form[k]...)
+	}
+	return out
+}
 
 // requestSecrets returns the secrets req carried: its Authorization and
-// DPoP header values, the credentials of a Basic header, and the values of
-// its form's secret parameters (read again through GetBody; x/oauth2 and
-// PAR requests have one). req may be nil.
-func requestSecrets(req *http.Request) []string {
+// DPoP header values, the credentials of a Basic header, and, with body,
+// the values of its form's secret parameters: those recorded as they were
+// sent ([sentSecrets]), else read again through GetBody (x/oauth2's and
+// this package's form bodies are made once, so that reads what was sent).
+// req may be nil.
+func requestSecrets(req *http.Request, body bool) []string {
 	if req == nil {
 		return nil
 	}
@@ -60,7 +105,7 @@ func requestSecrets(req *http.Request) []string {
 		for _, v := range req.Header[k] {
 			out = append(out, v)
 			if _, cred, ok := strings.Cut(v, " "); ok {
-				out = append(out, cred)
+				out = append(out, strings.TrimLeft(cred, " "))
 			}
 		}
 	}
@@ -70,20 +115,24 @@ func requestSecrets(req *http.Request) []string {
 			out = append(out, u)
 		}
 	}
+	if !body {
+		return out
+	}
+	if s, ok := req.Context().Value(sentKey{}).(*sentSecrets); ok {
+		return append(out, s.list()...)
+	}
 	if req.GetBody == nil {
 		return out
 	}
-	body, err := req.GetBody()
+	rc, err := req.GetBody()
 	if err != nil {
 		return out
 	}
-	defer body.Close()
-	b, _ := io.ReadAll(io.LimitReader(body, maxSecretForm))
+	defer rc.Close()
+	b, _ := io.ReadAll(io.LimitReader(rc, maxTokenRequest))
 	form, _ := url.ParseQuery(string(b))
-	for _, k := range secretParams {
-		for _, v := range form[k] {
-			out = append(out, v, url.QueryEscape(v))
-		}
+	for _, v := range formSecrets(form) {
+		out = append(out, v, url.QueryEscape(v))
 	}
 	return out
 }

@@ -281,6 +281,9 @@ func (l limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if resp.Body == nil {
 		resp.Body = http.NoBody
 	}
+	if resp.Request == nil {
+		resp.Request = req // as net/http sets it: what was sent, to redact from an error answer
+	}
 	resp.Body = &limitedBody{rc: resp.Body, left: maxTokenResponse}
 	return resp, nil
 }

@@ -288,6 +288,9 @@ func (t *Transport) attempt(c *call, body io.ReadCloser) (*http.Response, error)
 	if resp.Header == nil {
 		resp.Header = make(http.Header)
 	}
+	if resp.Request == nil {
+		resp.Request = r2 // as net/http sets it: what was sent, to redact from a challenge
+	}
 	c.nonces.learn(c.origin, resp)
 	t.endProbe(c)
 	if tr := t.Trace; tr != nil && tr.NonceLearned != nil {

@@ -1,0 +1,257 @@
+package dpop_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/dpopkit/dpop"
+)
+
+// failingKey signs ok times, then fails: a hardware key unplugged, or a
+// KMS that stopped answering.
+type failingKey struct {
+	crypto.Signer
+	ok    int32
+	calls atomic.Int32
+}
+
+func (k *failingKey) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if k.calls.Add(1) > k.ok {
+		return nil, errors.New("key unavailable")
+	}
+	return k.Signer.Sign(r, digest, opts)
+}
+
+// echoServer is an authorization server whose every answer is a 400 error
+// whose error_description echoes the request's client assertion and then
+// its form, as some servers do. It records the assertions it received.
+type echoServer struct {
+	url        string
+	mu         sync.Mutex
+	assertions []string // guarded by mu
+}
+
+func newEchoServer(t *testing.T) *echoServer {
+	t.Helper()
+	e := &echoServer{}
+	srv := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		a := r.PostForm.Get("client_assertion")
+		e.mu.Lock()
+		e.assertions = append(e.assertions, a)
+		e.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{
+			"error":             "invalid_client",
+			"error_description": "refresh " + r.PostForm.Get("refresh_token") + " assertion " + a + " refused; request was " + r.PostForm.Encode(),
+		})
+	})
+	e.url = srv.URL
+	return e
+}
+
+func (e *echoServer) sent() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.assertions...)
+}
+
+// assertionOps returns every request that authenticates the client with
+// private_key_jwt, each made by a Config or a ClientCredentials of its own
+// for as, whose assertions a key from newKey signs.
+func assertionOps(t *testing.T, as string, newKey func() crypto.Signer) []tokenOp {
+	t.Helper()
+	config := func() *dpop.Config {
+		a, err := dpop.NewAssertionSigner(newKey(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &dpop.Config{
+			OAuth2: &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{
+				AuthURL: as + "/authorize", TokenURL: as + "/token", DeviceAuthURL: as + "/device",
+			}},
+			Signer: newSigner(t), ClientAssertion: a, Issuer: as, PARURL: as + "/par",
+		}
+	}
+	return []tokenOp{
+		{"Exchange", func(ctx context.Context) error {
+			_, err := config().Exchange(ctx, codeSecret, oauth2.VerifierOption(verifierSecret))
+			return err
+		}},
+		{"refresh", func(ctx context.Context) error {
+			expired := &oauth2.Token{AccessToken: accessSecret, RefreshToken: refreshSecret, Expiry: time.Now().Add(-time.Hour)}
+			_, err := config().TokenSource(ctx, expired).Token()
+			return err
+		}},
+		{"ClientCredentials", func(ctx context.Context) error {
+			cfg := config()
+			cc := &dpop.ClientCredentials{
+				OAuth2: &clientcredentials.Config{ClientID: "c", TokenURL: as + "/token"},
+				Signer: cfg.Signer, ClientAssertion: cfg.ClientAssertion, Issuer: as,
+			}
+			_, err := cc.Token(ctx)
+			return err
+		}},
+		{"PushAuthCodeURL", func(ctx context.Context) error {
+			_, err := config().PushAuthCodeURL(ctx, "state", oauth2.S256ChallengeOption(verifierSecret))
+			return err
+		}},
+		{"DeviceAuth", func(ctx context.Context) error { _, err := config().DeviceAuth(ctx); return err }},
+		{"DeviceAccessToken", func(ctx context.Context) error {
+			da := &oauth2.DeviceAuthResponse{DeviceCode: codeSecret, Interval: 1, Expiry: time.Now().Add(time.Minute)}
+			_, err := config().DeviceAccessToken(ctx, da)
+			return err
+		}},
+	}
+}
+
+// checkErrorHidesSecrets fails when the text of err, under any verb, or
+// a server string its *TokenError or *ChallengeError keeps, holds one of
+// secrets.
+func checkErrorHidesSecrets(t *testing.T, err error, secrets []string) {
+	t.Helper()
+	checkNoSecret(t, "error", err, secrets)
+	var fields []string
+	if te, ok := errors.AsType[*dpop.TokenError](err); ok {
+		fields = append(fields, te.ErrorCode, te.Description, te.URI)
+	}
+	if ce, ok := errors.AsType[*dpop.ChallengeError](err); ok {
+		fields = append(fields, ce.ErrorCode, ce.Description)
+	}
+	for _, f := range fields {
+		for _, s := range secrets {
+			if s != "" && strings.Contains(f, s) {
+				t.Errorf("error field %.80q… holds a secret (%.20q…)", f, s)
+			}
+		}
+	}
+}
+
+// TestRedactWhatWasSent: an error answer that echoes the request is
+// redacted of the secrets that were sent, not of a body made again. A
+// client assertion is signed anew for each attempt, so reading the body
+// again through GetBody gives another assertion than the one the server
+// echoes; and when that signing fails, the rest of the form (the refresh
+// token) must still be redacted.
+func TestRedactWhatWasSent(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		signOK int32 // signatures the assertion key makes before it fails
+	}{
+		{"assertion signed again", 1 << 30},
+		{"signing again fails", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			as := newEchoServer(t)
+			newKey := func() crypto.Signer {
+				ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return &failingKey{Signer: ec, ok: tt.signOK}
+			}
+			for _, op := range assertionOps(t, as.url, newKey) {
+				t.Run(op.name, func(t *testing.T) {
+					before := len(as.sent())
+					err := op.call(context.Background())
+					if err == nil {
+						t.Fatal("no error")
+					}
+					sent := as.sent()[before:]
+					if len(sent) == 0 || sent[0] == "" {
+						t.Fatalf("the server got no client assertion (err = %v)", err)
+					}
+					secrets := []string{refreshSecret, codeSecret, verifierSecret}
+					for _, a := range sent {
+						secrets = append(secrets, a, a[strings.LastIndex(a, ".")+1:]) // and its signature alone
+					}
+					checkErrorHidesSecrets(t, err, secrets)
+				})
+			}
+		})
+	}
+}
+
+// TestRedactWithoutResponseRequest: a token endpoint reached through an
+// HTTP client whose transport returns responses without their Request
+// (an in-memory fake, a recording proxy) still gets the request's secrets
+// redacted from an answer that echoes them.
+func TestRedactWithoutResponseRequest(t *testing.T) {
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		desc, _ := json.Marshal("bad request: " + r.Header.Get("Authorization") + " " + string(b))
+		return &http.Response{
+			StatusCode: http.StatusBadRequest,
+			Header:     http.Header{"Content-Type": {"application/json"}},
+			Body:       io.NopCloser(strings.NewReader(`{"error":"invalid_grant","error_description":` + string(desc) + `}`)),
+		}, nil // no Request
+	})
+	ctx := withClient(&http.Client{Transport: base})
+	for styleName, style := range map[string]oauth2.AuthStyle{"Basic": oauth2.AuthStyleInHeader, "InParams": oauth2.AuthStyleInParams} {
+		for _, op := range tokenOps(t, "https://as.example", style) {
+			t.Run(styleName+"/"+op.name, func(t *testing.T) {
+				err := op.call(ctx)
+				if err == nil {
+					t.Fatal("no error")
+				}
+				basic := "Basic " + base64Std("c:"+url.QueryEscape(clientSecret))
+				checkErrorHidesSecrets(t, err, []string{clientSecret, codeSecret, verifierSecret, refreshSecret, basic[len("Basic "):]})
+			})
+		}
+	}
+}
+
+// TestRedactResourceServerEcho: a resource server whose refusal echoes
+// the access token or the proof in its error_description gives a
+// ChallengeError that holds neither.
+func TestRedactResourceServerEcho(t *testing.T) {
+	api := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+		proof := r.Header.Get("DPoP")
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`DPoP error="invalid_token", error_description="%s refused (proof %s)"`, r.Header.Get("Authorization"), proof))
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	var proofs []string
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		proofs = append(proofs, r.Header.Get("DPoP"))
+		return http.DefaultTransport.RoundTrip(r)
+	})
+	tok := &oauth2.Token{AccessToken: accessSecret, TokenType: "DPoP"}
+	c := &http.Client{Transport: &dpop.Transport{Base: base, Signer: newSigner(t), Source: oauth2.StaticTokenSource(tok)}}
+	resp, err := c.Get(api.URL + "/items")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	err = dpop.CheckResponse(resp)
+	if err == nil {
+		t.Fatal("CheckResponse = nil; want the invalid_token challenge")
+	}
+	secrets := []string{accessSecret}
+	for _, p := range proofs {
+		_, claims, _ := strings.Cut(p, ".") // the header is the public key's
+		secrets = append(secrets, p, claims[:40])
+	}
+	checkErrorHidesSecrets(t, err, secrets)
+}
+
+func base64Std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
