@@ -255,3 +255,26 @@ func TestRedactResourceServerEcho(t *testing.T) {
 }
 
 func base64Std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// TestRedactLargeForm: a form whose secrets come after a large parameter
+// (claims sorts before client_secret) is redacted all the same.
+func TestRedactLargeForm(t *testing.T) {
+	as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{"error": "invalid_request", "error_description": "secret " + r.PostForm.Get("client_secret") + " refused"})
+	})
+	cfg := &dpop.Config{
+		OAuth2: &oauth2.Config{ClientID: "c", ClientSecret: clientSecret, Endpoint: oauth2.Endpoint{
+			AuthURL: as.URL + "/authorize", TokenURL: as.URL + "/token", AuthStyle: oauth2.AuthStyleInParams,
+		}},
+		Signer: newSigner(t), PARURL: as.URL + "/par",
+	}
+	claims := oauth2.SetAuthURLParam("claims", `{"userinfo":{"x":"`+strings.Repeat("a", 100<<10)+`"}}`)
+	_, err := cfg.PushAuthCodeURL(context.Background(), "state", claims)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	checkErrorHidesSecrets(t, err, []string{clientSecret})
+}
