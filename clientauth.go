@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -89,15 +90,22 @@ func (a *AssertionSigner) Public() crypto.PublicKey {
 	return a.s.Public()
 }
 
+func (a AssertionSigner) summary() summary {
+	if a.s == nil {
+		return summary{name: "dpop.AssertionSigner"}
+	}
+	return summary{"dpop.AssertionSigner", []slog.Attr{slog.String("alg", a.s.alg), slog.String("kid", a.kid)}}
+}
+
 // Format prints the algorithm and key ID of a, never its key, whatever
 // the verb.
-func (a AssertionSigner) Format(f fmt.State, verb rune) {
-	if a.s == nil {
-		io.WriteString(f, "dpop.AssertionSigner{}")
-		return
-	}
-	fmt.Fprintf(f, "dpop.AssertionSigner{alg: %s, kid: %q}", a.s.alg, a.kid)
-}
+func (a AssertionSigner) Format(f fmt.State, verb rune) { a.summary().format(f) }
+
+// LogValue is the summary Format prints, for log/slog.
+func (a AssertionSigner) LogValue() slog.Value { return a.summary().logValue() }
+
+// MarshalJSON is the summary Format prints, as a JSON object.
+func (a AssertionSigner) MarshalJSON() ([]byte, error) { return a.summary().marshalJSON() }
 
 // Assertion returns a new client assertion (RFC 7523 §3) for clientID to
 // present to the authorization server whose issuer identifier is audience:

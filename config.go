@@ -3,6 +3,7 @@ package dpop
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -96,16 +97,27 @@ type Config struct {
 	ownNonces lazyNonceCache
 }
 
-// Format prints the client's ID, the token endpoint and the signer's
-// algorithm and thumbprint; never the client secret or a key, whatever
-// the verb.
-func (c Config) Format(f fmt.State, verb rune) {
+func (c Config) summary() summary {
 	var id, tokenURL string
 	if c.OAuth2 != nil {
 		id, tokenURL = c.OAuth2.ClientID, c.OAuth2.Endpoint.TokenURL
 	}
-	fmt.Fprintf(f, "dpop.Config{ClientID: %q, TokenURL: %q, Signer: %v}", id, tokenURL, c.Signer)
+	return summary{"dpop.Config", []slog.Attr{
+		slog.String("ClientID", id), slog.String("TokenURL", redactURL(tokenURL)), signerAttr("Signer", c.Signer),
+	}}
 }
+
+// Format prints the client's ID, the token endpoint (without userinfo or
+// query) and the signer's algorithm and thumbprint; never the client
+// secret or a key, whatever the verb.
+func (c Config) Format(f fmt.State, verb rune) { c.summary().format(f) }
+
+// LogValue is the summary Format prints, for log/slog.
+func (c Config) LogValue() slog.Value { return c.summary().logValue() }
+
+// MarshalJSON is the summary Format prints, as a JSON object: the client
+// secret is left out.
+func (c Config) MarshalJSON() ([]byte, error) { return c.summary().marshalJSON() }
 
 // AuthCodeURL returns the authorization URL of [oauth2.Config.AuthCodeURL]
 // with the dpop_jkt parameter (RFC 9449 §10), which binds the authorization

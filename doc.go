@@ -133,8 +133,9 @@
 //     follows none to another origin and accepts only https endpoints
 //     (http on loopback).
 //   - No private key, token, client secret, client assertion or proof
-//     appears in the text of an error or in the %v, %+v, %#v or %s of a
-//     type of this package. A server's own words in an error
+//     appears in the text of an error or in what fmt (any verb), log/slog
+//     or encoding/json make of a type of this package, nor a password or
+//     query of an endpoint URL. A server's own words in an error
 //     (error_description, algs) are cut short and escaped; a server's
 //     response body never is shown ([TokenError] keeps it reachable, on
 //     purpose, through its [oauth2.RetrieveError]).
@@ -142,15 +143,14 @@
 //
 // Printing follows one convention: every type that holds or reaches a
 // secret ([Signer], [AssertionSigner], [ProofOptions], [Transport],
-// [Config], [ClientCredentials] and the token sources they return) has a
-// Format method, and no String: every verb of package fmt prints the same
-// summary (algorithm, thumbprint, client ID, endpoints, which parts are
-// set), never the secret. The exported struct types other than Transport,
-// which must not be copied, take a value receiver, so a value and a
-// pointer print alike. Format serves package fmt only: log/slog handlers
-// and encoding/json read exported fields without calling it, so a Config
-// or a ClientCredentials, whose OAuth2 field holds the client secret, is
-// logged with %v, never handed to slog.Any or json.Marshal.
+// [Config], [ClientCredentials], [DeviceStatus] and the token sources
+// they return) shows the same summary (algorithm, thumbprint, client ID,
+// endpoints without userinfo or query, which parts are set), never the
+// secret, to every encoder: its Format method to every verb of package
+// fmt (and no String), its LogValue method to log/slog's handlers, text
+// and JSON, and its MarshalJSON method to encoding/json. The exported
+// struct types other than Transport, which must not be copied, take value
+// receivers, so a value and a pointer print alike.
 //
 // What is bounded:
 //

@@ -1,8 +1,12 @@
 package dpop
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -11,9 +15,11 @@ import (
 	"unicode/utf8"
 )
 
-// This file keeps secrets and raw server strings out of error text: the
-// redaction of a request's secrets from a server's answer to it, and the
-// quoting of server strings.
+// This file keeps secrets and raw server strings out of text: the
+// redaction of what a request sent from a server's answer to it, the
+// quoting of server strings, the form of a URL shown in errors and logs,
+// and the summary that a type holding a secret shows to fmt, log/slog and
+// encoding/json alike.
 
 // maxQuoted bounds a string from a server, or from a request, shown in
 // error text.
@@ -152,3 +158,135 @@ func redact(s string, secrets []string) string {
 // from server text: a client_id "c" or a code "1" would blank out every
 // such letter of a description, and reveals nothing.
 const minSecret = 4
+
+// redactURL returns the URL raw as error text, logs and summaries show
+// it: scheme://host[:port]/path, without userinfo (a password), query (an
+// API key) or fragment. A URL that does not parse shows as
+// "[invalid URL]": it may hold anything.
+func redactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "[invalid URL]"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return u.String()
+}
+
+// summary is what a type holding a secret shows of itself: its name and a
+// few attributes (algorithm, thumbprint, client ID, endpoints, which parts
+// are set), never the secret. Its Format (fmt), LogValue (log/slog) and
+// MarshalJSON (encoding/json) methods all show the same summary, so that
+// no encoder reads the fields that hold the secret.
+type summary struct {
+	name  string // such as "dpop.Config"
+	attrs []slog.Attr
+}
+
+// format writes s as name{key: value, …}: strings quoted, other values
+// in their own %v.
+func (s summary) format(f fmt.State) {
+	io.WriteString(f, s.name)
+	io.WriteString(f, "{")
+	for i, a := range s.attrs {
+		if i > 0 {
+			io.WriteString(f, ", ")
+		}
+		io.WriteString(f, a.Key)
+		io.WriteString(f, ": ")
+		switch v := a.Value; v.Kind() {
+		case slog.KindString:
+			io.WriteString(f, strconv.Quote(v.String()))
+		case slog.KindAny, slog.KindLogValuer:
+			fmt.Fprintf(f, "%v", v.Any())
+		default:
+			io.WriteString(f, v.String())
+		}
+	}
+	io.WriteString(f, "}")
+}
+
+// logValue returns s as a group of its attributes.
+func (s summary) logValue() slog.Value { return slog.GroupValue(s.attrs...) }
+
+// marshalJSON returns s as a JSON object of its attributes, in order.
+func (s summary) marshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, a := range s.attrs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(a.Key)
+		b.Write(k)
+		b.WriteByte(':')
+		var v any
+		switch a.Value.Kind() {
+		case slog.KindDuration:
+			v = a.Value.Duration().String()
+		default:
+			v = a.Value.Any()
+		}
+		j, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("dpop: marshal %s: %w", s.name, err)
+		}
+		b.Write(j)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// part is whether an optional part is set, shown as "set" or "nil".
+type part bool
+
+func (p part) String() string {
+	if p {
+		return "set"
+	}
+	return "nil"
+}
+
+func (p part) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// signerAttr is the attribute of a *Signer in a summary.
+func signerAttr(key string, s *Signer) slog.Attr {
+	if s == nil {
+		return slog.Any(key, nil)
+	}
+	return slog.Any(key, *s)
+}
+
+// The summaries of the types that hold secrets. DeviceStatus's live here
+// for now; they belong in device.go.
+
+func (st DeviceStatus) summary() summary {
+	var userCode, uri string
+	if st.Auth != nil {
+		userCode, uri = st.Auth.UserCode, redactURL(st.Auth.VerificationURI)
+	}
+	return summary{"dpop.DeviceStatus", []slog.Attr{
+		slog.String("UserCode", userCode), slog.String("VerificationURI", uri),
+		slog.Int("Polls", st.Polls), slog.String("ErrorCode", st.ErrorCode),
+		slog.Duration("Wait", st.Wait),
+	}}
+}
+
+// Format prints the user code, the verification URI and the progress of
+// the grant, never the device code, whatever the verb.
+func (st DeviceStatus) Format(f fmt.State, verb rune) { st.summary().format(f) }
+
+// LogValue is the summary Format prints, for log/slog.
+func (st DeviceStatus) LogValue() slog.Value { return st.summary().logValue() }
+
+// MarshalJSON is the summary Format prints, as a JSON object: the device
+// code is left out.
+func (st DeviceStatus) MarshalJSON() ([]byte, error) { return st.summary().marshalJSON() }
+
+var (
+	_ fmt.Formatter  = DeviceStatus{}
+	_ slog.LogValuer = DeviceStatus{}
+	_ json.Marshaler = DeviceStatus{}
+)

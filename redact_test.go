@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -277,4 +278,129 @@ func TestRedactLargeForm(t *testing.T) {
 		t.Fatal("no error")
 	}
 	checkErrorHidesSecrets(t, err, []string{clientSecret})
+}
+
+// Secrets of a URL: the password of its userinfo and an API key in its
+// query.
+const (
+	urlPassword = "pw-S3cretURLPassword"
+	querySecret = "qk-S3cretQueryKey"
+)
+
+// encodings returns s as text may carry it: raw, base64, base64url and
+// hex.
+func encodings(s string) []string {
+	b := []byte(s)
+	return []string{s, base64.StdEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b), fmt.Sprintf("%x", b)}
+}
+
+// TestSecretsUnderEveryEncoder: every exported type that holds a secret
+// (a private key, a token, a client secret, a device code, a password in
+// an endpoint URL) shows none of it under any verb of fmt (as a value and
+// as a pointer), under log/slog's text and JSON handlers, or under
+// encoding/json; and the types that summarize themselves marshal without
+// an error.
+func TestSecretsUnderEveryEncoder(t *testing.T) {
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := dpop.NewSigner(ec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertionKey := testKeys(t)["Ed25519"]
+	a, err := dpop.NewAssertionSigner(assertionKey, &dpop.SignerOptions{KeyID: "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := s.Proof("POST", "https://as.example/token", &dpop.ProofOptions{AccessToken: accessSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertion, err := a.Assertion("c", "https://as.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := "https://user:" + urlPassword + "@as.example/token?key=" + querySecret
+	var secrets []string
+	for _, v := range []string{accessSecret, refreshSecret, clientSecret, codeSecret, urlPassword, querySecret, proof, assertion} {
+		secrets = append(secrets, encodings(v)...)
+	}
+	secrets = append(secrets, secretRenderings(t, ec)...)
+	secrets = append(secrets, secretRenderings(t, assertionKey)...)
+
+	tok := &oauth2.Token{AccessToken: accessSecret, RefreshToken: refreshSecret, TokenType: "DPoP"}
+	cfg := dpop.Config{
+		OAuth2: &oauth2.Config{ClientID: "c", ClientSecret: clientSecret, Endpoint: oauth2.Endpoint{
+			AuthURL: endpoint, TokenURL: endpoint, DeviceAuthURL: endpoint,
+		}},
+		Signer: s, PARURL: endpoint, RevocationURL: endpoint,
+	}
+	cc := dpop.ClientCredentials{
+		OAuth2: &clientcredentials.Config{ClientID: "c", ClientSecret: clientSecret, TokenURL: endpoint},
+		Signer: s, ClientAssertion: a,
+	}
+	tr := &dpop.Transport{Signer: s, Source: oauth2.StaticTokenSource(tok)}
+	po := dpop.ProofOptions{AccessToken: accessSecret, Nonce: "n1"}
+	ds := dpop.DeviceStatus{Auth: &oauth2.DeviceAuthResponse{DeviceCode: codeSecret, UserCode: "WDJB-MJHT", VerificationURI: "https://as.example/device"}, Polls: 2}
+	ctx := context.Background()
+
+	// A token error from a server that echoes the request.
+	as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant", "error_description": string(b) + r.Header.Get("Authorization")})
+	})
+	echoCfg := dpop.Config{OAuth2: &oauth2.Config{ClientID: "c", ClientSecret: clientSecret, Endpoint: oauth2.Endpoint{TokenURL: as.URL + "/token?key=" + querySecret}}, Signer: s}
+	_, tokenErr := echoCfg.Exchange(ctx, codeSecret)
+	if tokenErr == nil {
+		t.Fatal("Exchange: no error")
+	}
+
+	values := []struct {
+		name      string
+		v         any
+		marshaler bool // must marshal to JSON without an error
+	}{
+		{"Signer", *s, true}, {"*Signer", s, true},
+		{"AssertionSigner", *a, true}, {"*AssertionSigner", a, true},
+		{"ProofOptions", po, true}, {"*ProofOptions", &po, true},
+		{"Config", cfg, true}, {"*Config", &cfg, true},
+		{"ClientCredentials", cc, true}, {"*ClientCredentials", &cc, true},
+		{"*Transport", tr, true},
+		{"DeviceStatus", ds, true}, {"*DeviceStatus", &ds, true},
+		{"Config.TokenSource", cfg.TokenSource(ctx, tok), true},
+		{"ClientCredentials.TokenSource", cc.TokenSource(ctx), true},
+		{"Config.Client", cfg.Client(ctx, tok), false},
+		{"TokenError", tokenErr, false},
+	}
+	for _, v := range values {
+		t.Run(v.name, func(t *testing.T) {
+			outputs := map[string]string{}
+			for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+				outputs[verb] = fmt.Sprintf(verb, v.v)
+			}
+			var text, js strings.Builder
+			slog.New(slog.NewTextHandler(&text, nil)).Info("m", "v", v.v)
+			slog.New(slog.NewJSONHandler(&js, nil)).Info("m", "v", v.v)
+			outputs["slog text"], outputs["slog JSON"] = text.String(), js.String()
+			b, err := json.Marshal(v.v)
+			if v.marshaler && err != nil {
+				t.Errorf("json.Marshal: %v", err)
+			}
+			if v.marshaler && strings.Contains(js.String(), "!ERROR") {
+				t.Errorf("slog JSON = %s; want the value, not an error", js.String())
+			}
+			outputs["json.Marshal"] = string(b)
+			for enc, out := range outputs {
+				for _, secret := range secrets {
+					if strings.Contains(out, secret) {
+						t.Errorf("%s = %.300q; contains a secret (%.24q…)", enc, out, secret)
+					}
+				}
+			}
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -86,19 +87,21 @@ const maxProbeWait = time.Second
 
 var _ http.RoundTripper = (*Transport)(nil)
 
-// Format prints which parts the Transport has, and its signer's
-// algorithm and thumbprint; never a token or a key, whatever the verb.
-func (t *Transport) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "dpop.Transport{Signer: %v, Source: %s, AllowBearer: %t}", t.Signer, set(t.Source != nil), t.AllowBearer)
+func (t *Transport) summary() summary {
+	return summary{"dpop.Transport", []slog.Attr{
+		signerAttr("Signer", t.Signer), slog.Any("Source", part(t.Source != nil)), slog.Bool("AllowBearer", t.AllowBearer),
+	}}
 }
 
-// set describes an optional part in Format output.
-func set(ok bool) string {
-	if ok {
-		return "set"
-	}
-	return "nil"
-}
+// Format prints which parts the Transport has, and its signer's
+// algorithm and thumbprint; never a token or a key, whatever the verb.
+func (t *Transport) Format(f fmt.State, verb rune) { t.summary().format(f) }
+
+// LogValue is the summary Format prints, for log/slog.
+func (t *Transport) LogValue() slog.Value { return t.summary().logValue() }
+
+// MarshalJSON is the summary Format prints, as a JSON object.
+func (t *Transport) MarshalJSON() ([]byte, error) { return t.summary().marshalJSON() }
 
 // presentedToken is an access token with what a request presenting it
 // needs: its Authorization header value and its proof's ath.
