@@ -24,9 +24,6 @@ func CheckResponse(resp *http.Response) error {
 		return errors.New("dpop: CheckResponse: response is nil")
 	}
 	if ce := responseChallenge(resp, timeNow()); ce != nil {
-		if req := resp.Request; req != nil && req.GetBody != nil && formBody(req.Header) {
-			ce.redact(requestSecrets(req, true)) // an authorization server's answer may echo the form
-		}
 		return ce
 	}
 	return nil
@@ -73,8 +70,9 @@ func serverClockSkew(resp *http.Response, now time.Time) (time.Duration, bool) {
 }
 
 // responseError returns the DPoP error of a 401 challenge or a 400 JSON
-// body, or nil. The server's strings are kept without the access token
-// and the proof of the request they answer.
+// body, or nil. The server's strings are kept without the secrets of the
+// request they answer (its access token, its proof, and the secrets of a
+// form, which an authorization server may echo), cut short and cleaned.
 func responseError(resp *http.Response) *ChallengeError {
 	var ce *ChallengeError
 	switch resp.StatusCode {
@@ -107,13 +105,12 @@ func responseError(resp *http.Response) *ChallengeError {
 	default:
 		return nil
 	}
-	ce.redact(requestSecrets(resp.Request, false))
+	req := resp.Request
+	secrets := requestSecrets(req, req != nil && formBody(req.Header))
+	ce.ErrorCode = cleanText(redact(ce.ErrorCode, secrets), maxCodeText)
+	ce.Description = cleanText(redact(ce.Description, secrets), maxText)
+	ce.Algs = cleanList(ce.Algs)
 	return ce
-}
-
-// redact removes secrets from e's server strings.
-func (e *ChallengeError) redact(secrets []string) {
-	e.ErrorCode, e.Description = redact(e.ErrorCode, secrets), redact(e.Description, secrets)
 }
 
 // jsonBody reports whether a response with header h may have a JSON body

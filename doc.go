@@ -135,10 +135,13 @@
 //   - No private key, token, client secret, client assertion or proof
 //     appears in the text of an error or in what fmt (any verb), log/slog
 //     or encoding/json make of a type of this package, nor a password or
-//     query of an endpoint URL. A server's own words in an error
-//     (error_description, algs) are cut short and escaped; a server's
-//     response body never is shown ([TokenError] keeps it reachable, on
-//     purpose, through its [oauth2.RetrieveError]).
+//     query of an endpoint URL. A server's own words (an error code,
+//     error_description, algs, a token_type, a host or path it
+//     redirected to) reach an error's fields and a trace event cut short,
+//     with every character that is not printable replaced, and an
+//     error's text escaped; a server's response body never is shown
+//     ([TokenError] keeps it reachable, on purpose, through its
+//     [oauth2.RetrieveError]).
 //   - [Trace] callbacks and [NewLogTrace] logs are given no secret.
 //
 // Printing follows one convention: every type that holds or reaches a

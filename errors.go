@@ -26,7 +26,10 @@ var ErrNoRefreshToken = errors.New("dpop: token expired and there is no refresh 
 // WWW-Authenticate header of a resource server's 401 (RFC 9449 §7.1, §9),
 // or the JSON error body of an authorization server's 400 (§5, §8).
 // [CheckResponse] returns one for a response [Transport] handed back. Its
-// text is safe to log: the server's strings are cut short and escaped.
+// text and its fields are safe to log: the server's strings are cut short
+// (an error code to 64 bytes, a description to 256, algs to 16), every
+// character that is not printable replaced by U+FFFD, and the text quotes
+// them escaped.
 type ChallengeError struct {
 	StatusCode  int
 	ErrorCode   string   // such as CodeUseNonce or CodeInvalidProof; may be empty
@@ -138,16 +141,17 @@ type TokenError struct {
 }
 
 // newTokenError returns the TokenError of op for re. The server's strings
-// are kept without any secret of the request they answer: a server that
+// are kept without any secret of the request they answer (a server that
 // echoes the request in its error_description does not put the client
-// secret or a grant into the error.
+// secret or a grant into the error), cut short and cleaned.
 func newTokenError(op string, re *oauth2.RetrieveError) *TokenError {
 	var secrets []string
 	if re.Response != nil {
 		secrets = requestSecrets(re.Response.Request, true)
 	}
-	e := &TokenError{Op: op, ErrorCode: redact(re.ErrorCode, secrets), Description: redact(re.ErrorDescription, secrets),
-		URI: redact(re.ErrorURI, secrets), retrieve: re}
+	e := &TokenError{Op: op, ErrorCode: cleanText(redact(re.ErrorCode, secrets), maxCodeText),
+		Description: cleanText(redact(re.ErrorDescription, secrets), maxText),
+		URI:         cleanText(redact(re.ErrorURI, secrets), maxText), retrieve: re}
 	if re.Response != nil {
 		e.StatusCode = re.Response.StatusCode
 		if e.ErrorCode == CodeUseNonce || e.ErrorCode == CodeInvalidProof {
@@ -193,8 +197,13 @@ func (e *opError) Error() string {
 	if errors.As(e.err, &ue) {
 		msg = ue.Op + " " + quote(ue.URL) + ": " + strings.TrimPrefix(ue.Err.Error(), "dpop: ")
 	}
-	return "dpop: " + e.op + ": " + strings.TrimPrefix(msg, "dpop: ")
+	// The cause may quote a server's answer (a number that does not
+	// parse, say): cut and cleaned, as the server's strings are.
+	return cleanText("dpop: "+e.op+": "+strings.TrimPrefix(msg, "dpop: "), maxErrorText)
 }
+
+// maxErrorText bounds the text of an opError.
+const maxErrorText = 2 << 10
 
 func (e *opError) Unwrap() error { return e.err }
 

@@ -232,3 +232,60 @@ func TestProofErrorHidesPassword(t *testing.T) {
 		t.Errorf("err = %v; want an error without the password", err)
 	}
 }
+
+// TestErrorFieldsCleaned: the server's strings a TokenError or a
+// TokenTypeError holds are cut short and hold no control, bidi or invalid
+// character, as their text is: a program that logs a field, or marshals
+// the error, gets neither a flood nor terminal escapes.
+func TestErrorFieldsCleaned(t *testing.T) {
+	var tokenType atomic.Bool
+	as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if tokenType.Load() {
+			json.NewEncoder(w).Encode(map[string]string{"access_token": "a", "token_type": hostileText})
+			return
+		}
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{"error": hostileText, "error_description": hostileText, "error_uri": hostileText})
+	})
+	cfg := &dpop.Config{OAuth2: &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{TokenURL: as.URL}}, Signer: newSigner(t)}
+	_, err := cfg.Exchange(context.Background(), "code")
+	te, ok := errors.AsType[*dpop.TokenError](err)
+	if !ok {
+		t.Fatalf("Exchange = %v; want a *TokenError", err)
+	}
+	checkClean(t, "ErrorCode", te.ErrorCode, 80)
+	checkClean(t, "Description", te.Description, 300)
+	checkClean(t, "URI", te.URI, 300)
+	b, _ := json.Marshal(te)
+	checkCleanText(t, "json.Marshal(TokenError)", string(b), 2<<10)
+
+	tokenType.Store(true)
+	_, err = cfg.Exchange(context.Background(), "code")
+	tte, ok := errors.AsType[*dpop.TokenTypeError](err)
+	if !ok {
+		t.Fatalf("Exchange = %v; want a *TokenTypeError", err)
+	}
+	checkClean(t, "TokenType", tte.TokenType, 80)
+}
+
+// TestWrappedErrorTextBounded: an error that is not a server's error
+// answer but quotes one (an expires_in that does not parse, 200 KiB of
+// digits) has a bounded text.
+func TestWrappedErrorTextBounded(t *testing.T) {
+	as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"a","token_type":"DPoP","expires_in":1`+strings.Repeat("9", 200<<10)+`}`)
+	})
+	for _, op := range tokenOps(t, as.URL, oauth2.AuthStyleInHeader) {
+		if op.name != "Exchange" && op.name != "DeviceAccessToken" {
+			continue
+		}
+		err := op.call(context.Background())
+		if err == nil {
+			t.Errorf("%s: no error", op.name)
+			continue
+		}
+		checkCleanText(t, op.name+" error text", err.Error(), 2<<10+8)
+	}
+}

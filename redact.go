@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -159,6 +160,57 @@ func redact(s string, secrets []string) string {
 // such letter of a description, and reveals nothing.
 const minSecret = 4
 
+// Bounds of the server strings that errors, trace events and logs carry:
+// an error code, a token type or a scheme; a text for people; a URL or
+// an origin; and the length of a list.
+const (
+	maxCodeText = 64
+	maxText     = 256
+	maxURLText  = 512
+	maxList     = 16
+)
+
+// cleanText returns s, a string a server chose, as the fields of errors
+// and trace events hold it: every character that is not printable
+// (control and bidirectional formatting characters, line separators,
+// invalid UTF-8) replaced by U+FFFD, and cut to at most max bytes, marked
+// with "…". A log line or a terminal then shows what the server meant and
+// nothing it did not. A printable ASCII string within max bytes, such as
+// every error code of the RFCs, comes back unchanged.
+func cleanText(s string, max int) string {
+	clean := len(s) <= max
+	for i := 0; clean && i < len(s); i++ {
+		clean = ' ' <= s[i] && s[i] <= '~'
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if !unicode.IsPrint(r) { // invalid UTF-8 is utf8.RuneError, printable: replaced below
+			r = utf8.RuneError
+		}
+		if b.Len()+utf8.RuneLen(r) > max {
+			b.WriteString("…")
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// cleanList returns the first maxList entries of l, each cleaned.
+func cleanList(l []string) []string {
+	if len(l) > maxList {
+		l = l[:maxList]
+	}
+	out := make([]string, len(l))
+	for i, s := range l {
+		out[i] = cleanText(s, maxCodeText)
+	}
+	return out
+}
+
 // redactURL returns the URL raw as error text, logs and summaries show
 // it: scheme://host[:port]/path, without userinfo (a password), query (an
 // API key) or fragment. A URL that does not parse shows as
@@ -265,11 +317,11 @@ func signerAttr(key string, s *Signer) slog.Attr {
 func (st DeviceStatus) summary() summary {
 	var userCode, uri string
 	if st.Auth != nil {
-		userCode, uri = st.Auth.UserCode, redactURL(st.Auth.VerificationURI)
+		userCode, uri = cleanText(st.Auth.UserCode, maxCodeText), cleanText(redactURL(st.Auth.VerificationURI), maxURLText)
 	}
 	return summary{"dpop.DeviceStatus", []slog.Attr{
 		slog.String("UserCode", userCode), slog.String("VerificationURI", uri),
-		slog.Int("Polls", st.Polls), slog.String("ErrorCode", st.ErrorCode),
+		slog.Int("Polls", st.Polls), slog.String("ErrorCode", cleanText(st.ErrorCode, maxCodeText)),
 		slog.Duration("Wait", st.Wait),
 	}}
 }

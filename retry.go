@@ -37,7 +37,7 @@ func (t *Transport) retry(c *call, resp *http.Response) (*http.Response, error) 
 			return nil, err
 		}
 		if tr := t.Trace; tr != nil && tr.Retry != nil {
-			tr.Retry(RetryInfo{ctx, c.origin.String(), why, attempt})
+			tr.Retry(RetryInfo{ctx, c.originText(), why, attempt})
 		}
 		if why == RetryInvalidToken {
 			tok, err := t.presented(ctx, c.req) // checked as the first one was
@@ -76,7 +76,7 @@ func (t *Transport) retryReason(c *call, resp *http.Response) RetryReason {
 	}
 	tr := t.Trace
 	if tr != nil && tr.ChallengeReceived != nil {
-		tr.ChallengeReceived(ChallengeInfo{c.req.Context(), c.origin.String(), resp.StatusCode, ce.ErrorCode})
+		tr.ChallengeReceived(ChallengeInfo{c.req.Context(), c.originText(), resp.StatusCode, ce.ErrorCode})
 	}
 	if !replayable(c.req) {
 		return noRetry
@@ -98,7 +98,7 @@ func (t *Transport) retryReason(c *call, resp *http.Response) RetryReason {
 			c.offset = min(max(c.offset+skew.Round(time.Second), -maxClockOffset), maxClockOffset)
 			c.nonces.setOffset(c.origin, c.offset)
 			if tr != nil && tr.ClockOffsetLearned != nil {
-				tr.ClockOffsetLearned(ClockOffsetInfo{c.req.Context(), c.origin.String(), c.offset})
+				tr.ClockOffsetLearned(ClockOffsetInfo{c.req.Context(), c.originText(), c.offset})
 			}
 		}
 	case ce.ErrorCode == CodeInvalidToken && resp.StatusCode == http.StatusUnauthorized && c.tok != nil && !c.tokRetry:

@@ -236,7 +236,7 @@ func checkToken(tok *oauth2.Token, allowBearer bool) (*oauth2.Token, error) {
 	case strings.EqualFold(tt, "DPoP"):
 	case strings.EqualFold(tt, "Bearer") && allowBearer:
 	default:
-		return nil, &TokenTypeError{TokenType: tt}
+		return nil, &TokenTypeError{TokenType: cleanText(tt, maxCodeText)}
 	}
 	if negativeExpiry(tok.Extra("expires_in")) {
 		return nil, errors.New("dpop: token response has a negative expires_in (RFC 6749 §5.1: the lifetime in seconds)")

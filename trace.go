@@ -13,7 +13,9 @@ import (
 //
 // The callbacks run on the goroutine doing the work, possibly from many
 // goroutines at once, and should return quickly. They are never handed a
-// secret: no proof, no token, no key, no client credential. The OpenTelemetry
+// secret: no proof, no token, no key, no client credential. The strings
+// a server chose (an error code, an origin or a path it redirected to)
+// come cut short, with only printable characters. The OpenTelemetry
 // module (github.com/dpopkit/dpop/otel) builds its metrics and span events
 // from a Trace, and [NewLogTrace] logs through log/slog.
 type Trace struct {

@@ -199,3 +199,42 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestTraceServerStrings: what a hostile server chooses (an error code of
+// 64 KiB with bidi characters, a redirect to a huge host and path) reaches
+// the trace events cut short and printable, and NewLogTrace writes no
+// line longer than a few KiB.
+func TestTraceServerStrings(t *testing.T) {
+	challenge := `DPoP error="` + strings.Repeat("\u202e", 3) + strings.Repeat("E", 64<<10) + `"`
+	far := "https://" + strings.Repeat("h", 10000) + ".example/" + strings.Repeat("p", 10000)
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp := &http.Response{StatusCode: http.StatusUnauthorized, Header: http.Header{"Www-Authenticate": {challenge}}, Body: http.NoBody, Request: r}
+		if r.URL.Path == "/start" {
+			resp.StatusCode, resp.Header = http.StatusFound, http.Header{"Location": {far}}
+		}
+		return resp, nil
+	})
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	l := slog.New(slog.NewJSONHandler(lockedWriter{&buf, &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var r traceRecorder
+	c := &http.Client{Transport: &dpop.Transport{Base: base, Signer: newSigner(t), Trace: dpop.JoinTraces(dpop.NewLogTrace(l), r.trace())}}
+	if got := getStatus(t, c, "https://api.example/start"); got != http.StatusUnauthorized {
+		t.Fatalf("GET = %d; want 401", got)
+	}
+	if len(r.challenges) == 0 || len(r.proofs) < 2 {
+		t.Fatalf("%d challenges, %d proofs; want the redirected request's", len(r.challenges), len(r.proofs))
+	}
+	for _, ch := range r.challenges {
+		checkClean(t, "ChallengeInfo.ErrorCode", ch.ErrorCode, 80)
+		checkClean(t, "ChallengeInfo.Origin", ch.Origin, 600)
+	}
+	for _, p := range r.proofs {
+		checkClean(t, "ProofInfo.HTU", p.HTU, 600)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		checkCleanText(t, "log line", line, 2<<10)
+	}
+}

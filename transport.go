@@ -298,7 +298,7 @@ func (t *Transport) attempt(c *call, body io.ReadCloser) (*http.Response, error)
 	t.endProbe(c)
 	if tr := t.Trace; tr != nil && tr.NonceLearned != nil {
 		if n := responseNonce(resp); n != "" && n != c.nonce {
-			tr.NonceLearned(NonceInfo{c.req.Context(), c.origin.String(), c.nonce != ""})
+			tr.NonceLearned(NonceInfo{c.req.Context(), c.originText(), c.nonce != ""})
 		}
 	}
 	if c.offset != 0 {
@@ -343,7 +343,7 @@ func (t *Transport) outgoing(c *call) (*http.Request, error) {
 		return nil, err
 	}
 	if tr != nil && tr.ProofSigned != nil {
-		tr.ProofSigned(ProofInfo{req.Context(), t.Signer.alg, method, htu(c.origin, req.URL),
+		tr.ProofSigned(ProofInfo{req.Context(), t.Signer.alg, method, cleanText(htu(c.origin, req.URL), maxURLText),
 			c.nonce != "", ath != "", time.Since(start)})
 	}
 	out := new(outgoingRequest) // one allocation for the request and the new values
@@ -366,6 +366,9 @@ func (t *Transport) outgoing(c *call) (*http.Request, error) {
 	}
 	return r2, nil
 }
+
+// originText returns c's origin for a trace event, cut short.
+func (c *call) originText() string { return cleanText(c.origin.String(), maxURLText) }
 
 // outgoingRequest holds a request to send and its new header values.
 type outgoingRequest struct {
