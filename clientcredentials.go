@@ -75,7 +75,7 @@ func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
 	p, start := tokenParts{c.Signer, c.nonces(), auth, c.Trace}, time.Now()
 	tok, err := cfg.Token(tokenContext(ctx, p))
 	if err != nil {
-		err = requestError("client credentials", err)
+		err = requestErrorAt("client credentials", cfg.TokenURL, err)
 	} else {
 		tok, err = checkToken(tok, c.AllowBearer)
 	}

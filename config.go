@@ -151,7 +151,7 @@ func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthC
 	p, start := c.parts(), time.Now()
 	tok, err := c.oauth2().Exchange(tokenContext(ctx, p), code, opts...)
 	if err != nil {
-		err = requestError("code exchange", err)
+		err = requestErrorAt("code exchange", c.OAuth2.Endpoint.TokenURL, err)
 	} else {
 		tok, err = checkToken(tok, c.AllowBearer)
 	}
@@ -229,7 +229,7 @@ func (c *Config) refresh(ctx context.Context, prev *oauth2.Token) (*oauth2.Token
 	p, start := c.parts(), time.Now()
 	tok, err := c.oauth2().TokenSource(tokenContext(ctx, p), &oauth2.Token{RefreshToken: prev.RefreshToken}).Token()
 	if err != nil {
-		err = requestError("refresh", err)
+		err = requestErrorAt("refresh", c.OAuth2.Endpoint.TokenURL, err)
 	} else {
 		tok, err = checkToken(tok, c.AllowBearer)
 	}

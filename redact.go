@@ -160,6 +160,28 @@ func redact(s string, secrets []string) string {
 // such letter of a description, and reveals nothing.
 const minSecret = 4
 
+// redactQuotedURLs returns msg with every quoted http or https URL in it
+// (the text of a *url.Error that x/oauth2 flattened into its own) shown
+// as redactURL shows it.
+func redactQuotedURLs(msg string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(msg, `"http`)
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(msg[i+1:], '"')
+		if j < 0 {
+			break
+		}
+		b.WriteString(msg[:i+1])
+		b.WriteString(redactURL(msg[i+1 : i+1+j]))
+		msg = msg[i+1+j:]
+	}
+	b.WriteString(msg)
+	return b.String()
+}
+
 // Bounds of the server strings that errors, trace events and logs carry:
 // an error code, a token type or a scheme; a text for people; a URL or
 // an origin; and the length of a list.

@@ -76,10 +76,11 @@ func (t *Transport) retryReason(c *call, resp *http.Response) RetryReason {
 	}
 	tr := t.Trace
 	if tr != nil && tr.ChallengeReceived != nil {
-		tr.ChallengeReceived(ChallengeInfo{c.req.Context(), c.originText(), resp.StatusCode, ce.ErrorCode})
+		tr.ChallengeReceived(ChallengeInfo{Context: c.req.Context(), Origin: c.originText(), StatusCode: resp.StatusCode,
+			ErrorCode: ce.ErrorCode, Scheme: ce.Scheme})
 	}
-	if !replayable(c.req) {
-		return noRetry
+	if !replayable(c.req) || !ce.dpop() {
+		return noRetry // a challenge for another scheme: a new proof or token would not help
 	}
 	switch {
 	case ce.ErrorCode == CodeUseNonce:

@@ -339,16 +339,31 @@ func (b *limitedBody) Close() error {
 // maxErrorBody is how much of an error answer's body an error keeps.
 const maxErrorBody = 4 << 10
 
+// oauthError is the error answer of an authorization server (RFC 6749
+// §5.2), which the token, PAR (RFC 9126 §2.3), device authorization and
+// polling (RFC 8628 §3.5) and revocation (RFC 7009 §2.2.1) endpoints
+// share. It is embedded in the answers that may carry it.
+type oauthError struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+	ErrorURI         string `json:"error_uri"`
+}
+
+// parseOAuthError returns the error answer in body, and whether body is a
+// JSON object with an error member.
+func parseOAuthError(body []byte) (oauthError, bool) {
+	var e oauthError
+	if json.Unmarshal(body, &e) != nil {
+		return oauthError{}, false
+	}
+	return e, e.Error != ""
+}
+
 // retrieveError returns the [oauth2.RetrieveError] of an error answer
 // (RFC 6749 §5.2, RFC 7009 §2.2.1), as x/oauth2 makes it, with at most
 // maxErrorBody bytes of the body.
 func retrieveError(resp *http.Response, body []byte) *oauth2.RetrieveError {
-	var e struct {
-		Error            string `json:"error"`
-		ErrorDescription string `json:"error_description"`
-		ErrorURI         string `json:"error_uri"`
-	}
-	json.Unmarshal(body, &e) // not JSON: the status alone tells
+	e, _ := parseOAuthError(body) // not JSON: the status alone tells
 	if len(body) > maxErrorBody {
 		body = body[:maxErrorBody]
 	}

@@ -24,7 +24,9 @@ type Trace struct {
 
 	// ChallengeReceived is called for each DPoP error a server answered
 	// (RFC 9449 §7.1, §8, §9): a use_dpop_nonce challenge, an
-	// invalid_dpop_proof, an invalid_token.
+	// invalid_dpop_proof, an invalid_token; and for a 401 that challenges
+	// for another scheme only (Bearer, say), from a server that does not
+	// accept DPoP.
 	ChallengeReceived func(ChallengeInfo)
 
 	// Retry is called before a request is sent again, with the reason.
@@ -58,12 +60,18 @@ type ProofInfo struct {
 	Duration time.Duration   // how long signing took
 }
 
-// ChallengeInfo describes a DPoP error a server answered.
+// ChallengeInfo describes a DPoP error a server answered, or a challenge
+// for another scheme only.
 type ChallengeInfo struct {
 	Context    context.Context
 	Origin     string // scheme://host[:port]
 	StatusCode int
 	ErrorCode  string // such as CodeUseNonce
+
+	// Scheme is as in [ChallengeError]: "DPoP", another scheme (such as
+	// "Bearer") from a server that does not accept DPoP, or "" for an
+	// authorization server's 400.
+	Scheme string
 }
 
 // RetryReason says why the retry policy sends a request again
@@ -173,8 +181,12 @@ func NewLogTrace(l *slog.Logger) *Trace {
 				slog.String("htu", i.HTU), slog.Bool("nonce", i.Nonce), slog.Bool("ath", i.ATH), slog.Duration("duration", i.Duration))
 		},
 		ChallengeReceived: func(i ChallengeInfo) {
-			log(i.Context, "dpop: challenge received", slog.String("origin", i.Origin),
-				slog.Int("status", i.StatusCode), slog.String("error", i.ErrorCode))
+			msg := "dpop: challenge received"
+			if i.Scheme != "" && i.Scheme != "DPoP" {
+				msg = "dpop: the server does not accept DPoP"
+			}
+			log(i.Context, msg, slog.String("origin", i.Origin), slog.Int("status", i.StatusCode),
+				slog.String("scheme", i.Scheme), slog.String("error", i.ErrorCode))
 		},
 		Retry: func(i RetryInfo) {
 			log(i.Context, "dpop: retry", slog.String("origin", i.Origin), slog.String("reason", string(i.Reason)), slog.Int("attempt", i.Attempt))

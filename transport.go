@@ -226,7 +226,7 @@ func (t *Transport) presented(ctx context.Context, req *http.Request) (*presente
 		if tr := t.Trace; tr != nil && tr.DowngradeRefused != nil {
 			tr.DowngradeRefused(DowngradeInfo{ctx, tk.TokenType})
 		}
-		return nil, &TokenTypeError{TokenType: tk.TokenType}
+		return nil, &TokenTypeError{TokenType: cleanText(tk.TokenType, maxCodeText), source: true}
 	}
 	return t.presentedToken(tk.AccessToken, bearer), nil
 }
