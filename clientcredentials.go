@@ -72,7 +72,7 @@ func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
 	if c.ClientAssertion != nil {
 		auth = &clientAuth{assertion: c.ClientAssertion, clientID: cfg.ClientID, audience: c.Issuer, fapi2: c.FAPI2}
 	}
-	p, start := tokenParts{c.Signer, c.nonces(), auth, c.Trace}, time.Now()
+	p, start := tokenParts{signer: c.Signer, nonces: c.nonces(), auth: auth, trace: c.Trace, tokenURL: cfg.TokenURL}, time.Now()
 	tok, err := cfg.Token(tokenContext(ctx, p))
 	if err != nil {
 		err = requestErrorAt("client credentials", cfg.TokenURL, err)

@@ -215,7 +215,7 @@ func (c *Config) nonces() *NonceCache { return c.ownNonces.get(c.Nonces) }
 
 // parts returns what c's token-side requests share.
 func (c *Config) parts() tokenParts {
-	return tokenParts{signer: c.Signer, nonces: c.nonces(), auth: c.clientAuth(), trace: c.Trace}
+	return tokenParts{signer: c.Signer, nonces: c.nonces(), auth: c.clientAuth(), trace: c.Trace, tokenURL: c.OAuth2.Endpoint.TokenURL}
 }
 
 // refresh gets a new token with prev's refresh token (RFC 6749 §6).

@@ -104,8 +104,11 @@
 // A [Trace] is told of each proof signed, challenge received, retry and its
 // reason, nonce learned, clock offset learned, token request and refused
 // Bearer token; set it on [Transport.Trace] or a grant's Trace field.
-// A nil Trace costs nothing, and no callback is handed a secret.
-// [NewLogTrace] logs the events with log/slog at debug level, and
+// A nil Trace costs nothing, and no callback is handed a secret. Each
+// event says which server the request went to (the authorization server
+// or the API) and the request's method and path, never its query.
+// [NewLogTrace] logs the events with log/slog, refusals, downgrades and
+// failed token requests at warn level, the routine at debug level; and
 // [JoinTraces] combines traces. The module github.com/dpopkit/dpop/otel
 // (its own go.mod, so this one needs no OpenTelemetry) turns a Trace into
 // metrics and events on the caller's span.

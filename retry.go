@@ -37,7 +37,7 @@ func (t *Transport) retry(c *call, resp *http.Response) (*http.Response, error) 
 			return nil, err
 		}
 		if tr := t.Trace; tr != nil && tr.Retry != nil {
-			tr.Retry(RetryInfo{ctx, c.originText(), why, attempt})
+			tr.Retry(t.retryInfo(c, why, attempt))
 		}
 		if why == RetryInvalidToken {
 			tok, err := t.presented(ctx, c.req) // checked as the first one was
@@ -71,13 +71,12 @@ func (t *Transport) retryReason(c *call, resp *http.Response) RetryReason {
 		return noRetry // neither a nonce challenge nor a clock to mend: leave the body unread
 	}
 	ce := responseError(resp)
-	if ce == nil {
-		return noRetry
+	if ce == nil || !ce.dpop() && t.authServer {
+		return noRetry // an authorization server's 401 for another scheme asks for client authentication (RFC 6749 §5.2)
 	}
 	tr := t.Trace
 	if tr != nil && tr.ChallengeReceived != nil {
-		tr.ChallengeReceived(ChallengeInfo{Context: c.req.Context(), Origin: c.originText(), StatusCode: resp.StatusCode,
-			ErrorCode: ce.ErrorCode, Scheme: ce.Scheme})
+		tr.ChallengeReceived(t.challengeInfo(c, ce))
 	}
 	if !replayable(c.req) || !ce.dpop() {
 		return noRetry // a challenge for another scheme: a new proof or token would not help
@@ -99,7 +98,7 @@ func (t *Transport) retryReason(c *call, resp *http.Response) RetryReason {
 			c.offset = min(max(c.offset+skew.Round(time.Second), -maxClockOffset), maxClockOffset)
 			c.nonces.setOffset(c.origin, c.offset)
 			if tr != nil && tr.ClockOffsetLearned != nil {
-				tr.ClockOffsetLearned(ClockOffsetInfo{c.req.Context(), c.originText(), c.offset})
+				tr.ClockOffsetLearned(t.clockOffsetInfo(c))
 			}
 		}
 	case ce.ErrorCode == CodeInvalidToken && resp.StatusCode == http.StatusUnauthorized && c.tok != nil && !c.tokRetry:

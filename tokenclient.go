@@ -87,22 +87,29 @@ func noRedirectContext(ctx context.Context) context.Context {
 // tokenParts is what the token-side requests of a grant configuration
 // share.
 type tokenParts struct {
-	signer *Signer
-	nonces *NonceCache // the authorization server's
-	auth   *clientAuth // private_key_jwt, or nil
-	trace  *Trace      // or nil
+	signer   *Signer
+	nonces   *NonceCache // the authorization server's
+	auth     *clientAuth // private_key_jwt, or nil
+	trace    *Trace      // or nil
+	tokenURL string      // the token endpoint, for the trace
 }
 
 // obtained reports a token request of grant, started at start, to p's
 // trace, and returns tok and err as they are.
 func (p tokenParts) obtained(ctx context.Context, grant GrantType, start time.Time, tok *oauth2.Token, err error) (*oauth2.Token, error) {
 	if tr := p.trace; tr != nil {
+		var origin, path string
+		if u, err := url.Parse(p.tokenURL); err == nil && u.Host != "" {
+			origin, _, path = where(originOf(u, ""), &http.Request{URL: u})
+		}
 		var te *TokenTypeError
 		if tr.DowngradeRefused != nil && errors.As(err, &te) && te.Downgrade() {
-			tr.DowngradeRefused(DowngradeInfo{ctx, te.TokenType})
+			tr.DowngradeRefused(DowngradeInfo{Context: ctx, AuthServer: true, Origin: origin, Method: http.MethodPost, Path: path,
+				TokenType: te.TokenType})
 		}
 		if tr.TokenObtained != nil {
-			tr.TokenObtained(TokenRequestInfo{ctx, grant, time.Since(start), err})
+			tr.TokenObtained(TokenRequestInfo{Context: ctx, GrantType: grant, Origin: origin, Path: path,
+				Duration: time.Since(start), Err: err})
 		}
 	}
 	return tok, err
@@ -124,10 +131,11 @@ func tokenContext(ctx context.Context, p tokenParts) context.Context {
 func tokenClient(ctx context.Context, p tokenParts) *http.Client {
 	hc := noRedirectClient(ctx)
 	var rt http.RoundTripper = &Transport{
-		Base:   limitedTransport{contextTransport(ctx)},
-		Signer: p.signer,
-		Nonces: p.nonces,
-		Trace:  p.trace,
+		Base:       limitedTransport{contextTransport(ctx)},
+		Signer:     p.signer,
+		Nonces:     p.nonces,
+		Trace:      p.trace,
+		authServer: true,
 	}
 	if p.auth != nil {
 		rt = &clientAuthTransport{base: rt, auth: p.auth}

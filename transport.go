@@ -72,8 +72,9 @@ type Transport struct {
 	// clock offsets, and of refused Bearer tokens.
 	Trace *Trace
 
-	token     atomic.Pointer[presentedToken] // the last token seen
-	ownNonces lazyNonceCache                 // when Nonces is nil
+	token      atomic.Pointer[presentedToken] // the last token seen
+	ownNonces  lazyNonceCache                 // when Nonces is nil
+	authServer bool                           // the token machinery's: its requests go to the authorization server
 }
 
 // maxNonceRetries bounds what [Transport.NonceRetries] returns.
@@ -224,7 +225,9 @@ func (t *Transport) presented(ctx context.Context, req *http.Request) (*presente
 	bearer := strings.EqualFold(tk.TokenType, "Bearer")
 	if bearer && !t.AllowBearer {
 		if tr := t.Trace; tr != nil && tr.DowngradeRefused != nil {
-			tr.DowngradeRefused(DowngradeInfo{ctx, tk.TokenType})
+			origin, method, path := where(originOf(req.URL, req.Host), req)
+			tr.DowngradeRefused(DowngradeInfo{Context: ctx, AuthServer: t.authServer, Origin: origin, Method: method, Path: path,
+				TokenType: cleanText(tk.TokenType, maxCodeText)})
 		}
 		return nil, &TokenTypeError{TokenType: cleanText(tk.TokenType, maxCodeText), source: true}
 	}
@@ -294,12 +297,11 @@ func (t *Transport) attempt(c *call, body io.ReadCloser) (*http.Response, error)
 	if resp.Request == nil {
 		resp.Request = r2 // as net/http sets it: what was sent, to redact from a challenge
 	}
-	c.nonces.learn(c.origin, resp)
+	changed, had := c.nonces.learn(c.origin, resp)
 	t.endProbe(c)
-	if tr := t.Trace; tr != nil && tr.NonceLearned != nil {
-		if n := responseNonce(resp); n != "" && n != c.nonce {
-			tr.NonceLearned(NonceInfo{c.req.Context(), c.originText(), c.nonce != ""})
-		}
+	if tr := t.Trace; tr != nil && tr.NonceLearned != nil && changed {
+		origin, method, path := where(c.origin, c.req)
+		tr.NonceLearned(NonceInfo{Context: c.req.Context(), AuthServer: t.authServer, Origin: origin, Method: method, Path: path, Changed: had})
 	}
 	if c.offset != 0 {
 		if d, ok := serverClockSkew(resp, t.now()); ok && d < clockTolerance && d > -clockTolerance {
@@ -343,8 +345,8 @@ func (t *Transport) outgoing(c *call) (*http.Request, error) {
 		return nil, err
 	}
 	if tr != nil && tr.ProofSigned != nil {
-		tr.ProofSigned(ProofInfo{req.Context(), t.Signer.alg, method, cleanText(htu(c.origin, req.URL), maxURLText),
-			c.nonce != "", ath != "", time.Since(start)})
+		tr.ProofSigned(ProofInfo{Context: req.Context(), AuthServer: t.authServer, Alg: t.Signer.alg, Method: cleanText(method, maxCodeText),
+			HTU: cleanText(htu(c.origin, req.URL), maxURLText), Nonce: c.nonce != "", ATH: ath != "", Duration: time.Since(start)})
 	}
 	out := new(outgoingRequest) // one allocation for the request and the new values
 	r2 := &out.req
@@ -367,8 +369,39 @@ func (t *Transport) outgoing(c *call) (*http.Request, error) {
 	return r2, nil
 }
 
-// originText returns c's origin for a trace event, cut short.
-func (c *call) originText() string { return cleanText(c.origin.String(), maxURLText) }
+// where returns what a trace event says of a request req to o: its
+// origin, method and path (never the query), cut short.
+func where(o origin, req *http.Request) (origin, method, path string) {
+	method, path = req.Method, req.URL.EscapedPath()
+	if method == "" {
+		method = http.MethodGet
+	}
+	if path == "" {
+		path = "/"
+	}
+	return cleanText(o.String(), maxURLText), cleanText(method, maxCodeText), cleanText(path, maxURLText)
+}
+
+// challengeInfo returns the trace event of ce, the answer to c.
+func (t *Transport) challengeInfo(c *call, ce *ChallengeError) ChallengeInfo {
+	origin, method, path := where(c.origin, c.req)
+	return ChallengeInfo{Context: c.req.Context(), AuthServer: t.authServer, Origin: origin, Method: method, Path: path,
+		StatusCode: ce.StatusCode, ErrorCode: ce.ErrorCode, Scheme: ce.Scheme}
+}
+
+// retryInfo returns the trace event of c's retry.
+func (t *Transport) retryInfo(c *call, why RetryReason, attempt int) RetryInfo {
+	origin, method, path := where(c.origin, c.req)
+	return RetryInfo{Context: c.req.Context(), AuthServer: t.authServer, Origin: origin, Method: method, Path: path,
+		Reason: why, Attempt: attempt}
+}
+
+// clockOffsetInfo returns the trace event of the clock offset c learned.
+func (t *Transport) clockOffsetInfo(c *call) ClockOffsetInfo {
+	origin, method, path := where(c.origin, c.req)
+	return ClockOffsetInfo{Context: c.req.Context(), AuthServer: t.authServer, Origin: origin, Method: method, Path: path,
+		Offset: c.offset}
+}
 
 // outgoingRequest holds a request to send and its new header values.
 type outgoingRequest struct {
