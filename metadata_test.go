@@ -70,3 +70,16 @@ func TestDiscoverRequiresHTTPS(t *testing.T) {
 		t.Errorf("Discover(http non-loopback) = %v; want an error asking for https", err)
 	}
 }
+
+// TestDiscoverNotMetadata: a web page where the metadata should be (a
+// wrong issuer, a proxy's page) is named as such in the error.
+func TestDiscoverNotMetadata(t *testing.T) {
+	srv := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, "<html>Welcome</html>")
+	})
+	_, err := dpop.Discover(context.Background(), srv.URL)
+	if err == nil || !strings.Contains(err.Error(), "text/html") || !strings.Contains(err.Error(), "not") {
+		t.Errorf("Discover = %v; want an error saying the answer is a text/html page, not metadata", err)
+	}
+}
