@@ -32,7 +32,11 @@ func CheckResponse(resp *http.Response) error {
 
 // formBody reports whether a request with header h has a form body.
 func formBody(h http.Header) bool {
-	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	ct := h.Get("Content-Type")
+	if ct == "" {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == "application/x-www-form-urlencoded"
 }
 
@@ -115,12 +119,20 @@ func responseError(resp *http.Response) *ChallengeError {
 	default:
 		return nil
 	}
-	req := resp.Request
-	secrets := requestSecrets(req, req != nil && formBody(req.Header))
-	ce.ErrorCode = cleanText(redact(ce.ErrorCode, secrets), maxCodeText)
-	ce.Description = cleanText(redact(ce.Description, secrets), maxText)
+	if len(ce.Description) >= minSecret || len(ce.ErrorCode) >= minSecret && !knownCode(ce.ErrorCode) {
+		req := resp.Request
+		secrets := requestSecrets(req, req != nil && formBody(req.Header))
+		ce.ErrorCode, ce.Description = redact(ce.ErrorCode, secrets), redact(ce.Description, secrets)
+	}
+	ce.ErrorCode = cleanText(ce.ErrorCode, maxCodeText)
+	ce.Description = cleanText(ce.Description, maxText)
 	ce.Algs = cleanList(ce.Algs)
 	return ce
+}
+
+// knownCode reports whether code is one of the DPoP error codes.
+func knownCode(code string) bool {
+	return code == CodeUseNonce || code == CodeInvalidProof || code == CodeInvalidToken
 }
 
 // otherChallenge returns the first challenge of a WWW-Authenticate field

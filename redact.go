@@ -107,7 +107,7 @@ func requestSecrets(req *http.Request, body bool) []string {
 	if req == nil {
 		return nil
 	}
-	var out []string
+	out := make([]string, 0, 6)
 	for _, k := range []string{"Authorization", "Dpop"} {
 		for _, v := range req.Header[k] {
 			out = append(out, v)
@@ -221,14 +221,24 @@ func cleanText(s string, max int) string {
 	return b.String()
 }
 
-// cleanList returns the first maxList entries of l, each cleaned.
+// cleanList returns the first maxList entries of l, each cleaned; l
+// itself when that changes nothing.
 func cleanList(l []string) []string {
 	if len(l) > maxList {
-		l = l[:maxList]
+		l = l[:maxList:maxList]
 	}
-	out := make([]string, len(l))
+	var out []string
 	for i, s := range l {
-		out[i] = cleanText(s, maxCodeText)
+		c := cleanText(s, maxCodeText)
+		if c != s && out == nil {
+			out = append(make([]string, 0, len(l)), l[:i]...)
+		}
+		if out != nil {
+			out = append(out, c)
+		}
+	}
+	if out == nil {
+		return l
 	}
 	return out
 }
