@@ -65,6 +65,8 @@ type call struct {
 	token     string        // the access token it presented; "" for none
 
 	nonceRetry, clockRetry, tokenRetry bool // whether those retries were made
+
+	header, trailer metadata.MD // of the last attempt of a unary RPC
 }
 
 type callKey struct{}
@@ -98,20 +100,19 @@ func (c *Credentials) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 }
 
 func (c *Credentials) interceptUnary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	cl := new(call)
+	cl := new(call) // one allocation for the call and its metadata
 	ctx = context.WithValue(ctx, callKey{}, cl)
 	defer c.servers.endProbe(cl) // on every path, a panic included
-	var header, trailer metadata.MD
-	opts = append(opts[:len(opts):len(opts)], grpc.Header(&header), grpc.Trailer(&trailer))
+	opts = append(opts[:len(opts):len(opts)], grpc.Header(&cl.header), grpc.Trailer(&cl.trailer))
 	for attempt := 2; ; attempt++ {
-		header, trailer = nil, nil
+		cl.header, cl.trailer = nil, nil
 		err := invoker(ctx, method, req, reply, cc, opts...)
-		c.learn(ctx, cl, header, trailer)
+		c.learn(ctx, cl, cl.header, cl.trailer)
 		c.servers.endProbe(cl)
 		if err == nil {
 			return nil
 		}
-		why := c.retryReason(ctx, cl, err, header, trailer)
+		why := c.retryReason(ctx, cl, err, cl.header, cl.trailer)
 		if why == "" || ctx.Err() != nil {
 			return err
 		}
