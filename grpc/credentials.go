@@ -144,12 +144,16 @@ func (c *Credentials) GetRequestMetadata(ctx context.Context, uri ...string) (ma
 			ath = token // the proof carries its hash
 		}
 	}
-	start := time.Now()
+	tr := c.Trace
+	var start time.Time
+	if tr != nil && tr.ProofSigned != nil {
+		start = time.Now()
+	}
 	proof, err := c.sign(htu, ath, e.nonce, e.offset)
 	if err != nil {
 		return nil, err
 	}
-	if tr := c.Trace; tr != nil && tr.ProofSigned != nil {
+	if tr != nil && tr.ProofSigned != nil {
 		tr.ProofSigned(dpop.ProofInfo{Context: ctx, Alg: c.Signer.Alg(), Method: http.MethodPost, HTU: htu,
 			Nonce: e.nonce != "", ATH: ath != "", Duration: time.Since(start)})
 	}

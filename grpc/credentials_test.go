@@ -1,11 +1,14 @@
 package dpopgrpc_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -248,6 +251,11 @@ func TestCredentialsFormat(t *testing.T) {
 		if strings.Contains(out, "secret-token") || !strings.Contains(out, signer.Thumbprint()) {
 			t.Errorf("%s of Credentials = %q; want the thumbprint and no token", verb, out)
 		}
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("creds", "creds", creds)
+	if b, err := json.Marshal(creds); err != nil || strings.Contains(string(b)+buf.String(), "secret-token") {
+		t.Errorf("JSON of Credentials = %s, %v; slog: %s; want no token", b, err, buf.String())
 	}
 }
 
