@@ -4,9 +4,11 @@ import (
 	"context"
 	"testing"
 
+	"github.com/dpopkit/dpop"
 	dpopgrpc "github.com/dpopkit/dpop/grpc"
 	"golang.org/x/oauth2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // bearerCreds are the static bearer credentials DPoP is measured against:
@@ -60,6 +62,39 @@ func BenchmarkUnary(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := echo(ctx, conn, "hi"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkGetRequestMetadata measures the client's work for one RPC's
+// metadata against its floor, the proof alone (Signer.Proof with the same
+// token and nonce), in the same run.
+func BenchmarkGetRequestMetadata(b *testing.B) {
+	for _, ec := range []bool{false, true} {
+		alg := "EdDSA"
+		if ec {
+			alg = "ES256"
+		}
+		signer := newSigner(b, ec)
+		src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "an-access-token-of-some-length-0123456789", TokenType: "DPoP"})
+		b.Run(alg+"/Proof", func(b *testing.B) {
+			opts := &dpop.ProofOptions{AccessToken: "an-access-token-of-some-length-0123456789"}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := signer.Proof("POST", "https://api.example.com"+echoMethod, opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(alg+"/GetRequestMetadata", func(b *testing.B) {
+			creds := &dpopgrpc.Credentials{Signer: signer, Source: src}
+			ctx := credentials.NewContextWithRequestInfo(context.Background(), credentials.RequestInfo{Method: echoMethod, AuthInfo: tlsInfo})
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := creds.GetRequestMetadata(ctx, "https://api.example.com/"+echoService); err != nil {
 					b.Fatal(err)
 				}
 			}
