@@ -197,6 +197,12 @@ func postForm(ctx context.Context, cfg *oauth2.Config, p tokenParts, endpoint st
 	return resp, body, nil
 }
 
+// nilContextError is the error of call given a nil context, which
+// net/http refuses too.
+func nilContextError(call string) error {
+	return fmt.Errorf("dpop: %s: the context is nil", call)
+}
+
 // checkParts returns an error naming the first required field of a grant
 // configuration (owner, such as "Config") that is missing.
 func checkParts(owner string, hasOAuth2 bool, s *Signer) error {
