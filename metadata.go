@@ -139,12 +139,12 @@ func fetchMetadata(ctx context.Context, loc string) (*Metadata, int, error) {
 		return nil, 0, &opError{"metadata", err}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK { // its body, however large or slow, is not needed
+		return nil, resp.StatusCode, fmt.Errorf("dpop: metadata from %s: status %d", loc, resp.StatusCode)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadata+1))
 	if err != nil {
 		return nil, resp.StatusCode, fmt.Errorf("dpop: metadata from %s: %w", loc, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, resp.StatusCode, fmt.Errorf("dpop: metadata from %s: status %d", loc, resp.StatusCode)
 	}
 	if len(body) > maxMetadata {
 		return nil, resp.StatusCode, fmt.Errorf("dpop: metadata from %s is larger than %d bytes", loc, maxMetadata)

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/dpoptest"
@@ -70,5 +71,42 @@ func TestDiscoverRequiresHTTPS(t *testing.T) {
 	_, err := dpop.Discover(context.Background(), "http://as.example.com")
 	if err == nil || !strings.Contains(err.Error(), "https") {
 		t.Errorf("Discover(http non-loopback) = %v; want an error asking for https", err)
+	}
+}
+
+// TestDiscoverNotFoundBody: a 404 at the RFC 8414 location is not read:
+// its body, however slow, does not hold discovery from the OpenID
+// location.
+func TestDiscoverNotFoundBody(t *testing.T) {
+	stop := make(chan struct{})
+	var as *httptest.Server
+	as = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/.well-known/openid-configuration" {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]string{"issuer": as.URL, "token_endpoint": as.URL + "/token"})
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, "<html>")
+		w.(http.Flusher).Flush()
+		select {
+		case <-stop:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(as.Close)
+	t.Cleanup(func() { close(stop) }) // before the server closes
+	errc := make(chan error, 1)
+	go func() {
+		_, err := dpop.Discover(context.Background(), as.URL)
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Errorf("Discover = %v", err)
+		}
+	case <-time.After(maxWait):
+		t.Fatalf("Discover did not return within %v", maxWait)
 	}
 }

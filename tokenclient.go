@@ -170,22 +170,7 @@ func dpopClient(ctx context.Context, src oauth2.TokenSource, s *Signer, allowBea
 // body bounded by maxTokenResponse. It returns the response
 // with its body read and closed. form is modified.
 func postForm(ctx context.Context, cfg *oauth2.Config, p tokenParts, endpoint string, form url.Values) (*http.Response, []byte, error) {
-	inHeader := cfg.Endpoint.AuthStyle == oauth2.AuthStyleInHeader
-	if !inHeader {
-		form.Set("client_id", cfg.ClientID)
-		if cfg.ClientSecret != "" {
-			form.Set("client_secret", cfg.ClientSecret)
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, "POST", endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if inHeader {
-		req.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
-	}
-	resp, err := tokenClient(ctx, p).Do(req)
+	resp, err := sendForm(ctx, cfg, p, endpoint, form)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -195,6 +180,28 @@ func postForm(ctx context.Context, cfg *oauth2.Config, p tokenParts, endpoint st
 		return nil, nil, err
 	}
 	return resp, body, nil
+}
+
+// sendForm sends the request of postForm and returns the response with
+// its body unread, for an answer whose body may not be needed; the caller
+// closes it.
+func sendForm(ctx context.Context, cfg *oauth2.Config, p tokenParts, endpoint string, form url.Values) (*http.Response, error) {
+	inHeader := cfg.Endpoint.AuthStyle == oauth2.AuthStyleInHeader
+	if !inHeader {
+		form.Set("client_id", cfg.ClientID)
+		if cfg.ClientSecret != "" {
+			form.Set("client_secret", cfg.ClientSecret)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if inHeader {
+		req.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
+	}
+	return tokenClient(ctx, p).Do(req)
 }
 
 // nilContextError is the error of call given a nil context, which
