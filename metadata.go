@@ -91,7 +91,10 @@ func Discover(ctx context.Context, issuer string) (*Metadata, error) {
 }
 
 // checkEndpoints applies the issuer's rule (https, or http on loopback) to
-// every endpoint of m, and requires a token endpoint.
+// every endpoint of m, and requires a token endpoint. An endpoint may be
+// shown to a person (the authorization endpoint starts the URL a CLI
+// prints), so each must be printable and of reasonable length, as the
+// device grant's verification URI must ([checkShown]).
 func (m *Metadata) checkEndpoints() error {
 	if m.TokenEndpoint == "" {
 		return errors.New("dpop: no token_endpoint")
@@ -106,6 +109,9 @@ func (m *Metadata) checkEndpoints() error {
 	} {
 		if e.url == "" {
 			continue
+		}
+		if err := checkShown(e.name, e.url, maxShownURI); err != nil {
+			return fmt.Errorf("dpop: %w", err)
 		}
 		if _, err := secureURL(e.name, e.url); err != nil {
 			return err

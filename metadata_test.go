@@ -110,3 +110,29 @@ func TestDiscoverNotFoundBody(t *testing.T) {
 		t.Fatalf("Discover did not return within %v", maxWait)
 	}
 }
+
+// TestDiscoverShownEndpoints: an endpoint a person may be shown (the
+// authorization endpoint starts the URL a CLI prints) with a bidirectional
+// control or another non-printing character is refused, naming it.
+func TestDiscoverShownEndpoints(t *testing.T) {
+	for _, tt := range []struct{ member, path string }{
+		{"authorization_endpoint", "/\u202eauth"},
+		{"token_endpoint", "/tok\u200ben"},
+		{"revocation_endpoint", "/" + strings.Repeat("r", 4096)},
+	} {
+		t.Run(tt.member, func(t *testing.T) {
+			var issuer string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				m := map[string]string{"issuer": issuer, "token_endpoint": issuer + "/token"}
+				m[tt.member] = issuer + tt.path
+				json.NewEncoder(w).Encode(m)
+			}))
+			defer srv.Close()
+			issuer = srv.URL
+			_, err := dpop.Discover(context.Background(), issuer)
+			if err == nil || !strings.Contains(err.Error(), tt.member) || strings.ContainsAny(err.Error(), "\u202e\u200b") {
+				t.Errorf("Discover = %v; want an escaped error naming %s", err, tt.member)
+			}
+		})
+	}
+}
