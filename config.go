@@ -133,6 +133,9 @@ func (c *Config) authCodeURL(state string, opts ...oauth2.AuthCodeOption) string
 // Exchange converts an authorization code into a DPoP-bound token (RFC 6749
 // §4.1.3, RFC 9449 §5). Pass oauth2.VerifierOption(verifier) for PKCE.
 func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthCodeOption) (*oauth2.Token, error) {
+	if ctx == nil {
+		return nil, nilContextError("Config.Exchange")
+	}
 	if err := c.check(); err != nil {
 		return nil, err
 	}

@@ -176,6 +176,9 @@ func (m *Metadata) Endpoint() oauth2.Endpoint {
 // support with s's algorithm (RFC 9449 §5.1). Call it before the first
 // token request, to fail with a clear message instead of a rejected proof.
 func (m *Metadata) CheckSigner(s *Signer) error {
+	if m == nil {
+		return errors.New("dpop: Metadata.CheckSigner: the Metadata is nil")
+	}
 	if s == nil || s.key == nil {
 		return errZeroSigner
 	}

@@ -111,6 +111,16 @@ func TestDiscoverNotFoundBody(t *testing.T) {
 	}
 }
 
+// TestMetadataNil: the methods of a nil *Metadata that have an error
+// result return one naming it.
+func TestMetadataNil(t *testing.T) {
+	var md *dpop.Metadata
+	var err error
+	if r := noPanic(func() { err = md.CheckSigner(newSigner(t)) }); r != nil || err == nil || !strings.Contains(err.Error(), "Metadata is nil") {
+		t.Errorf("CheckSigner on a nil Metadata = %v (panic %v); want an error naming the nil Metadata", err, r)
+	}
+}
+
 // TestDiscoverShownEndpoints: an endpoint a person may be shown (the
 // authorization endpoint starts the URL a CLI prints) with a bidirectional
 // control or another non-printing character is refused, naming it.

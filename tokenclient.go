@@ -153,13 +153,28 @@ func authContext(ctx context.Context, auth *clientAuth) context.Context {
 // with proofs from s, over the context's transport, with a resource-server
 // nonce cache of its own.
 func dpopClient(ctx context.Context, src oauth2.TokenSource, s *Signer, allowBearer bool, trace *Trace) *http.Client {
+	var base http.RoundTripper = failingTransport{errors.New("dpop: the client was made with a nil context")}
+	if ctx != nil {
+		base = contextTransport(ctx)
+	}
 	return &http.Client{Transport: &Transport{
-		Base:        contextTransport(ctx),
+		Base:        base,
 		Source:      src,
 		Signer:      s,
 		AllowBearer: allowBearer,
 		Trace:       trace,
 	}}
+}
+
+// failingTransport fails every request with err, for a client that was
+// made wrong and must send nothing.
+type failingTransport struct{ err error }
+
+func (f failingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	return nil, f.err
 }
 
 // postForm POSTs form to endpoint with the client authentication of cfg,
