@@ -60,7 +60,7 @@ func (c *Config) DeviceAuth(ctx context.Context, opts ...oauth2.AuthCodeOption) 
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	resp, err := contextClient(authContext(noRedirectContext(ctx), c.clientAuth())).Do(req)
+	resp, err := authClient(ctx, c.clientAuth()).Do(req)
 	if err != nil {
 		return nil, requestError("device authorization", err)
 	}
@@ -131,16 +131,13 @@ func parseDeviceAuth(resp *http.Response, body []byte, now time.Time) (*oauth2.D
 	case dj.ExpiresIn == nil:
 		return nil, errors.New("the answer has no expires_in, which RFC 8628 §3.2 requires: the device code's lifetime bounds the polling")
 	}
-	n, err := strconv.ParseInt(string(dj.ExpiresIn), 10, 64)
-	if err != nil && errors.Is(err, strconv.ErrRange) && dj.ExpiresIn[0] != '-' {
-		n, err = math.MaxInt64, nil
-	}
-	if err != nil || n <= 0 {
+	n, ok := seconds(dj.ExpiresIn)
+	if !ok || n == 0 {
 		return nil, fmt.Errorf("the answer's expires_in %s is not a positive number of seconds (RFC 8628 §3.2)", quote(string(dj.ExpiresIn)))
 	}
 	da.Expiry = now.Add(time.Duration(min(n, int64(maxDeviceLifetime/time.Second))) * time.Second)
 	if dj.Interval != nil {
-		if da.Interval, err = strconv.ParseInt(string(dj.Interval), 10, 64); err != nil || da.Interval < 0 {
+		if da.Interval, ok = seconds(dj.Interval); !ok {
 			return nil, fmt.Errorf("the answer's interval %s is not a number of seconds (RFC 8628 §3.2)", quote(string(dj.Interval)))
 		}
 	}
@@ -148,6 +145,16 @@ func parseDeviceAuth(resp *http.Response, body []byte, now time.Time) (*oauth2.D
 		return nil, err
 	}
 	return da, nil
+}
+
+// seconds returns the value of a JSON member that must be a whole number
+// of seconds, not negative; one beyond int64 is math.MaxInt64.
+func seconds(raw json.RawMessage) (int64, bool) {
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if errors.Is(err, strconv.ErrRange) && n > 0 {
+		return math.MaxInt64, true
+	}
+	return n, err == nil && n >= 0
 }
 
 // checkDeviceAuth returns an error unless what da shows a person (RFC

@@ -170,11 +170,11 @@ func (f *tokenFetch) wait(ctx context.Context) (*oauth2.Token, error) {
 }
 
 // transientFetchError reports whether a token request's err is the token
-// endpoint saying that it failed for now: 429 or a 5xx (RFC 9110 §15.6),
-// not an answer about the grant (RFC 6749 §5.2 errors are 400 and 401).
-// A request that got no answer is not tried again at once: the server may
-// have used a rotated refresh token already, and a second use of it can
-// revoke the grant (RFC 9700 §4.14.2).
+// endpoint saying that it failed for now: 429 (RFC 6585 §4) or a 5xx (RFC
+// 9110 §15.6), not an answer about the grant (RFC 6749 §5.2 errors are 400
+// and 401). A request that got no answer is not tried again at once: the
+// server may have used a rotated refresh token already, and a second use
+// of it can revoke the grant (RFC 9700 §4.14.2).
 func transientFetchError(err error) bool {
 	var te *TokenError
 	return errors.As(err, &te) && (te.StatusCode == http.StatusTooManyRequests || te.StatusCode >= 500)

@@ -75,15 +75,6 @@ func sameOriginClient(ctx context.Context) *http.Client {
 	return &hc
 }
 
-// noRedirectContext returns ctx with a [noRedirectClient] that bounds
-// response sizes as its oauth2.HTTPClient, for x/oauth2's requests that
-// carry client credentials but no proof (device authorization).
-func noRedirectContext(ctx context.Context) context.Context {
-	hc := noRedirectClient(ctx)
-	hc.Transport = limitedTransport{contextTransport(ctx)}
-	return context.WithValue(ctx, oauth2.HTTPClient, hc)
-}
-
 // tokenParts is what the token-side requests of a grant configuration
 // share.
 type tokenParts struct {
@@ -136,17 +127,18 @@ func tokenClient(ctx context.Context, p tokenParts) *http.Client {
 	return hc
 }
 
-// authContext returns ctx with a copy of its HTTP client that adds client
-// assertions from auth, if any, and no proof: for requests that
-// authenticate the client but bind nothing, such as device authorization
-// (RFC 8628 §3.1).
-func authContext(ctx context.Context, auth *clientAuth) context.Context {
-	if auth == nil {
-		return ctx
+// authClient returns a copy of the context's HTTP client that follows no
+// redirect, bounds response sizes and adds client assertions from auth, if
+// any, but no proof: for requests that authenticate the client and bind
+// nothing, such as device authorization (RFC 8628 §3.1).
+func authClient(ctx context.Context, auth *clientAuth) *http.Client {
+	hc := noRedirectClient(ctx)
+	var rt http.RoundTripper = limitedTransport{contextTransport(ctx)}
+	if auth != nil {
+		rt = &clientAuthTransport{base: rt, auth: auth}
 	}
-	hc := *contextClient(ctx)
-	hc.Transport = &clientAuthTransport{base: contextTransport(ctx), auth: auth}
-	return context.WithValue(ctx, oauth2.HTTPClient, &hc)
+	hc.Transport = rt
+	return hc
 }
 
 // dpopClient returns an HTTP client whose requests carry tokens from src
@@ -314,9 +306,9 @@ func (l limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // limitedBody closes the body it wraps as soon as a read fails (the
-// limit, or an error): x/oauth2's device authorization request never
-// closes its response body, and an unclosed body keeps its connection, and
-// the server writing to it, alive for ever.
+// limit, or an error): a caller that gives up at the error and never
+// closes the body (x/oauth2's device authorization request was one) would
+// keep its connection, and the server writing to it, alive for ever.
 type limitedBody struct {
 	rc     io.ReadCloser
 	left   int64
