@@ -73,10 +73,11 @@ type answer struct {
 
 // state is what the retry policy needs of a call, read before deciding.
 type state struct {
-	nonce         string   // the nonce the last attempt carried
-	refused       []string // the nonces challenged so far
-	nonceBound    int      // the use_dpop_nonce retries allowed
-	replayable    bool     // whether the body can be sent again
+	nonce         string                      // the nonce the last attempt carried
+	refused       [maxNonceRetries + 1]string // the nonces challenged so far, nonceRetries of them
+	nonceRetries  int
+	nonceBound    int  // the use_dpop_nonce retries allowed
+	replayable    bool // whether the body can be sent again
 	offset        time.Duration
 	offsetDropped bool // the last attempt went with an offset the server's Date no longer shows
 	clockRetry    bool // whether the clock retry was made
@@ -122,7 +123,8 @@ func (t *Transport) state(c *call) state {
 	src, ok := t.Source.(TokenSource)
 	return state{
 		nonce:         c.nonce,
-		refused:       c.refused[:c.nonceRetries],
+		refused:       c.refused,
+		nonceRetries:  c.nonceRetries,
 		nonceBound:    t.nonceRetries(c.req),
 		replayable:    replayable(c.req),
 		offset:        c.offset,
@@ -152,7 +154,7 @@ func decide(a answer, s state) decision {
 	d := keep
 	switch {
 	case a.code == CodeUseNonce:
-		if a.nonce == "" || a.nonce == s.nonce || slices.Contains(s.refused, a.nonce) || len(s.refused) >= s.nonceBound {
+		if a.nonce == "" || a.nonce == s.nonce || slices.Contains(s.refused[:s.nonceRetries], a.nonce) || s.nonceRetries >= s.nonceBound {
 			return keep
 		}
 		d.reason = RetryNonce
