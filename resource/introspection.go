@@ -69,7 +69,8 @@ type Introspection struct {
 	// them refusals. If zero, 10000.
 	MaxEntries int
 
-	// Timeout bounds each request to the endpoint. If zero, 10 seconds.
+	// Timeout bounds each request to the endpoint. If zero or negative,
+	// 10 seconds.
 	Timeout time.Duration
 
 	// Now is the clock. If nil, [time.Now].
@@ -194,7 +195,7 @@ func (i *Introspection) maxEntries() int {
 // introspect makes one introspection request (RFC 7662 §2.1) and checks
 // its answer.
 func (i *Introspection) introspect(ctx context.Context, token string) (*AccessToken, error) {
-	ctx, cancel := context.WithTimeout(ctx, durationOption(i.Timeout, issuerTimeout))
+	ctx, cancel := context.WithTimeout(ctx, timeoutOption(i.Timeout))
 	defer cancel()
 	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
 	basic := i.ClientID != "" && i.ClientSecret != "" && i.AuthStyle != oauth2.AuthStyleInParams

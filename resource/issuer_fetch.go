@@ -104,7 +104,7 @@ func getIssuerDocument(ctx context.Context, c *http.Client, loc string, timeout 
 	if err != nil {
 		return nil, &IssuerError{URL: loc, Err: err}
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", "application/json, application/jwk-set+json")
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, &IssuerError{URL: redactURL(req.URL), Err: unwrapURLError(err)}

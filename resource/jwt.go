@@ -40,17 +40,19 @@ type JWTOptions struct {
 	// set: a token naming a key the set does not hold makes the verifier
 	// fetch the set again, at most once per MinRefreshInterval whatever
 	// tokens arrive; a token whose key is not there even then is refused.
-	// If zero, 30 seconds.
+	// If zero, 30 seconds; if negative, no bound (concurrent fetches are
+	// still shared): for tests, never for an API on the Internet.
 	MinRefreshInterval time.Duration
 
 	// MaxKeySetAge is how long a fetched key set is used before it is
 	// fetched again (by the next token that arrives), so that a key the
 	// issuer withdraws stops being accepted. If the fetch fails, the old
-	// set stays in use. If zero, one hour.
+	// set stays in use. If zero, one hour; if negative, the set is fetched
+	// again whenever MinRefreshInterval allows.
 	MaxKeySetAge time.Duration
 
-	// Timeout bounds each request to the authorization server. If zero,
-	// 10 seconds.
+	// Timeout bounds each request to the authorization server. If zero or
+	// negative, 10 seconds.
 	Timeout time.Duration
 
 	// CacheSize is how many verified tokens are remembered (by their
@@ -65,8 +67,17 @@ type JWTOptions struct {
 
 // JWTVerifier verifies JWT access tokens (RFC 9068) issued by one
 // authorization server for one resource server, with the keys of the
-// issuer's key set. Create one with [NewJWTVerifier]; its methods are safe
-// for concurrent use.
+// issuer's key set (RFC 7517 §5). Create one with [NewJWTVerifier]; its
+// methods are safe for concurrent use.
+//
+// The key set is cached. A token naming a key (kid) the set does not hold
+// makes the verifier fetch the set again, as key rotation requires (OpenID
+// Connect Core §10.1.1), but at most once per
+// [JWTOptions.MinRefreshInterval] whatever tokens arrive, so that tokens
+// with made-up kids cannot turn the API into a flood against the issuer;
+// concurrent callers share one fetch. A fetch runs on its own, bounded by
+// [JWTOptions.Timeout] and 1 MiB: a caller whose context ends stops
+// waiting, and the fetch goes on for the others.
 type JWTVerifier struct {
 	issuer    string
 	audience  string
@@ -125,7 +136,7 @@ func NewJWTVerifier(ctx context.Context, issuer, audience string, opts *JWTOptio
 	if v.now == nil {
 		v.now = time.Now
 	}
-	timeout := durationOption(opts.Timeout, issuerTimeout)
+	timeout := timeoutOption(opts.Timeout)
 	client := issuerClient(opts.Client, true)
 	jwksURL := opts.JWKSURL
 	if jwksURL == "" {
@@ -174,6 +185,14 @@ func jwtAlgList(names []string) ([]jose.SignatureAlgorithm, error) {
 		algs = append(algs, a)
 	}
 	return algs, nil
+}
+
+// timeoutOption returns d, or issuerTimeout when d is not positive.
+func timeoutOption(d time.Duration) time.Duration {
+	if d <= 0 {
+		return issuerTimeout
+	}
+	return d
 }
 
 // durationOption returns d, or def when d is zero, or 0 when d is negative.
