@@ -64,7 +64,7 @@ var (
 
 // newTestKey returns a key for alg named kid. RSA keys are generated once
 // per test binary: generating one is slow.
-func newTestKey(t *testing.T, kid string, alg jose.SignatureAlgorithm) *testKey {
+func newTestKey(t testing.TB, kid string, alg jose.SignatureAlgorithm) *testKey {
 	t.Helper()
 	k := &testKey{kid: kid, alg: alg}
 	var err error
@@ -94,7 +94,7 @@ func (k *testKey) jwk() jose.JSONWebKey {
 
 // sign returns a compact JWS of claims made with k, with the protected
 // header parameters header (typ, kid, ...) on top of alg.
-func (k *testKey) sign(t *testing.T, header map[string]any, claims map[string]any) string {
+func (k *testKey) sign(t testing.TB, header map[string]any, claims map[string]any) string {
 	t.Helper()
 	opts := &jose.SignerOptions{}
 	for name, v := range header {
@@ -121,7 +121,7 @@ func (k *testKey) sign(t *testing.T, header map[string]any, claims map[string]an
 
 // rawJWS returns the compact serialization of header and claims with the
 // signature sig, for tokens no library would make.
-func rawJWS(t *testing.T, header, claims map[string]any, sig []byte) string {
+func rawJWS(t testing.TB, header, claims map[string]any, sig []byte) string {
 	t.Helper()
 	h, err := json.Marshal(header)
 	if err != nil {
@@ -149,7 +149,7 @@ type testIssuer struct {
 }
 
 // newTestIssuer starts an issuer publishing keys; the test stops it.
-func newTestIssuer(t *testing.T, keys ...*testKey) *testIssuer {
+func newTestIssuer(t testing.TB, keys ...*testKey) *testIssuer {
 	t.Helper()
 	is := &testIssuer{keys: keys}
 	mux := http.NewServeMux()
@@ -208,7 +208,7 @@ func (is *testIssuer) claims(now time.Time) map[string]any {
 
 // token returns an access token of is signed with k at now, after edit
 // (if not nil) changed its header and claims.
-func (is *testIssuer) token(t *testing.T, k *testKey, now time.Time, edit func(h, c map[string]any)) string {
+func (is *testIssuer) token(t testing.TB, k *testKey, now time.Time, edit func(h, c map[string]any)) string {
 	t.Helper()
 	h := map[string]any{"typ": "at+jwt", "kid": k.kid}
 	c := is.claims(now)
@@ -225,7 +225,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 // tokenErr returns err as a *resource.TokenError, failing the test if it
 // is not one.
-func tokenErr(t *testing.T, err error) *resource.TokenError {
+func tokenErr(t testing.TB, err error) *resource.TokenError {
 	t.Helper()
 	var te *resource.TokenError
 	if !errors.As(err, &te) {
@@ -236,7 +236,7 @@ func tokenErr(t *testing.T, err error) *resource.TokenError {
 
 // checkNoSecret fails the test if the text of err holds one of secrets,
 // or does not start with "dpop: ".
-func checkNoSecret(t *testing.T, err error, secrets ...string) {
+func checkNoSecret(t testing.TB, err error, secrets ...string) {
 	t.Helper()
 	if err == nil {
 		return

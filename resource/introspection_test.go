@@ -40,7 +40,7 @@ const (
 	introSecret   = "s3cr%t+" // so are '%' and '+'
 )
 
-func newIntrospector(t *testing.T) *introspector {
+func newIntrospector(t testing.TB) *introspector {
 	t.Helper()
 	in := &introspector{answers: make(map[string]map[string]any)}
 	in.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -554,4 +554,24 @@ func FuzzIntrospectionAnswer(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkIntrospectionCached measures a token whose answer is cached:
+// the price of every request but the first for a token.
+func BenchmarkIntrospectionCached(b *testing.B) {
+	in := newIntrospector(b)
+	in.set("tok", active(time.Now()))
+	ti := &resource.Introspection{URL: in.URL, ClientID: introClientID, ClientSecret: introSecret}
+	if _, err := ti.VerifyToken(b.Context(), "tok"); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ti.VerifyToken(b.Context(), "tok"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n := in.requests.Load(); n != 1 {
+		b.Errorf("requests = %d; want 1", n)
+	}
 }
