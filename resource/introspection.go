@@ -28,8 +28,10 @@ import (
 // Concurrent calls for one token share one request.
 //
 // An Introspection must not be copied after first use (it holds its cache
-// and a mutex). Its methods are safe for concurrent use. Printed with fmt,
-// logged with log/slog or marshaled to JSON, it never shows ClientSecret.
+// and a mutex). Its methods are safe for concurrent use. Printed with fmt
+// ([Introspection.Format]), logged with log/slog ([Introspection.LogValue])
+// or marshaled to JSON ([Introspection.MarshalJSON]), it never shows
+// ClientSecret.
 type Introspection struct {
 	// URL is the introspection endpoint (RFC 7662 §2; RFC 8414's
 	// introspection_endpoint). It must be https, or http on a loopback
@@ -322,36 +324,22 @@ func scrub(err error, secrets ...string) error {
 	return err
 }
 
-// redactedSecret stands for a client secret in fmt and log output.
-const redactedSecret = "[redacted]"
-
-// introspectionView is what fmt shows of an Introspection.
-type introspectionView struct {
-	URL, ClientID, ClientSecret string
-	AuthStyle                   oauth2.AuthStyle
-	Issuer, Audience            string
-	MaxCache, MaxCacheInactive  time.Duration
-	MaxEntries                  int
-	Timeout                     time.Duration
-}
-
-// Format prints i as fmt prints its fields, with ClientSecret replaced by
-// "[redacted]" when set.
+// Format prints the same summary for every verb of package fmt: the
+// endpoint, the client ID, whether a client secret is set, and the checks;
+// never the secret. Like the dpop package's Transport, an Introspection
+// must not be copied, so Format has a pointer receiver: print a
+// *Introspection.
 func (i *Introspection) Format(f fmt.State, verb rune) {
 	if i == nil {
 		fmt.Fprint(f, "<nil>")
 		return
 	}
-	v := introspectionView{
-		URL: i.URL, ClientID: i.ClientID, AuthStyle: i.AuthStyle,
-		Issuer: i.Issuer, Audience: i.Audience,
-		MaxCache: i.MaxCache, MaxCacheInactive: i.MaxCacheInactive,
-		MaxEntries: i.MaxEntries, Timeout: i.Timeout,
-	}
+	secret := "nil"
 	if i.ClientSecret != "" {
-		v.ClientSecret = redactedSecret
+		secret = "set"
 	}
-	fmt.Fprintf(f, fmt.FormatString(f, verb), v)
+	fmt.Fprintf(f, "resource.Introspection{URL: %q, ClientID: %q, ClientSecret: %s, Issuer: %q, Audience: %q}",
+		i.URL, i.ClientID, secret, i.Issuer, i.Audience)
 }
 
 // LogValue implements [slog.LogValuer]: the endpoint, the client and the

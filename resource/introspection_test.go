@@ -498,8 +498,11 @@ func TestIntrospectionSecret(t *testing.T) {
 			t.Errorf("output holds the secret: %s", out)
 		}
 	}
-	if s := fmt.Sprintf("%+v", ti); !strings.Contains(s, "https://as.example.com/introspect") || !strings.Contains(s, "[redacted]") {
-		t.Errorf("%%+v = %s; want the URL and [redacted]", s)
+	const want = `resource.Introspection{URL: "https://as.example.com/introspect", ClientID: "rs", ClientSecret: set, Issuer: "", Audience: ""}`
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%d"} {
+		if s := fmt.Sprintf(verb, ti); s != want {
+			t.Errorf("%s: %s; want %s", verb, s, want)
+		}
 	}
 	var nilIntro *resource.Introspection
 	if s := fmt.Sprint(nilIntro); s != "<nil>" {
