@@ -222,7 +222,7 @@ func TestFAPI2EveryMethod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs256, err := dpop.NewSigner(rsaKey, &dpop.SignerOptions{Alg: dpop.RS256})
+	rs256, err := dpop.NewSigner(rsaKey, &dpop.SignerOptions{Alg: "RS256"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestFAPI2EveryMethod(t *testing.T) {
 					_, err := cfg.DeviceAccessToken(ctx, &oauth2.DeviceAuthResponse{DeviceCode: "dc", Expiry: time.Now().Add(time.Minute)})
 					return err
 				}},
-				{"Revoke", func() error { return cfg.Revoke(ctx, "rt", dpop.HintRefreshToken) }},
+				{"Revoke", func() error { return cfg.Revoke(ctx, "rt", "refresh_token") }},
 				{"TokenSource", func() error { _, err := cfg.TokenSource(ctx, tok).Token(); return err }},
 				{"Client", func() error { return get(cfg.Client(ctx, tok)) }},
 				{"ClientCredentials.Token", func() error { _, err := cc.Token(ctx); return err }},

@@ -8,15 +8,10 @@ import (
 	"net/url"
 )
 
-// Token type hints for [Config.Revoke] (RFC 7009 §2.1).
-const (
-	HintRefreshToken = "refresh_token"
-	HintAccessToken  = "access_token"
-)
-
 // Revoke asks the authorization server to revoke token at
-// [Config.RevocationURL] (RFC 7009 §2.1), as on logout. hint is
-// [HintRefreshToken], [HintAccessToken] or "" (the server then finds out).
+// [Config.RevocationURL] (RFC 7009 §2.1), as on logout. hint is the
+// token_type_hint of §2.1: "refresh_token", "access_token" or "" (the
+// server then finds out).
 // Revoking a refresh token revokes the access tokens of the same grant
 // where the server supports that (§2.1); a server that issues self-contained
 // (JWT) access tokens may be unable to revoke them at all.
@@ -28,10 +23,11 @@ const (
 //
 // A 200 answer is success, also for a token that was already invalid
 // (§2.2), whatever its body, which is not read (the client ignores its
-// content); so is any other 2xx, such as 204. Any other answer is a [*TokenError] with Op "revocation", such
-// as unsupported_token_type for a token the server cannot revoke; a 503
-// with Retry-After (in the Header of its [oauth2.RetrieveError]) means try
-// again later (§2.2.1). The token never appears in errors.
+// content); so is any other 2xx, such as 204. Any other answer is a
+// [*TokenError] with Op "revocation", such as unsupported_token_type for a
+// token the server cannot revoke; a 503 with Retry-After (in the Header of
+// its [oauth2.RetrieveError]) means try again later (§2.2.1). The token
+// never appears in errors.
 func (c *Config) Revoke(ctx context.Context, token, hint string) error {
 	if err := c.check(); err != nil {
 		return err

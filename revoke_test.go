@@ -107,7 +107,7 @@ func TestRevoke(t *testing.T) {
 
 	t.Run("public client, refresh token", func(t *testing.T) {
 		n := len(rs.requests())
-		if err := revocationConfig(t, rs.URL+"/revoke", "").Revoke(ctx, "rt-1", dpop.HintRefreshToken); err != nil {
+		if err := revocationConfig(t, rs.URL+"/revoke", "").Revoke(ctx, "rt-1", "refresh_token"); err != nil {
 			t.Fatalf("Revoke = %v; want nil", err)
 		}
 		seen := rs.requests()[n:]
@@ -142,7 +142,7 @@ func TestRevoke(t *testing.T) {
 			{"jwt-access-token", "unsupported_token_type", 400},
 			{"busy-token", "", 503},
 		} {
-			err := revocationConfig(t, rs.URL+"/revoke", "").Revoke(ctx, tc.token, dpop.HintAccessToken)
+			err := revocationConfig(t, rs.URL+"/revoke", "").Revoke(ctx, tc.token, "access_token")
 			var re *dpop.TokenError
 			if !errors.As(err, &re) || re.Op != "revocation" || re.StatusCode != tc.wantStatus || re.ErrorCode != tc.wantCode {
 				t.Fatalf("Revoke(%s) = %v; want a *TokenError of revocation %d %q", tc.token, err, tc.wantStatus, tc.wantCode)
@@ -188,8 +188,8 @@ func TestRevokeDpoptest(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, tc := range []struct{ token, hint string }{
-		{tok.RefreshToken, dpop.HintRefreshToken},
-		{tok.AccessToken, dpop.HintAccessToken},
+		{tok.RefreshToken, "refresh_token"},
+		{tok.AccessToken, "access_token"},
 		{"unknown", ""},
 	} {
 		if err := cfg.Revoke(ctx, tc.token, tc.hint); err != nil {
@@ -297,7 +297,7 @@ func FuzzRevoke(f *testing.F) {
 			return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(bytes.NewReader(body)), Request: r}, nil
 		})})
 		cfg := &dpop.Config{OAuth2: &oauth2.Config{ClientID: "c"}, Signer: s, RevocationURL: "https://as.example/revoke"}
-		err := cfg.Revoke(ctx, token, dpop.HintRefreshToken)
+		err := cfg.Revoke(ctx, token, "refresh_token")
 		if ok := status >= 200 && status <= 299; ok != (err == nil) {
 			t.Fatalf("status %d: Revoke = %v", status, err)
 		}
