@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dpopkit/dpop"
 	"golang.org/x/oauth2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -38,13 +39,13 @@ func FuzzAnswer(f *testing.F) {
 		}
 		ctx := context.Background()
 		err := status.Error(codes.Unauthenticated, "refused")
-		retried := map[string]bool{}
+		retried := map[dpop.RetryReason]bool{}
 		for range 4 {
 			c.learn(ctx, cl, header, trailer)
 			why := c.retryReason(ctx, cl, err, header, trailer)
 			switch why {
 			case "":
-			case retryNonce, retryClock, retryToken:
+			case dpop.RetryNonce, dpop.RetryClock, dpop.RetryInvalidToken:
 				if retried[why] {
 					t.Fatalf("second retry for %s", why)
 				}

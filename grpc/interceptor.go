@@ -25,20 +25,6 @@ const (
 	mdDate            = "date"
 )
 
-// DPoP error codes of a challenge (RFC 9449 §7.1, §9; RFC 6750 §3.1).
-const (
-	codeUseNonce     = "use_dpop_nonce"
-	codeInvalidProof = "invalid_dpop_proof"
-	codeInvalidToken = "invalid_token"
-)
-
-// Retry reasons, as the dpop Transport reports them to a Trace.
-const (
-	retryNonce = "nonce"
-	retryClock = "clock"
-	retryToken = "invalid_token"
-)
-
 // clockTolerance is how far a server's date may be from ours before the
 // Credentials take it as a clock difference, as the dpop Transport does
 // (a date has a resolution of one second, and an answer takes time).
@@ -192,7 +178,7 @@ func (c *Credentials) learn(ctx context.Context, cl *call, header, trailer metad
 // retryReason is the retry policy of unary RPCs: it decides whether cl
 // goes again after err, and records what the next attempt needs. It
 // returns the reason, or "" to return err.
-func (c *Credentials) retryReason(ctx context.Context, cl *call, err error, header, trailer metadata.MD) string {
+func (c *Credentials) retryReason(ctx context.Context, cl *call, err error, header, trailer metadata.MD) dpop.RetryReason {
 	if cl.authority == "" || status.Code(err) != codes.Unauthenticated {
 		return ""
 	}
@@ -206,7 +192,7 @@ func (c *Credentials) retryReason(ctx context.Context, cl *call, err error, head
 		tr.ChallengeReceived(dpop.ChallengeInfo{Context: ctx, Origin: cl.origin(), StatusCode: http.StatusUnauthorized, ErrorCode: code})
 	}
 	switch code {
-	case codeUseNonce:
+	case dpop.CodeUseNonce:
 		n := mdNonceOf(trailer)
 		if n == "" {
 			n = mdNonceOf(header)
@@ -215,8 +201,8 @@ func (c *Credentials) retryReason(ctx context.Context, cl *call, err error, head
 			return "" // no nonce to try, or the one just refused
 		}
 		cl.nonceRetry = true // learn stored n: the next attempt carries it
-		return retryNonce
-	case codeInvalidProof:
+		return dpop.RetryNonce
+	case dpop.CodeInvalidProof:
 		skew, ok := serverClockSkew(trailer, time.Now().Add(cl.offset))
 		if !ok || cl.clockRetry || skew < clockTolerance && skew > -clockTolerance {
 			return ""
@@ -227,14 +213,14 @@ func (c *Credentials) retryReason(ctx context.Context, cl *call, err error, head
 		if tr := c.Trace; tr != nil && tr.ClockOffsetLearned != nil {
 			tr.ClockOffsetLearned(dpop.ClockOffsetInfo{Context: ctx, Origin: cl.origin(), Offset: offset})
 		}
-		return retryClock
-	case codeInvalidToken:
+		return dpop.RetryClock
+	case dpop.CodeInvalidToken:
 		src, ok := c.Source.(dpop.TokenSource)
 		if !ok || cl.token == "" || cl.tokenRetry || !src.Invalidate(&oauth2.Token{AccessToken: cl.token}) {
 			return ""
 		}
 		cl.tokenRetry = true
-		return retryToken
+		return dpop.RetryInvalidToken
 	}
 	return ""
 }

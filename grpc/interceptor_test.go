@@ -123,7 +123,7 @@ func TestUnaryRefusedToken(t *testing.T) {
 	if got := srv.outcomes(); !slices.Equal(got, want) {
 		t.Errorf("server saw %v; want %v", got, want)
 	}
-	if len(retries) != 1 || retries[0].Reason != "invalid_token" || retries[0].Attempt != 2 || retries[0].Origin != "https://"+srv.addr {
+	if len(retries) != 1 || retries[0].Reason != dpop.RetryInvalidToken || retries[0].Attempt != 2 || retries[0].Origin != "https://"+srv.addr {
 		t.Errorf("retries traced: %+v; want one invalid_token, attempt 2, origin https://%s", retries, srv.addr)
 	}
 
@@ -329,7 +329,7 @@ func TestTrace(t *testing.T) {
 		ChallengeReceived: func(ci dpop.ChallengeInfo) {
 			add("challenge " + ci.ErrorCode + " " + strings.TrimPrefix(ci.Origin, origin) + " " + http401(ci.StatusCode))
 		},
-		Retry:        func(ri dpop.RetryInfo) { add("retry " + ri.Reason) },
+		Retry:        func(ri dpop.RetryInfo) { add("retry " + string(ri.Reason)) },
 		NonceLearned: func(ni dpop.NonceInfo) { add("nonce " + boolStr(ni.Changed, "changed")) },
 	}}
 	conn := dial(t, srv, clientTLS, creds)
