@@ -137,11 +137,11 @@ func (c *Credentials) GetRequestMetadata(ctx context.Context, uri ...string) (ma
 		return nil, status.FromContextError(err).Err()
 	}
 	htu := scheme + "://" + authority + ri.Method
-	var token, ath, authorization string
+	var token, hashed, authorization string // hashed: the token whose hash is the proof's ath
 	if tok != nil {
 		token, authorization = tok.token, tok.authorization
 		if !tok.bearer {
-			ath = token // the proof carries its hash
+			hashed = token
 		}
 	}
 	tr := c.Trace
@@ -149,13 +149,13 @@ func (c *Credentials) GetRequestMetadata(ctx context.Context, uri ...string) (ma
 	if tr != nil && tr.ProofSigned != nil {
 		start = time.Now()
 	}
-	proof, err := c.sign(htu, ath, e.nonce, e.offset)
+	proof, err := c.sign(htu, hashed, e.nonce, e.offset)
 	if err != nil {
 		return nil, err
 	}
 	if tr != nil && tr.ProofSigned != nil {
 		tr.ProofSigned(dpop.ProofInfo{Context: ctx, Alg: c.Signer.Alg(), Method: http.MethodPost, HTU: htu,
-			Nonce: e.nonce != "", ATH: ath != "", Duration: time.Since(start)})
+			Nonce: e.nonce != "", ATH: hashed != "", Duration: time.Since(start)})
 	}
 	if cl != nil {
 		cl.scheme, cl.nonce, cl.offset, cl.token = scheme, e.nonce, e.offset, token
