@@ -69,7 +69,9 @@ func TestCheckRefuses(t *testing.T) {
 	tests := []mutation{
 		{name: "no Authorization", req: func(r *http.Request) { r.Header.Del("Authorization") }, reason: ReasonMissingToken, status: 401},
 		{name: "Basic scheme", req: func(r *http.Request) { r.Header.Set("Authorization", "Basic YTpi") }, reason: ReasonScheme, status: 401},
-		{name: "Bearer scheme", req: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+strings.TrimPrefix(r.Header.Get("Authorization"), "DPoP ")) }, reason: ReasonScheme, status: 401},
+		{name: "Bearer scheme", req: func(r *http.Request) {
+			r.Header.Set("Authorization", "Bearer "+strings.TrimPrefix(r.Header.Get("Authorization"), "DPoP "))
+		}, reason: ReasonScheme, status: 401},
 		{name: "two Authorization", req: func(r *http.Request) { r.Header.Add("Authorization", r.Header.Get("Authorization")) }, reason: ReasonMalformed, code: ErrorInvalidRequest, status: 400},
 		{name: "token not token68", req: func(r *http.Request) { r.Header.Set("Authorization", "DPoP a b") }, reason: ReasonMalformed, code: ErrorInvalidRequest, status: 400},
 		{name: "empty token", req: func(r *http.Request) { r.Header.Set("Authorization", "DPoP ") }, reason: ReasonMalformed, code: ErrorInvalidRequest, status: 400},
