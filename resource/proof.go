@@ -81,12 +81,12 @@ func (v *Verifier) checkProof(ctx context.Context, raw, method string, tgt *targ
 	buf := append((*bp)[:0], raw...)
 	buf = append(buf, token...)
 	n := len(buf)
-	buf, err := base64.RawURLEncoding.Strict().AppendDecode(buf, buf[i+1:j])
+	buf, err := b64.AppendDecode(buf, buf[i+1:j])
 	if err != nil {
 		return nil, proofErr(ReasonProofSyntax, "payload is not base64url")
 	}
 	m := len(buf)
-	buf, err = base64.RawURLEncoding.Strict().AppendDecode(buf, buf[j+1:len(raw)])
+	buf, err = b64.AppendDecode(buf, buf[j+1:len(raw)])
 	*bp = buf[:0]
 	if err != nil {
 		return nil, proofErr(ReasonProofSyntax, "signature is not base64url")
@@ -95,7 +95,7 @@ func (v *Verifier) checkProof(ctx context.Context, raw, method string, tgt *targ
 	if e != nil {
 		return nil, e
 	}
-	if !p.key.verify(buf[:j], buf[m:]) {
+	if !p.key.verify(buf[:j], buf[m:], buf[len(buf):]) {
 		return nil, proofErr(ReasonProofSignature, "signature does not verify with the jwk")
 	}
 
@@ -120,7 +120,9 @@ func (v *Verifier) checkProof(ctx context.Context, raw, method string, tgt *targ
 		return nil, e
 	}
 	sum = sha256.Sum256(c.jti)
-	p.jti = base64.RawURLEncoding.EncodeToString(sum[:])
+	var jti [43]byte
+	base64.RawURLEncoding.Encode(jti[:], sum[:])
+	p.jti = string(jti[:])
 	return p, nil
 }
 
@@ -200,7 +202,7 @@ func parseIAT(raw []byte) (time.Time, bool) {
 // parseHeader reads a protected header segment (RFC 9449 §4.3 points 4–7,
 // RFC 7515 §4.1) into the proof key, or says why not.
 func (v *Verifier) parseHeader(seg string) (*proofKey, *Error) {
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+	raw, err := b64.DecodeString(seg)
 	if err != nil {
 		return nil, proofErr(ReasonProofSyntax, "protected header is not base64url")
 	}

@@ -64,8 +64,9 @@ type proofKey struct {
 var pssOptions = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash} // RFC 7518 §3.5
 
 // verify reports whether sig is a signature of msg, the JWS signing input,
-// by k (RFC 7515 §5.2 point 8).
-func (k *proofKey) verify(msg, sig []byte) bool {
+// by k (RFC 7515 §5.2 point 8). scratch is memory it may append to, so
+// that what the crypto packages keep a reference to needs no allocation.
+func (k *proofKey) verify(msg, sig, scratch []byte) bool {
 	switch {
 	case k.ed != nil:
 		return len(sig) == ed25519.SignatureSize && ed25519.Verify(k.ed, msg, sig)
@@ -73,16 +74,14 @@ func (k *proofKey) verify(msg, sig []byte) bool {
 		if len(sig) != 2*k.info.size {
 			return false
 		}
-		var buf [8 + 2*(3+66)]byte
-		der := appendDER(buf[:0], sig[:k.info.size], sig[k.info.size:])
-		var d [64]byte
-		return ecdsa.VerifyASN1(k.ec, digest(&d, k.info.hash, msg), der)
+		h := appendDigest(scratch[:0], k.info.hash, msg)
+		der := appendDER(h[len(h):], sig[:k.info.size], sig[k.info.size:])
+		return ecdsa.VerifyASN1(k.ec, h, der)
 	case k.rsa != nil:
 		if len(sig) != k.rsa.Size() {
 			return false
 		}
-		var d [64]byte
-		h := digest(&d, k.info.hash, msg)
+		h := appendDigest(scratch[:0], k.info.hash, msg)
 		if k.info.pss {
 			return rsa.VerifyPSS(k.rsa, k.info.hash, h, sig, pssOptions) == nil
 		}
@@ -91,18 +90,18 @@ func (k *proofKey) verify(msg, sig []byte) bool {
 	return false
 }
 
-// digest hashes msg with h (SHA-256, -384 or -512) into d.
-func digest(d *[64]byte, h crypto.Hash, msg []byte) []byte {
+// appendDigest appends the hash of msg with h (SHA-256, -384 or -512).
+func appendDigest(dst []byte, h crypto.Hash, msg []byte) []byte {
 	switch h {
 	case crypto.SHA384:
 		s := sha512.Sum384(msg)
-		return append(d[:0], s[:]...)
+		return append(dst, s[:]...)
 	case crypto.SHA512:
 		s := sha512.Sum512(msg)
-		return append(d[:0], s[:]...)
+		return append(dst, s[:]...)
 	}
 	s := sha256.Sum256(msg)
-	return append(d[:0], s[:]...)
+	return append(dst, s[:]...)
 }
 
 // appendDER appends the ASN.1 DER ECDSA-Sig-Value of r and s (RFC 3279
@@ -243,7 +242,7 @@ func decodeFixed(s []byte, size int) ([]byte, bool) {
 	if len(s) != base64.RawURLEncoding.EncodedLen(size) {
 		return nil, false
 	}
-	b, err := base64.RawURLEncoding.Strict().AppendDecode(nil, s)
+	b, err := b64.AppendDecode(nil, s)
 	return b, err == nil && len(b) == size
 }
 
@@ -257,14 +256,14 @@ func rsaKey(n64, e64 []byte) (*rsa.PublicKey, error) {
 	if len(n64) > base64.RawURLEncoding.EncodedLen(maxRSABits/8) || len(e64) > 6 {
 		return nil, errors.New("modulus or exponent too large")
 	}
-	n, err := base64.RawURLEncoding.Strict().AppendDecode(nil, n64)
+	n, err := b64.AppendDecode(nil, n64)
 	if err != nil || len(n) == 0 || n[0] == 0 {
 		return nil, errors.New("n is not a Base64urlUInt")
 	}
 	if b := 8*(len(n)-1) + bits.Len8(n[0]); b < minRSABits || b > maxRSABits {
 		return nil, errors.New("modulus is not 2048 to 4096 bits")
 	}
-	e, err := base64.RawURLEncoding.Strict().AppendDecode(nil, e64)
+	e, err := b64.AppendDecode(nil, e64)
 	if err != nil || len(e) == 0 || len(e) > 4 || e[0] == 0 {
 		return nil, errors.New("e is not a Base64urlUInt of at most 4 bytes")
 	}
@@ -277,3 +276,7 @@ func rsaKey(n64, e64 []byte) (*rsa.PublicKey, error) {
 	}
 	return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(ev)}, nil
 }
+
+// b64 decodes the segments of a proof and the members of its jwk:
+// unpadded base64url, canonical (RFC 7515 §2).
+var b64 = base64.RawURLEncoding.Strict()
