@@ -9,10 +9,12 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dpopkit/dpop"
+	"golang.org/x/oauth2"
 )
 
 func TestCheckAccepts(t *testing.T) {
@@ -346,5 +348,72 @@ func TestNewVerifierErrors(t *testing.T) {
 	}
 	if _, err := NewVerifier(Config{Tokens: tokens, Nonces: n, Algs: []string{"PS512", "RS384"}}); err != nil {
 		t.Errorf("NewVerifier: %v", err)
+	}
+}
+
+// TestHandlerWithDPoPClient runs this module's client against the
+// middleware on a real server: the client meets a nonce challenge once,
+// retries with the nonce, and then learns each new nonce from DPoP-Nonce
+// on the successes (RFC 9449 §8.2) without another challenge.
+func TestHandlerWithDPoPClient(t *testing.T) {
+	k := newTestKey(t, "EdDSA")
+	signer, err := dpop.NewSigner(k.priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := &tokenTable{}
+	token := tokens.issue(signer.Thumbprint())
+	n := newIssuer(t, testKeyBytes(5), time.Minute)
+	var challenges atomic.Int32
+	var v *Verifier
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			at, _ := FromContext(r.Context())
+			w.Write([]byte(at.JKT))
+		})).ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	v, err = NewVerifier(Config{
+		Tokens: tokens, PublicURLs: []string{srv.URL}, Nonces: n,
+		Trace: &Trace{NonceChallenged: func(NonceChallengeInfo) { challenges.Add(1) }},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &dpop.Transport{
+		Signer: signer,
+		Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token, TokenType: "DPoP"}),
+	}}
+	for i, req := range []struct{ method, path, body string }{
+		{"GET", "/items?x=1", ""}, {"POST", "/items", "a body"}, {"GET", "/a/%2F/b#frag", ""},
+	} {
+		r, _ := http.NewRequest(req.method, srv.URL+req.path, strings.NewReader(req.body))
+		resp, err := client.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := make([]byte, 100)
+		nb, _ := resp.Body.Read(body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body[:nb]) != signer.Thumbprint() {
+			t.Errorf("request %d: %d %q", i, resp.StatusCode, body[:nb])
+		}
+	}
+	if n := challenges.Load(); n != 1 {
+		t.Errorf("%d nonce challenges; want 1 (the first request)", n)
+	}
+
+	// The header names in any case, as some clients send them.
+	p, _ := signer.Proof("GET", srv.URL+"/items", &dpop.ProofOptions{AccessToken: token, Nonce: n.Nonce()})
+	r, _ := http.NewRequest("GET", srv.URL+"/items", nil)
+	r.Header["dpop"] = []string{p}
+	r.Header["authorization"] = []string{"dpop " + token}
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("lower-case header names and scheme: %d %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 }
