@@ -55,7 +55,8 @@ func (v *Verifier) checkProof(ctx context.Context, raw, method string, tgt *targ
 	}
 	i := strings.IndexByte(raw, '.')
 	j := strings.LastIndexByte(raw, '.')
-	if i <= 0 || i == j || strings.IndexByte(raw[i+1:j], '.') >= 0 || strings.ContainsAny(raw, "\r\n") {
+	// Base64 decoding skips CR and LF: refuse them here, one reading.
+	if i <= 0 || i == j || strings.IndexByte(raw[i+1:j], '.') >= 0 || strings.IndexByte(raw, '\n') >= 0 || strings.IndexByte(raw, '\r') >= 0 {
 		return nil, proofErr(ReasonProofSyntax, "not a compact JWS of three parts")
 	}
 	if i > maxHeaderLen {

@@ -417,3 +417,27 @@ func TestHandlerWithDPoPClient(t *testing.T) {
 		t.Errorf("lower-case header names and scheme: %d %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 }
+
+// TestReplayQuota checks that a client over its share of the replay store
+// is refused with a 401, and that the others are not affected.
+func TestReplayQuota(t *testing.T) {
+	s := newSetup(t, "ES256", nil)
+	s.store.MaxPerKey = 2
+	for i := range 2 {
+		if _, err := s.v.Check(s.request(s.validProof(t))); err != nil {
+			t.Fatalf("proof %d: %v", i, err)
+		}
+	}
+	_, err := s.v.Check(s.request(s.validProof(t)))
+	var e *Error
+	if !errors.As(err, &e) || e.Reason != ReasonReplayQuota || e.Status() != 401 || e.Code != ErrorInvalidProof {
+		t.Fatalf("proof over the key's quota: %v; want a 401 %s", err, ReasonReplayQuota)
+	}
+	other := newTestKey(t, "EdDSA")
+	token := s.tokens.issue(other.jkt)
+	r := s.request(other.proof(t, other.header(), claims(token)))
+	r.Header.Set("Authorization", "DPoP "+token)
+	if _, err := s.v.Check(r); err != nil {
+		t.Errorf("another client: %v", err)
+	}
+}
