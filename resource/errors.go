@@ -24,7 +24,7 @@ const (
 // metric labels: the check that failed. The set is small and fixed.
 type Reason string
 
-// Reasons of a refusal, in the order the checks run.
+// Reasons of a refusal, about in the order the checks run.
 const (
 	ReasonMissingToken     Reason = "missing_token"     // no Authorization header
 	ReasonScheme           Reason = "bad_scheme"        // an authentication scheme the server does not accept
@@ -69,6 +69,7 @@ type Error struct {
 	staleNonce bool // the proof carried a nonce not accepted
 }
 
+// Error returns "dpop: request refused: <reason>: <detail>".
 func (e *Error) Error() string {
 	msg := "dpop: request refused: " + string(e.Reason)
 	if e.Err != nil {
@@ -113,6 +114,7 @@ type StoreFullError struct {
 	Limit  int // the bound reached
 }
 
+// Error says which bound was reached.
 func (e *StoreFullError) Error() string {
 	if e.PerKey {
 		return "dpop: replay store holds " + strconv.Itoa(e.Limit) + " live proofs of this key, its quota"
