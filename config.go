@@ -72,8 +72,8 @@ type Config struct {
 
 	// Issuer is the authorization server's issuer identifier
 	// ([Metadata.Issuer], RFC 8414 §2): the aud of client assertions, and
-	// the iss that [Config.AuthCode] expects in the authorization response
-	// (RFC 9207).
+	// the iss that [Config.VerifyAuthResponse] expects in the authorization
+	// response (RFC 9207).
 	Issuer string
 
 	// Trace, if set, is told of each token request and its outcome, and
@@ -90,7 +90,7 @@ type Config struct {
 	// on loopback addresses), and AllowBearer must be off. Authorization
 	// requests then go through [Config.PushAuthCodeURL] only, with PKCE
 	// S256 and a redirect URI; code exchanges must carry the PKCE
-	// verifier; [Config.AuthCode] requires iss.
+	// verifier; [Config.VerifyAuthResponse] requires iss.
 	FAPI2 bool
 
 	ownNonces lazyNonceCache

@@ -34,8 +34,8 @@ type Metadata struct {
 	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 
 	// AuthorizationResponseISSParameterSupported says the server puts iss
-	// in every authorization response (RFC 9207 §3); [Metadata.AuthCode]
-	// then requires it.
+	// in every authorization response (RFC 9207 §3);
+	// [Metadata.VerifyAuthResponse] then requires it.
 	AuthorizationResponseISSParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 
 	// DPoPSigningAlgValuesSupported lists the proof algorithms the server
@@ -166,9 +166,11 @@ func (m *Metadata) Endpoint() oauth2.Endpoint {
 	}
 }
 
-// CheckSigner returns a *[AlgError] unless the server advertises DPoP
-// support with s's algorithm (RFC 9449 §5.1). Call it before the first
-// token request, to fail with a clear message instead of a rejected proof.
+// CheckSigner returns an error unless the server advertises DPoP support
+// with s's algorithm (RFC 9449 §5.1); the error names the algorithms the
+// server accepts, among which [ChooseAlg] picks one for a new key. Call it
+// before the first token request, to fail with a clear message instead of
+// a rejected proof.
 func (m *Metadata) CheckSigner(s *Signer) error {
 	if s == nil || s.key == nil {
 		return errZeroSigner
@@ -178,5 +180,5 @@ func (m *Metadata) CheckSigner(s *Signer) error {
 			return nil
 		}
 	}
-	return &AlgError{Alg: s.Alg(), Supported: m.DPoPSigningAlgValuesSupported}
+	return &algError{alg: s.Alg(), supported: m.DPoPSigningAlgValuesSupported}
 }

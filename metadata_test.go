@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -30,9 +29,8 @@ func TestDiscover(t *testing.T) {
 	}
 	_, ed, _ := ed25519.GenerateKey(rand.Reader)
 	es, _ := dpop.NewSigner(ed, nil)
-	var ae *dpop.AlgError
-	if err := md.CheckSigner(es); !errors.As(err, &ae) || ae.Alg != "EdDSA" {
-		t.Errorf("CheckSigner(EdDSA) = %v; want an *AlgError", err)
+	if err := md.CheckSigner(es); err == nil || !strings.Contains(err.Error(), `"EdDSA"`) {
+		t.Errorf("CheckSigner(EdDSA) = %v; want an error naming EdDSA", err)
 	}
 	if _, err := dpop.Discover(context.Background(), srv.URL+"/other"); err == nil {
 		t.Error("Discover with a wrong issuer succeeded")

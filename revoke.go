@@ -7,15 +7,10 @@ import (
 	"net/url"
 )
 
-// Token type hints for [Config.Revoke] (RFC 7009 §2.1).
-const (
-	HintRefreshToken = "refresh_token"
-	HintAccessToken  = "access_token"
-)
-
 // Revoke asks the authorization server to revoke token at
-// [Config.RevocationURL] (RFC 7009 §2.1), as on logout. hint is
-// [HintRefreshToken], [HintAccessToken] or "" (the server then finds out).
+// [Config.RevocationURL] (RFC 7009 §2.1), as on logout. hint is the
+// token_type_hint of §2.1: "refresh_token", "access_token" or "" (the
+// server then finds out).
 // Revoking a refresh token revokes the access tokens of the same grant
 // where the server supports that (§2.1); a server that issues self-contained
 // (JWT) access tokens may be unable to revoke them at all.

@@ -105,7 +105,7 @@ func TestRevoke(t *testing.T) {
 
 	t.Run("public client, refresh token", func(t *testing.T) {
 		n := len(rs.requests())
-		if err := revocationConfig(t, rs.URL+"/revoke", "").Revoke(ctx, "rt-1", dpop.HintRefreshToken); err != nil {
+		if err := revocationConfig(t, rs.URL+"/revoke", "").Revoke(ctx, "rt-1", "refresh_token"); err != nil {
 			t.Fatalf("Revoke = %v; want nil", err)
 		}
 		seen := rs.requests()[n:]
@@ -140,7 +140,7 @@ func TestRevoke(t *testing.T) {
 			{"jwt-access-token", "unsupported_token_type", 400},
 			{"busy-token", "", 503},
 		} {
-			err := revocationConfig(t, rs.URL+"/revoke", "").Revoke(ctx, tc.token, dpop.HintAccessToken)
+			err := revocationConfig(t, rs.URL+"/revoke", "").Revoke(ctx, tc.token, "access_token")
 			var re *dpop.TokenError
 			if !errors.As(err, &re) || re.Op != "revocation" || re.StatusCode != tc.wantStatus || re.ErrorCode != tc.wantCode {
 				t.Fatalf("Revoke(%s) = %v; want a *TokenError of revocation %d %q", tc.token, err, tc.wantStatus, tc.wantCode)
@@ -186,8 +186,8 @@ func TestRevokeDpoptest(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, tc := range []struct{ token, hint string }{
-		{tok.RefreshToken, dpop.HintRefreshToken},
-		{tok.AccessToken, dpop.HintAccessToken},
+		{tok.RefreshToken, "refresh_token"},
+		{tok.AccessToken, "access_token"},
 		{"unknown", ""},
 	} {
 		if err := cfg.Revoke(ctx, tc.token, tc.hint); err != nil {

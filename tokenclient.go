@@ -95,14 +95,14 @@ type tokenParts struct {
 
 // obtained reports a token request of grant, started at start, to p's
 // trace, and returns tok and err as they are.
-func (p tokenParts) obtained(ctx context.Context, grant string, start time.Time, tok *oauth2.Token, err error) (*oauth2.Token, error) {
+func (p tokenParts) obtained(ctx context.Context, grant GrantType, start time.Time, tok *oauth2.Token, err error) (*oauth2.Token, error) {
 	if tr := p.trace; tr != nil {
 		var te *TokenTypeError
 		if tr.DowngradeRefused != nil && errors.As(err, &te) && te.Downgrade() {
 			tr.DowngradeRefused(DowngradeInfo{ctx, te.TokenType})
 		}
 		if tr.TokenObtained != nil {
-			tr.TokenObtained(TokenInfo{ctx, grant, time.Since(start), err})
+			tr.TokenObtained(TokenRequestInfo{ctx, grant, time.Since(start), err})
 		}
 	}
 	return tok, err

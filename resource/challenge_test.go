@@ -142,6 +142,8 @@ func TestTokenVerifierErrors(t *testing.T) {
 	}{
 		{errors.New("dpop: expired"), ReasonToken, 401},
 		{errors.Join(errors.New("dpop: key set unreachable"), ErrUnavailable), ReasonTokenUnavailable, 503},
+		{&IssuerError{URL: "https://as.example/jwks", StatusCode: 502}, ReasonTokenUnavailable, 503},
+		{&TokenError{Claim: "exp", Err: errors.New("expired")}, ReasonToken, 401},
 	} {
 		s.tokens.err = tt.err
 		_, err := s.v.Check(s.request(s.validProof(t)))

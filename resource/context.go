@@ -3,12 +3,12 @@ package resource
 import "context"
 
 // tokenKey is the context key of the verified access token.
-type tokenKey struct{}
+type contextKey struct{}
 
 // FromContext returns the access token that [Verifier.Handler] verified
 // for the request whose context is ctx, and whether there is one.
 func FromContext(ctx context.Context) (*AccessToken, bool) {
-	at, ok := ctx.Value(tokenKey{}).(*AccessToken)
+	at, ok := ctx.Value(contextKey{}).(*AccessToken)
 	return at, ok && at != nil
 }
 
@@ -16,5 +16,5 @@ func FromContext(ctx context.Context) (*AccessToken, bool) {
 // than net/http that verify with [Verifier.Verify] and hand the token on
 // to their handlers, which read it with FromContext.
 func NewContext(ctx context.Context, at *AccessToken) context.Context {
-	return context.WithValue(ctx, tokenKey{}, at)
+	return context.WithValue(ctx, contextKey{}, at)
 }

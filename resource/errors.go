@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"unicode/utf8"
 )
 
 // ErrorCode is the error code of a refusal, sent in the error parameter of
@@ -45,7 +44,7 @@ const (
 	ReasonATH              Reason = "ath"               // ath missing or not the token's hash (§4.3 point 12)
 	ReasonNonce            Reason = "nonce"             // a server nonce is required and missing or stale (§4.3 point 10, §9)
 	ReasonToken            Reason = "token"             // the TokenVerifier refused the token
-	ReasonTokenUnavailable Reason = "token_unavailable" // the TokenVerifier could not answer ([ErrUnavailable])
+	ReasonTokenUnavailable Reason = "token_unavailable" // the TokenVerifier could not answer ([IssuerError], [ErrUnavailable])
 	ReasonUnbound          Reason = "unbound_token"     // a token without cnf.jkt presented with DPoP (§7.1)
 	ReasonBoundBearer      Reason = "bound_bearer"      // a DPoP-bound token presented as a Bearer token (§7.2)
 	ReasonJKT              Reason = "jkt"               // the token is bound to another key than the proof's (§4.3 point 12)
@@ -96,10 +95,11 @@ func (e *Error) Status() int {
 }
 
 // ErrUnavailable marks an error of a [TokenVerifier] that could not get an
-// answer (the authorization server's key set or introspection endpoint
-// unreachable): the token may be valid, so the [Verifier] answers 503
-// instead of 401 invalid_token, and clients do not throw their tokens
-// away. A TokenVerifier wraps it, or its error type's Is method reports it.
+// answer (a database or service it asks unreachable): the token may be
+// valid, so the [Verifier] answers 503 instead of 401 invalid_token, and
+// clients do not throw their tokens away. A TokenVerifier wraps it, or its
+// error type's Is method reports it. The Verifier treats an
+// [*IssuerError] of [JWTVerifier] and [Introspection] the same way.
 var ErrUnavailable = errors.New("dpop: service unavailable")
 
 // StoreFullError is the error of [MemoryStore.Claim] when recording one
@@ -137,26 +137,4 @@ func trimPrefix(s string) string {
 		return s[6:]
 	}
 	return s
-}
-
-// maxQuotedValue bounds how much of a value a client or another server
-// sent an error message quotes.
-const maxQuotedValue = 64
-
-// quoteValue returns s, a value from the client or another party, quoted
-// in Go syntax in ASCII and cut after maxQuotedValue bytes (at a rune
-// boundary) with an ellipsis: fit for error texts and logs.
-func quoteValue(s string) string {
-	cut := len(s) > maxQuotedValue
-	if cut {
-		s = s[:maxQuotedValue]
-		for i := 0; i < utf8.UTFMax-1 && !utf8.ValidString(s); i++ {
-			s = s[:len(s)-1] // do not split a rune
-		}
-	}
-	q := strconv.QuoteToASCII(s)
-	if cut {
-		q += "…"
-	}
-	return q
 }

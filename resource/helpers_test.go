@@ -1,153 +1,127 @@
-package resource
+package resource_test
 
 import (
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/dpopkit/dpop/resource"
 )
 
-// testNow is the clock of the tests.
-var testNow = time.Unix(1_800_000_000, 0)
+// audience is the resource server's identifier in the tests' tokens.
+const audience = "https://api.example.com"
 
-const (
-	testBase = "https://api.example.com"
-	testURL  = testBase + "/items"
-)
+// testJKT is a well-formed cnf.jkt (the RFC 7638 §3.1 example's
+// thumbprint).
+const testJKT = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 
-// tokenTable is a TokenVerifier for tests: opaque tokens, each granting a
-// fixed AccessToken. It is not a mock of the JWT or introspection
-// verifiers: it is the simplest real TokenVerifier.
-type tokenTable struct {
-	mu     sync.Mutex // guards tokens
-	tokens map[string]*AccessToken
-	err    error // when set, every token is refused with it
-	calls  int
+// testClock is a clock the test moves.
+type testClock struct {
+	mu sync.Mutex // guards t
+	t  time.Time
 }
 
-func (tt *tokenTable) VerifyToken(ctx context.Context, token string) (*AccessToken, error) {
-	tt.mu.Lock()
-	defer tt.mu.Unlock()
-	tt.calls++
-	if tt.err != nil {
-		return nil, tt.err
-	}
-	at, ok := tt.tokens[token]
-	if !ok {
-		return nil, errors.New("dpop: unknown access token")
-	}
-	return at, nil
+func newClock() *testClock { return &testClock{t: time.Unix(1_800_000_000, 0)} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
 }
 
-// issue mints a token bound to jkt ("" for an unbound one).
-func (tt *tokenTable) issue(jkt string) string {
-	tt.mu.Lock()
-	defer tt.mu.Unlock()
-	if tt.tokens == nil {
-		tt.tokens = map[string]*AccessToken{}
-	}
-	tok := "tok." + randB64(24)
-	tt.tokens[tok] = &AccessToken{Subject: "alice", ClientID: "client", Scopes: []string{"read"}, JKT: jkt}
-	return tok
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
-func randB64(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// testKey is a client's key; its proofs are made here from raw JSON, so
-// that tests can make any proof, valid or not.
+// testKey is a signing key of the test issuer.
 type testKey struct {
-	alg  string
-	priv crypto.Signer
-	jwk  map[string]any // the public JWK, as go-jose marshals it
-	jkt  string         // its thumbprint, as go-jose computes it
+	kid string
+	alg jose.SignatureAlgorithm
+	key crypto.Signer
 }
 
 var (
 	rsaOnce sync.Once
-	rsaPriv *rsa.PrivateKey // generated once: RSA is slow
+	rsaPriv *rsa.PrivateKey
 )
 
-func newTestKey(t testing.TB, alg string) *testKey {
+// newTestKey returns a key for alg named kid. RSA keys are generated once
+// per test binary: generating one is slow.
+func newTestKey(t testing.TB, kid string, alg jose.SignatureAlgorithm) *testKey {
 	t.Helper()
-	var priv crypto.Signer
+	k := &testKey{kid: kid, alg: alg}
 	var err error
 	switch alg {
-	case "ES256":
-		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "ES384":
-		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	case "ES512":
-		priv, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
-	case "EdDSA":
-		_, priv, err = ed25519.GenerateKey(rand.Reader)
-	case "PS256", "RS256", "PS384", "RS512":
+	case jose.ES256:
+		k.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case jose.ES384:
+		k.key, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case jose.EdDSA:
+		_, k.key, err = ed25519.GenerateKey(rand.Reader)
+	case jose.RS256, jose.PS256:
 		rsaOnce.Do(func() { rsaPriv, err = rsa.GenerateKey(rand.Reader, 2048) })
-		priv = rsaPriv
+		k.key = rsaPriv
 	default:
-		t.Fatalf("unknown alg %q", alg)
+		t.Fatalf("newTestKey: alg %s", alg)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	return keyOf(t, alg, priv)
+	return k
 }
 
-func keyOf(t testing.TB, alg string, priv crypto.Signer) *testKey {
+// jwk returns the public JWK of k.
+func (k *testKey) jwk() jose.JSONWebKey {
+	return jose.JSONWebKey{Key: k.key.Public(), KeyID: k.kid, Algorithm: string(k.alg), Use: "sig"}
+}
+
+// sign returns a compact JWS of claims made with k, with the protected
+// header parameters header (typ, kid, ...) on top of alg.
+func (k *testKey) sign(t testing.TB, header map[string]any, claims map[string]any) string {
 	t.Helper()
-	jk := jose.JSONWebKey{Key: priv.Public()}
-	raw, err := jk.MarshalJSON()
+	opts := &jose.SignerOptions{}
+	for name, v := range header {
+		opts.WithHeader(jose.HeaderKey(name), v)
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: k.key}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	tp, err := jk.Thumbprint(crypto.SHA256)
+	payload, err := json.Marshal(claims)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testKey{alg: alg, priv: priv, jwk: m, jkt: base64.RawURLEncoding.EncodeToString(tp)}
+	jws, err := s.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
-// header returns the usual protected header of k's proofs.
-func (k *testKey) header() map[string]any {
-	return map[string]any{"typ": "dpop+jwt", "alg": k.alg, "jwk": k.jwk}
-}
-
-// claims returns the claims of a valid proof of a GET of testURL at
-// testNow presenting token.
-func claims(token string) map[string]any {
-	return map[string]any{"jti": randB64(16), "htm": "GET", "htu": testURL, "iat": testNow.Unix(), "ath": athOf(token)}
-}
-
-func athOf(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-// proof returns a proof of k with the given header and claims.
-func (k *testKey) proof(t testing.TB, header, claims map[string]any) string {
+// rawJWS returns the compact serialization of header and claims with the
+// signature sig, for tokens no library would make.
+func rawJWS(t testing.TB, header, claims map[string]any, sig []byte) string {
 	t.Helper()
 	h, err := json.Marshal(header)
 	if err != nil {
@@ -157,110 +131,123 @@ func (k *testKey) proof(t testing.TB, header, claims map[string]any) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k.signRaw(t, h, c)
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString(h) + "." + enc.EncodeToString(c) + "." + enc.EncodeToString(sig)
 }
 
-// signRaw signs the raw header and claims JSON as a compact JWS.
-func (k *testKey) signRaw(t testing.TB, header, claims []byte) string {
-	t.Helper()
-	in := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(claims)
-	return in + "." + base64.RawURLEncoding.EncodeToString(k.sign(t, []byte(in)))
+// testIssuer is an authorization server on 127.0.0.1 that publishes
+// RFC 8414 metadata and a key set the test controls, and counts the
+// fetches of the key set.
+type testIssuer struct {
+	URL     string
+	srv     *httptest.Server
+	fetches atomic.Int64 // key set requests
+
+	mu   sync.Mutex // guards keys and jwks
+	keys []*testKey
+	jwks http.HandlerFunc // when set, answers the key set requests
 }
 
-// sign returns the JWS signature of msg (RFC 7518 §3): ECDSA as r||s.
-func (k *testKey) sign(t testing.TB, msg []byte) []byte {
+// newTestIssuer starts an issuer publishing keys; the test stops it.
+func newTestIssuer(t testing.TB, keys ...*testKey) *testIssuer {
 	t.Helper()
-	var h crypto.Hash
-	switch k.alg {
-	case "ES256", "PS256", "RS256":
-		h = crypto.SHA256
-	case "ES384", "PS384":
-		h = crypto.SHA384
-	case "ES512", "RS512":
-		h = crypto.SHA512
-	}
-	var opts crypto.SignerOpts = h
-	digest := msg
-	if h != 0 {
-		d := h.New()
-		d.Write(msg)
-		digest = d.Sum(nil)
-	}
-	if k.alg[:2] == "PS" {
-		opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: h}
-	}
-	sig, err := k.priv.Sign(rand.Reader, digest, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ec, ok := k.priv.(*ecdsa.PrivateKey); ok {
-		var rs struct{ R, S *big.Int }
-		if _, err := asn1.Unmarshal(sig, &rs); err != nil {
-			t.Fatal(err)
+	is := &testIssuer{keys: keys}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{"issuer": is.URL, "jwks_uri": is.URL + "/jwks"})
+	})
+	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
+		is.fetches.Add(1)
+		is.mu.Lock()
+		h := is.jwks
+		var set jose.JSONWebKeySet
+		for _, k := range is.keys {
+			set.Keys = append(set.Keys, k.jwk())
 		}
-		size := (ec.Curve.Params().BitSize + 7) / 8
-		out := make([]byte, 2*size)
-		rs.R.FillBytes(out[:size])
-		rs.S.FillBytes(out[size:])
-		sig = out
+		is.mu.Unlock()
+		if h != nil {
+			h(w, r)
+			return
+		}
+		writeJSON(w, set)
+	})
+	is.srv = httptest.NewServer(mux)
+	t.Cleanup(is.srv.Close)
+	is.URL = is.srv.URL
+	return is
+}
+
+// publish replaces the published key set.
+func (is *testIssuer) publish(keys ...*testKey) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	is.keys = keys
+}
+
+// serveJWKS makes h answer the key set requests (nil: the keys again).
+func (is *testIssuer) serveJWKS(h http.HandlerFunc) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	is.jwks = h
+}
+
+// claims returns the claims of a valid access token of is at now.
+func (is *testIssuer) claims(now time.Time) map[string]any {
+	return map[string]any{
+		"iss":       is.URL,
+		"sub":       "alice",
+		"aud":       audience,
+		"client_id": "backend",
+		"scope":     "read write",
+		"iat":       now.Unix(),
+		"exp":       now.Add(time.Hour).Unix(),
+		"jti":       "jti-1",
+		"cnf":       map[string]any{"jkt": testJKT},
 	}
-	return sig
 }
 
-// setup is a Verifier over a tokenTable with a key and a token bound to it.
-type setup struct {
-	v      *Verifier
-	tokens *tokenTable
-	key    *testKey
-	token  string
-	store  *MemoryStore
-}
-
-func newSetup(t testing.TB, alg string, edit func(*Config)) *setup {
+// token returns an access token of is signed with k at now, after edit
+// (if not nil) changed its header and claims.
+func (is *testIssuer) token(t testing.TB, k *testKey, now time.Time, edit func(h, c map[string]any)) string {
 	t.Helper()
-	s := &setup{tokens: &tokenTable{}, key: newTestKey(t, alg)}
-	s.token = s.tokens.issue(s.key.jkt)
-	s.store = &MemoryStore{now: func() time.Time { return testNow }}
-	c := Config{
-		Tokens:     s.tokens,
-		PublicURLs: []string{testBase},
-		Replay:     s.store,
-		Now:        func() time.Time { return testNow },
-	}
+	h := map[string]any{"typ": "at+jwt", "kid": k.kid}
+	c := is.claims(now)
 	if edit != nil {
-		edit(&c)
+		edit(h, c)
 	}
-	v, err := NewVerifier(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.v = v
-	return s
+	return k.sign(t, h, c)
 }
 
-// request returns a GET of testURL?q=1 with the token and proof.
-func (s *setup) request(proof string) *http.Request {
-	r := httptest.NewRequest("GET", testURL+"?q=1", nil)
-	r.Header.Set("Authorization", "DPoP "+s.token)
-	if proof != "" {
-		r.Header.Set("DPoP", proof)
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+// tokenErr returns err as a *resource.TokenError, failing the test if it
+// is not one.
+func tokenErr(t testing.TB, err error) *resource.TokenError {
+	t.Helper()
+	var te *resource.TokenError
+	if !errors.As(err, &te) {
+		t.Fatalf("error = %v (%T); want a *resource.TokenError", err, err)
 	}
-	return r
+	return te
 }
 
-// validProof returns a fresh valid proof for s.request.
-func (s *setup) validProof(t testing.TB) string {
-	return s.key.proof(t, s.key.header(), claims(s.token))
-}
-
-// reasonOf returns the Reason of err, "" for nil, "?" for another error.
-func reasonOf(err error) Reason {
+// checkNoSecret fails the test if the text of err holds one of secrets,
+// or does not start with "dpop: ".
+func checkNoSecret(t testing.TB, err error, secrets ...string) {
+	t.Helper()
 	if err == nil {
-		return ""
+		return
 	}
-	var e *Error
-	if !errors.As(err, &e) {
-		return "?"
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "dpop: ") {
+		t.Errorf("error %q does not start with \"dpop: \"", msg)
 	}
-	return e.Reason
+	for _, s := range secrets {
+		if s != "" && strings.Contains(msg, s) {
+			t.Errorf("error %q holds a secret", msg)
+		}
+	}
 }

@@ -26,7 +26,7 @@ func TestLogTrace(t *testing.T) {
 
 	type entry struct {
 		Level, Msg, Reason, Detail, Error string
-		Status                             int
+		Status                            int
 	}
 	var got []entry
 	for line := range strings.SplitSeq(strings.TrimSpace(buf.String()), "\n") {

@@ -106,10 +106,10 @@ func (v *Verifier) checkProof(ctx context.Context, raw, method string, tgt *targ
 		return nil, proofErr(ReasonJTI, "jti missing or empty")
 	}
 	if c.htm == nil || string(c.htm) != method {
-		return nil, proofErr(ReasonHTM, "htm "+quoteBytes(c.htm)+" is not the request method "+quoteValue(method))
+		return nil, proofErr(ReasonHTM, "htm "+quoteBytes(c.htm)+" is not the request method "+quoteUntrusted(method))
 	}
 	if c.htu == nil || !tgt.match(c.htu) {
-		return nil, proofErr(ReasonHTU, "htu "+quoteBytes(c.htu)+" does not name "+quoteValue(tgt.String()))
+		return nil, proofErr(ReasonHTU, "htu "+quoteBytes(c.htu)+" does not name "+quoteUntrusted(tgt.String()))
 	}
 	var ath [43]byte
 	sum := sha256.Sum256(buf[len(raw):n])
@@ -293,10 +293,10 @@ func parseClaims(payload []byte) (proofClaims, *Error) {
 	return c, nil
 }
 
-// quoteBytes is quoteValue for bytes, "missing" for nil.
+// quoteBytes is quoteUntrusted for bytes, "missing" for nil.
 func quoteBytes(b []byte) string {
 	if b == nil {
 		return "missing"
 	}
-	return quoteValue(string(b))
+	return quoteUntrusted(string(b))
 }

@@ -174,27 +174,27 @@ func parseJWK(raw []byte, alg string, info algInfo) (*proofKey, *Error) {
 		case "alg":
 			dst, m.hasAlg = &m.alg, true
 		case "d", "p", "q", "dp", "dq", "qi", "oth", "k":
-			return nil, proofErr(ReasonProofKey, "jwk has the private or symmetric key member "+quoteValue(string(mb.Name)))
+			return nil, proofErr(ReasonProofKey, "jwk has the private or symmetric key member "+quoteUntrusted(string(mb.Name)))
 		case "x5c", "x5u":
-			return nil, proofErr(ReasonProofKey, "jwk has the certificate member "+quoteValue(string(mb.Name)))
+			return nil, proofErr(ReasonProofKey, "jwk has the certificate member "+quoteUntrusted(string(mb.Name)))
 		default:
 			continue
 		}
 		s, err := strictjson.String(mb.Value)
 		if err != nil {
-			return nil, proofErr(ReasonProofKey, "jwk member "+quoteValue(string(mb.Name))+" is not a string")
+			return nil, proofErr(ReasonProofKey, "jwk member "+quoteUntrusted(string(mb.Name))+" is not a string")
 		}
 		*dst = s
 	}
 	switch {
 	case string(m.kty) != info.kty:
-		return nil, proofErr(ReasonProofKey, "jwk kty "+quoteValue(string(m.kty))+" does not fit alg "+alg)
+		return nil, proofErr(ReasonProofKey, "jwk kty "+quoteUntrusted(string(m.kty))+" does not fit alg "+alg)
 	case m.hasUse && string(m.use) != "sig":
-		return nil, proofErr(ReasonProofKey, "jwk use "+quoteValue(string(m.use))+" is not sig")
+		return nil, proofErr(ReasonProofKey, "jwk use "+quoteUntrusted(string(m.use))+" is not sig")
 	case m.hasAlg && string(m.alg) != alg:
-		return nil, proofErr(ReasonProofKey, "jwk alg "+quoteValue(string(m.alg))+" is not the header's "+alg)
+		return nil, proofErr(ReasonProofKey, "jwk alg "+quoteUntrusted(string(m.alg))+" is not the header's "+alg)
 	case info.crv != "" && string(m.crv) != info.crv:
-		return nil, proofErr(ReasonProofKey, "jwk crv "+quoteValue(string(m.crv))+" does not fit alg "+alg)
+		return nil, proofErr(ReasonProofKey, "jwk crv "+quoteUntrusted(string(m.crv))+" does not fit alg "+alg)
 	}
 	k := &proofKey{alg: alg, info: info}
 	var tp []byte // the RFC 7638 §3.2 members in lexicographic order

@@ -34,7 +34,7 @@ func (v *Verifier) requestTarget(r *http.Request) (target, *Error) {
 		}
 	}
 	if !validHost(f.host) {
-		return target{}, refuse(ErrorInvalidRequest, ReasonURL, errors.New("host "+quoteValue(f.host)+" is not a valid host"))
+		return target{}, refuse(ErrorInvalidRequest, ReasonURL, errors.New("host "+quoteUntrusted(f.host)+" is not a valid host"))
 	}
 	return target{bases: []string{f.scheme + "://" + f.host + f.prefix}, path: path}, nil
 }
@@ -174,11 +174,11 @@ func readPrefix(vals []string, hops int) (string, error) {
 	p = strings.TrimRight(p, "/")
 	for i := 0; i < len(p); i++ {
 		if c := p[i]; c <= ' ' || c >= 0x7f || strings.IndexByte("\"<>\\^`{|}?#", c) >= 0 {
-			return "", errors.New("X-Forwarded-Prefix " + quoteValue(p) + " is not a path")
+			return "", errors.New("X-Forwarded-Prefix " + quoteUntrusted(p) + " is not a path")
 		}
 	}
 	if p != "" && p[0] != '/' {
-		return "", errors.New("X-Forwarded-Prefix " + quoteValue(p) + " is not an absolute path")
+		return "", errors.New("X-Forwarded-Prefix " + quoteUntrusted(p) + " is not an absolute path")
 	}
 	return p, nil
 }
@@ -234,10 +234,10 @@ func splitList(vals []string) ([]string, bool) {
 func checkForwarded(f forwarded) error {
 	f.scheme = strings.ToLower(f.scheme)
 	if f.scheme != "http" && f.scheme != "https" {
-		return errors.New("forwarded proto " + quoteValue(f.scheme) + " is not http or https")
+		return errors.New("forwarded proto " + quoteUntrusted(f.scheme) + " is not http or https")
 	}
 	if !validHost(f.host) {
-		return errors.New("forwarded host " + quoteValue(f.host) + " is not a valid host")
+		return errors.New("forwarded host " + quoteUntrusted(f.host) + " is not a valid host")
 	}
 	return nil
 }
@@ -336,7 +336,7 @@ func (p *fwdParser) element() (fwdElement, error) {
 			}
 			if k >= 0 {
 				if seen[k] {
-					return e, errors.New("Forwarded parameter " + quoteValue(name) + " twice in an element")
+					return e, errors.New("Forwarded parameter " + quoteUntrusted(name) + " twice in an element")
 				}
 				seen[k] = true
 			}

@@ -161,7 +161,7 @@ func parseAuthorization(vals []string) (scheme, token string, e *Error) {
 	case strings.EqualFold(s, schemeBearer):
 		scheme = schemeBearer
 	default:
-		return "", "", refuse("", ReasonScheme, errors.New("Authorization scheme "+quoteValue(s)+" not accepted"))
+		return "", "", refuse("", ReasonScheme, errors.New("Authorization scheme "+quoteUntrusted(s)+" not accepted"))
 	}
 	token = strings.TrimLeft(rest, " ")
 	if !isToken68(token) {

@@ -21,7 +21,7 @@ func TestTrace(t *testing.T) {
 	}
 	n := newIssuer(t, testKeyBytes(3), time.Minute)
 	s := newSetup(t, "EdDSA", func(c *Config) { c.Trace = JoinTraces(nil, tr, &Trace{}); c.Nonces = n })
-	ctx := context.WithValue(context.Background(), tokenKey{}, "marker")
+	ctx := context.WithValue(context.Background(), markerKey{}, "marker")
 
 	c := claims(s.token)
 	c["nonce"] = n.at(testNow).current
@@ -98,3 +98,6 @@ func mustKey(t *testing.T, s *setup, p string) *proofKey {
 	}
 	return k
 }
+
+// markerKey marks a request's context, to see it handed to the callbacks.
+type markerKey struct{}

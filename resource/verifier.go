@@ -161,7 +161,7 @@ func NewVerifier(c Config) (*Verifier, error) {
 	for _, raw := range c.PublicURLs {
 		b, err := publicBase(raw)
 		if err != nil {
-			return nil, fmt.Errorf("dpop: Config.PublicURLs: %s: %w", quoteValue(raw), err)
+			return nil, fmt.Errorf("dpop: Config.PublicURLs: %s: %w", quoteUntrusted(raw), err)
 		}
 		v.bases = append(v.bases, b)
 	}
@@ -184,7 +184,7 @@ func NewVerifier(c Config) (*Verifier, error) {
 	}
 	for _, a := range algs {
 		if _, ok := supportedAlgs[a]; !ok {
-			return nil, fmt.Errorf("dpop: Config.Algs: %s is not an asymmetric signature algorithm this package verifies", quoteValue(a))
+			return nil, fmt.Errorf("dpop: Config.Algs: %s is not an asymmetric signature algorithm this package verifies", quoteUntrusted(a))
 		}
 	}
 	v.algs = append([]string(nil), algs...)
@@ -206,7 +206,7 @@ func NewVerifier(c Config) (*Verifier, error) {
 	}
 	if v.metadata != "" {
 		if u, err := url.Parse(v.metadata); err != nil || !u.IsAbs() || !quotable(v.metadata) {
-			return nil, fmt.Errorf("dpop: Config.ResourceMetadata %s is not an absolute URL", quoteValue(v.metadata))
+			return nil, fmt.Errorf("dpop: Config.ResourceMetadata %s is not an absolute URL", quoteUntrusted(v.metadata))
 		}
 	}
 	if v.now == nil {
@@ -292,7 +292,7 @@ func (v *Verifier) Verify(ctx context.Context, r *Request) (*AccessToken, error)
 		}
 	}
 	if !ok {
-		e := refuse(ErrorInvalidRequest, ReasonURL, errors.New("Request.URL "+quoteValue(r.URL)+" is not an absolute URL"))
+		e := refuse(ErrorInvalidRequest, ReasonURL, errors.New("Request.URL "+quoteUntrusted(r.URL)+" is not an absolute URL"))
 		v.trace.refused(ctx, e, "")
 		return nil, e
 	}
@@ -420,7 +420,7 @@ func (v *Verifier) verifyToken(ctx context.Context, token string) (*AccessToken,
 		return at, nil
 	case err == nil:
 		return nil, refuse(ErrorInvalidToken, ReasonToken, errors.New("the TokenVerifier returned neither a token nor an error"))
-	case errors.Is(err, ErrUnavailable):
+	case errors.As(err, new(*IssuerError)) || errors.Is(err, ErrUnavailable):
 		return nil, refuse("", ReasonTokenUnavailable, err)
 	case ctx.Err() != nil:
 		return nil, refuse("", ReasonCanceled, err)

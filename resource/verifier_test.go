@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/dpoptest"
 	"golang.org/x/oauth2"
 )
 
@@ -352,7 +353,8 @@ func TestNewVerifierErrors(t *testing.T) {
 }
 
 // TestHandlerWithDPoPClient runs this module's client against the
-// middleware on a real server: the client meets a nonce challenge once,
+// middleware on a real server, with JWT access tokens of a dpoptest
+// authorization server: the client meets a nonce challenge once,
 // retries with the nonce, and then learns each new nonce from DPoP-Nonce
 // on the successes (RFC 9449 §8.2) without another challenge.
 func TestHandlerWithDPoPClient(t *testing.T) {
@@ -361,8 +363,14 @@ func TestHandlerWithDPoPClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens := &tokenTable{}
-	token := tokens.issue(signer.Thumbprint())
+	// The tokens: JWT access tokens of a dpoptest authorization server.
+	as := dpoptest.NewServer(nil)
+	defer as.Close()
+	tokens, err := NewJWTVerifier(context.Background(), as.URL, as.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := as.IssueToken(signer.Thumbprint(), "alice", "read")
 	n := newIssuer(t, testKeyBytes(5), time.Minute)
 	var challenges atomic.Int32
 	var v *Verifier

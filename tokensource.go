@@ -12,11 +12,11 @@ import (
 
 // TokenSource is an [oauth2.TokenSource] that a [Transport] can bound by
 // a request's context, and tell that a resource server refused a token,
-// so that the next token is a new one. [Config.TokenSource] and
-// [ClientCredentials.TokenSource] return one, and keystore.TokenSource
-// keeps these methods of the source it wraps. A Transport whose Source
-// has them waits for a token no longer than the request's context, and
-// answers a 401 invalid_token by getting a new token once.
+// so that the next token is a new one. [Config.TokenSource],
+// [ClientCredentials.TokenSource] and keystore.SavingTokenSource return
+// one. A Transport whose Source is one waits for a token no longer than
+// the request's context, and answers a 401 invalid_token by getting a new
+// token once.
 type TokenSource interface {
 	oauth2.TokenSource
 
