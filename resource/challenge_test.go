@@ -1,13 +1,10 @@
 package resource
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/dpopkit/dpop/internal/challenge"
 )
@@ -129,58 +126,5 @@ func TestAllowBearer(t *testing.T) {
 	s.token = unbound
 	if _, err := s.v.Check(s.request(s.validProof(t))); reasonOf(err) != ReasonUnbound {
 		t.Errorf("unbound token with the DPoP scheme: %v; want %s", err, ReasonUnbound)
-	}
-}
-
-// TestTokenVerifierErrors checks how TokenVerifier failures are answered.
-func TestTokenVerifierErrors(t *testing.T) {
-	s := newSetup(t, "ES256", nil)
-	for _, tt := range []struct {
-		err    error
-		reason Reason
-		status int
-	}{
-		{errors.New("dpop: expired"), ReasonToken, 401},
-		{errors.Join(errors.New("dpop: key set unreachable"), ErrUnavailable), ReasonTokenUnavailable, 503},
-		{&IssuerError{URL: "https://as.example/jwks", StatusCode: 502}, ReasonTokenUnavailable, 503},
-		{&TokenError{Claim: "exp", Err: errors.New("expired")}, ReasonToken, 401},
-	} {
-		s.tokens.err = tt.err
-		_, err := s.v.Check(s.request(s.validProof(t)))
-		var e *Error
-		if !errors.As(err, &e) || e.Reason != tt.reason || e.Status() != tt.status || !errors.Is(err, tt.err) {
-			t.Errorf("TokenVerifier error %v: Check = %v; want %s, %d, wrapping it", tt.err, err, tt.reason, tt.status)
-		}
-	}
-	s.tokens.err = nil
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	r := s.request(s.validProof(t)).WithContext(ctx)
-	s.tokens.err = context.Canceled
-	if _, err := s.v.Check(r); reasonOf(err) != ReasonCanceled {
-		t.Errorf("cancelled request: %v; want %s", err, ReasonCanceled)
-	}
-}
-
-// failingStore is a ReplayStore that cannot answer.
-type failingStore struct{}
-
-func (failingStore) Claim(context.Context, string, string, time.Time) error {
-	return errors.New("dpop: connection refused")
-}
-
-func TestReplayStoreDown(t *testing.T) {
-	s := newSetup(t, "ES256", func(c *Config) { c.Replay = failingStore{} })
-	h := s.v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { t.Error("handler reached") }))
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, s.request(s.validProof(t)))
-	if w.Code != 503 || w.Header().Get("WWW-Authenticate") != "" {
-		t.Errorf("store down: %d %q; want 503 without a challenge (fail closed)", w.Code, w.Header().Get("WWW-Authenticate"))
-	}
-	// A bad proof is still a 401: the store is asked only for good ones.
-	w = httptest.NewRecorder()
-	h.ServeHTTP(w, s.request(strings.Repeat("x", 10)))
-	if w.Code != 401 {
-		t.Errorf("bad proof with the store down: %d; want 401", w.Code)
 	}
 }

@@ -3,8 +3,6 @@ package resource
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
@@ -231,43 +229,6 @@ func nonCanonical(proof string) bool {
 	return false
 }
 
-// TestThumbprintGoJose checks RFC 7638 thumbprints against go-jose for
-// each key type, with EC coordinates that have leading zero bytes (they
-// are kept at the curve's size, RFC 7518 §6.2.1.2).
-func TestThumbprintGoJose(t *testing.T) {
-	var keys []*testKey
-	for _, alg := range []string{"ES384", "ES512", "EdDSA", "PS256"} {
-		keys = append(keys, newTestKey(t, alg))
-	}
-	for found := 0; found < 2; {
-		priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		b, _ := priv.PublicKey.Bytes()
-		if b[1] == 0 && found == 0 || b[33] == 0 && found == 1 { // x, then y, with a leading zero
-			keys = append(keys, keyOf(t, "ES256", priv))
-			found++
-		}
-	}
-	for _, k := range keys {
-		raw, _ := json.Marshal(k.jwk)
-		pk, e := parseJWK(raw, k.alg, supportedAlgs[k.alg])
-		if e != nil {
-			t.Fatalf("%s: %v", k.alg, e)
-		}
-		if pk.jkt != k.jkt {
-			t.Errorf("%s: thumbprint %s; go-jose %s", k.alg, pk.jkt, k.jkt)
-		}
-	}
-	// RFC 7638 §3.1's example key.
-	rfc := `{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB","alg":"RS256","kid":"2011-04-29"}`
-	pk, e := parseJWK([]byte(rfc), "RS256", supportedAlgs["RS256"])
-	if e != nil {
-		t.Fatal(e)
-	}
-	if want := "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"; pk.jkt != want {
-		t.Errorf("RFC 7638 §3.1 thumbprint = %s; want %s", pk.jkt, want)
-	}
-}
-
 // TestHostileProofs sends what no client should, and checks that each is
 // refused with a 400 or 401, with bounded work, and that the next
 // legitimate request passes.
@@ -330,30 +291,6 @@ func TestHostileProofs(t *testing.T) {
 	}
 }
 
-// TestRSAKeyBounds checks that RSA moduli outside 2048..4096 bits are
-// refused by their length, before any arithmetic: a 16384-bit key must
-// not buy a client the server's CPU.
-func TestRSAKeyBounds(t *testing.T) {
-	for _, tt := range []struct {
-		bytes int
-		want  string
-	}{{2048, "too large"}, {1024, "too large"}, {513, "too large"}, {255, "2048 to 4096"}, {100, "2048 to 4096"}} {
-		n := make([]byte, tt.bytes)
-		n[0] = 0xc1
-		_, err := rsaKey([]byte(base64.RawURLEncoding.EncodeToString(n)), []byte("AQAB"))
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%d-bit modulus: %v; want %q", 8*tt.bytes, err, tt.want)
-		}
-	}
-	for _, bits := range []int{2048, 4096} {
-		n := make([]byte, bits/8)
-		n[0], n[len(n)-1] = 0x80, 1
-		if _, err := rsaKey([]byte(base64.RawURLEncoding.EncodeToString(n)), []byte("AQAB")); err != nil {
-			t.Errorf("%d-bit modulus: %v", bits, err)
-		}
-	}
-}
-
 func asError(err error, e **Error) bool {
 	var x *Error
 	ok := err != nil && errors.As(err, &x)
@@ -367,41 +304,6 @@ func manyMembers(n int) string {
 		fmt.Fprintf(&b, `,"m%d":0`, i)
 	}
 	return b.String()
-}
-
-// TestKeyCacheBounded checks that the header cache holds only accepted
-// proofs' headers, at most maxHeadersPerKey of one key and
-// maxCachedHeaders in all.
-func TestKeyCacheBounded(t *testing.T) {
-	s := newSetup(t, "EdDSA", nil)
-	// Refused proofs add nothing, however valid their header.
-	for range 5 {
-		k := newTestKey(t, "EdDSA")
-		c := claims(s.token)
-		s.v.Check(s.request(k.proof(t, k.header(), c)))
-	}
-	if n := len(s.v.keys.keys); n != 0 {
-		t.Errorf("after refused proofs the cache holds %d headers; want 0", n)
-	}
-	// One client varying its header fills only its share.
-	for i := range 10 {
-		h := s.key.header()
-		h["kid"] = fmt.Sprint(i)
-		if _, err := s.v.Check(s.request(s.key.proof(t, h, claims(s.token)))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := len(s.v.keys.keys); n != maxHeadersPerKey {
-		t.Errorf("one key's headers: %d cached; want %d", n, maxHeadersPerKey)
-	}
-	// Many keys: the cache stays bounded.
-	var kc keyCache
-	for i := range maxCachedHeaders + 100 {
-		kc.put(fmt.Sprint("h", i), &proofKey{jkt: fmt.Sprint("k", i)})
-	}
-	if len(kc.keys) != maxCachedHeaders || len(kc.perJKT) != maxCachedHeaders {
-		t.Errorf("cache of %d keys, %d counts; want %d", len(kc.keys), len(kc.perJKT), maxCachedHeaders)
-	}
 }
 
 // FuzzCheckProof checks that the proof parser never panics, and accepts
@@ -447,4 +349,43 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("Verify: %v", err)
 		}
 	})
+}
+
+// TestCheckProofAllocs checks that the proof checks allocate little: what
+// a verified request costs beyond its TokenVerifier and ReplayStore.
+func TestCheckProofAllocs(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts differ under -race")
+	}
+	s := newSetup(t, "EdDSA", nil)
+	p := s.validProof(t)
+	tgt := target{bases: s.v.bases, path: "/items"}
+	if _, e := s.v.checkProof(context.Background(), p, "GET", &tgt, s.token, testNow, false); e != nil {
+		t.Fatal(e)
+	}
+	s.v.keys.put(p[:indexDot(p)], mustKey(t, s, p))
+	n := testing.AllocsPerRun(100, func() {
+		s.v.checkProof(context.Background(), p, "GET", &tgt, s.token, testNow, false)
+	})
+	// The checked proof and the replay key (jti hash) are all.
+	if n > 2 {
+		t.Errorf("checkProof of a cached header: %v allocations; want at most 2", n)
+	}
+}
+
+func indexDot(p string) int {
+	for i := range p {
+		if p[i] == '.' {
+			return i
+		}
+	}
+	return -1
+}
+
+func mustKey(t *testing.T, s *setup, p string) *proofKey {
+	k, e := s.v.parseHeader(p[:indexDot(p)])
+	if e != nil {
+		t.Fatal(e)
+	}
+	return k
 }

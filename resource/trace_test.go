@@ -60,44 +60,5 @@ func TestTrace(t *testing.T) {
 	}
 }
 
-// TestCheckProofAllocs checks that the proof checks allocate little: what
-// a verified request costs beyond its TokenVerifier and ReplayStore.
-func TestCheckProofAllocs(t *testing.T) {
-	if testing.Short() || raceEnabled {
-		t.Skip("allocation counts differ under -race")
-	}
-	s := newSetup(t, "EdDSA", nil)
-	p := s.validProof(t)
-	tgt := target{bases: s.v.bases, path: "/items"}
-	if _, e := s.v.checkProof(context.Background(), p, "GET", &tgt, s.token, testNow, false); e != nil {
-		t.Fatal(e)
-	}
-	s.v.keys.put(p[:indexDot(p)], mustKey(t, s, p))
-	n := testing.AllocsPerRun(100, func() {
-		s.v.checkProof(context.Background(), p, "GET", &tgt, s.token, testNow, false)
-	})
-	// The checked proof and the replay key (jti hash) are all.
-	if n > 2 {
-		t.Errorf("checkProof of a cached header: %v allocations; want at most 2", n)
-	}
-}
-
-func indexDot(p string) int {
-	for i := range p {
-		if p[i] == '.' {
-			return i
-		}
-	}
-	return -1
-}
-
-func mustKey(t *testing.T, s *setup, p string) *proofKey {
-	k, e := s.v.parseHeader(p[:indexDot(p)])
-	if e != nil {
-		t.Fatal(e)
-	}
-	return k
-}
-
 // markerKey marks a request's context, to see it handed to the callbacks.
 type markerKey struct{}
