@@ -6,7 +6,9 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,6 +144,48 @@ func (n *NonceIssuer) at(now time.Time) *nonceState {
 	s.current = string(s.valid[1])
 	n.state.Store(s)
 	return s
+}
+
+// Format prints the same summary for every verb of package fmt: the step
+// and how many keys the ring holds; never a key. A NonceIssuer must not be
+// copied, so Format has a pointer receiver: print a *NonceIssuer.
+func (n *NonceIssuer) Format(f fmt.State, verb rune) {
+	if n == nil {
+		fmt.Fprint(f, "<nil>")
+		return
+	}
+	fmt.Fprintf(f, "resource.NonceIssuer{step: %v, keys: %d}", n.step, n.keyCount())
+}
+
+// LogValue implements [slog.LogValuer]: the step and the number of keys.
+func (n *NonceIssuer) LogValue() slog.Value {
+	if n == nil {
+		return slog.AnyValue(nil)
+	}
+	return slog.GroupValue(slog.Duration("step", n.step), slog.Int("keys", n.keyCount()))
+}
+
+// MarshalJSON encodes the step and the number of keys, never a key.
+func (n *NonceIssuer) MarshalJSON() ([]byte, error) {
+	if n == nil {
+		return []byte("null"), nil
+	}
+	return json.Marshal(struct {
+		Step string `json:"step"`
+		Keys int    `json:"keys"`
+	}{n.step.String(), n.keyCount()})
+}
+
+func (n *NonceIssuer) keyCount() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := 0
+	for _, k := range n.keys {
+		if k != nil {
+			c++
+		}
+	}
+	return c
 }
 
 // noNonces is the state of a NonceIssuer without keys: nothing issued,

@@ -2,6 +2,9 @@ package resource
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -239,4 +242,26 @@ func FuzzNonceCheck(f *testing.F) {
 			t.Fatalf("check(%q) = ok", s)
 		}
 	})
+}
+
+// TestNonceIssuerSecret checks that no way of printing an issuer shows
+// its keys.
+func TestNonceIssuerSecret(t *testing.T) {
+	key := bytes.Repeat([]byte("k"), 32)
+	n := newIssuer(t, key, time.Minute)
+	var buf bytes.Buffer
+	l := slog.New(slog.NewJSONHandler(&buf, nil))
+	l.Info("x", "issuer", n)
+	js, _ := json.Marshal(struct{ N *NonceIssuer }{n})
+	for _, out := range []string{
+		fmt.Sprintf("%v %+v %#v %s %x %q", n, n, n, n, n, n), buf.String(), string(js),
+		fmt.Sprint(struct{ N *NonceIssuer }{n}),
+	} {
+		if strings.Contains(out, string(key)) || strings.Contains(out, fmt.Sprintf("%x", key)) || strings.Contains(out, "107, 107") {
+			t.Errorf("output shows the key: %s", out)
+		}
+	}
+	if got := fmt.Sprint(n); got != "resource.NonceIssuer{step: 1m0s, keys: 1}" {
+		t.Errorf("Sprint = %s", got)
+	}
 }
