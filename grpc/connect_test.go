@@ -2,13 +2,22 @@ package dpopgrpc_test
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/dpoptest"
+	"github.com/dpopkit/dpop/resource"
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
@@ -97,5 +106,129 @@ func TestConnectGRPCProtocol(t *testing.T) {
 	proof, _ := srv.lastProof()
 	if got, want := claims(t, proof)["htu"], "https://"+srv.addr+echoMethod; got != want {
 		t.Errorf("htu = %v; want %v", got, want)
+	}
+}
+
+// whoamiHandler is the Whoami procedure served by connect-go: it answers
+// the subject and the jkt of the token in its context
+// (resource.FromContext).
+func whoamiHandler() (string, http.Handler) {
+	return whoamiMethod, connect.NewUnaryHandler(whoamiMethod,
+		func(ctx context.Context, _ *connect.Request[wrapperspb.StringValue]) (*connect.Response[wrapperspb.StringValue], error) {
+			return connect.NewResponse(wrapperspb.String(whoami(ctx))), nil
+		})
+}
+
+// fence is a RoundTripper that cuts a request's body off from the
+// transport under it once the answer is a 401, the answer a dpop.Transport
+// may retry. It works around a race the dpop Transport does not guard
+// against yet: net/http's HTTP/2 transport may still read the first
+// attempt's body after RoundTrip returned (the server answered before
+// reading it), and connect-go's GetBody hands back that same reader,
+// rewound, instead of a new copy; the late read then drains it, and the
+// retry goes out empty ("request declared a Content-Length of 9 but only
+// wrote 0 bytes" on the server, in about one run of TestConnectServer in
+// two for the gRPC and gRPC-Web protocols without the fence).
+type fence struct{ base http.RoundTripper }
+
+func (f fence) RoundTrip(r *http.Request) (*http.Response, error) {
+	var fb *fencedBody
+	if r.Body != nil && r.Body != http.NoBody {
+		fb = &fencedBody{body: r.Body}
+		r2 := *r
+		r2.Body = fb
+		r = &r2
+	}
+	resp, err := f.base.RoundTrip(r)
+	if fb != nil && resp != nil && resp.StatusCode == http.StatusUnauthorized {
+		fb.cut()
+	}
+	return resp, err
+}
+
+// fencedBody reads from body until cut, then fails every read.
+type fencedBody struct {
+	mu   sync.Mutex // guards the fields below; held during a Read
+	body io.ReadCloser
+	done bool // cut
+}
+
+func (b *fencedBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		return 0, errors.New("request body cut off: the request is being retried")
+	}
+	return b.body.Read(p)
+}
+
+func (b *fencedBody) Close() error { return b.body.Close() }
+
+// cut waits for a Read under way, and fails every later one.
+func (b *fencedBody) cut() {
+	b.mu.Lock()
+	b.done = true
+	b.mu.Unlock()
+}
+
+// Connect's server side needs nothing of this package either: connect-go
+// handlers are net/http handlers, here behind the resource package's
+// middleware (Verifier.Handler), which requires nonces; the handler finds
+// the token with resource.FromContext. Clients of the three protocols
+// connect-go speaks reach it through the dpop Transport, each paying one
+// nonce challenge (a 401 from the middleware, whatever the protocol).
+func TestConnectServer(t *testing.T) {
+	tokens := mapTokens{}
+	nonces, err := resource.NewNonceIssuer([]byte(rand.Text()+rand.Text()), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var verified, challenged atomic.Int32
+	v, err := resource.NewVerifier(resource.Config{Tokens: tokens, Nonces: nonces, Trace: &resource.Trace{
+		Verified:        func(resource.VerifiedInfo) { verified.Add(1) },
+		NonceChallenged: func(resource.NonceChallengeInfo) { challenged.Add(1) },
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(whoamiHandler())
+	ts := httptest.NewUnstartedServer(v.Handler(mux))
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+
+	signer := newSigner(t, true)
+	tokens["tok"] = signer.Thumbprint()
+	want := "alice " + signer.Thumbprint()
+	for _, proto := range []struct {
+		name string
+		opts []connect.ClientOption
+	}{
+		{"connect", nil},
+		{"grpc", []connect.ClientOption{connect.WithGRPC()}},
+		{"grpc-web", []connect.ClientOption{connect.WithGRPCWeb()}},
+	} {
+		t.Run(proto.name, func(t *testing.T) {
+			httpClient := &http.Client{Transport: &dpop.Transport{
+				Base: fence{ts.Client().Transport}, // see fence
+
+				Signer: signer,
+				Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok", TokenType: "DPoP"}),
+			}}
+			client := connect.NewClient[wrapperspb.StringValue, wrapperspb.StringValue](httpClient, ts.URL+whoamiMethod, proto.opts...)
+			for range 2 {
+				resp, err := client.CallUnary(t.Context(), connect.NewRequest(wrapperspb.String("hi")))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.Msg.Value != want {
+					t.Errorf("Whoami = %q; want %q", resp.Msg.Value, want)
+				}
+			}
+		})
+	}
+	if v, c := verified.Load(), challenged.Load(); v != 6 || c != 3 {
+		t.Errorf("%d calls verified, %d nonce challenges; want 6 and 3 (one per client)", v, c)
 	}
 }

@@ -33,11 +33,11 @@ type Credentials struct {
 
 	// Source supplies the DPoP-bound access token. If nil, RPCs carry a
 	// proof only. A token whose TokenType is Bearer (an unbound token) is
-	// refused with a *[dpop.TokenTypeError] unless AllowBearer is set. A Source that is a
-	// [dpop.TokenSource], as those of the dpop package are, is waited for
-	// no longer than the RPC's context and replaces a token a server
-	// refused (see [Credentials.UnaryClientInterceptor]); another Source is
-	// called as it is.
+	// refused with a *[dpop.TokenTypeError] unless AllowBearer is set. A
+	// Source that is a [dpop.TokenSource], as those of the dpop package
+	// are, is waited for no longer than the RPC's context and replaces a
+	// token a server refused (see [Credentials.UnaryClientInterceptor]);
+	// another Source is called as it is.
 	Source oauth2.TokenSource
 
 	// AllowBearer sends a Source token of type Bearer (an unbound token, a

@@ -26,46 +26,48 @@ import (
 // A unary RPC over TLS carries a proof for POST https://<authority>/<service>/<method>
 // with the token's ath, and the token as "DPoP <token>".
 func TestCredentialsUnary(t *testing.T) {
-	srv, clientTLS := newTestServer(t, serverOptions{})
-	signer := newSigner(t, true)
-	src := &tokenSource{srv: srv, signer: signer}
-	conn := dial(t, srv, clientTLS, &dpopgrpc.Credentials{Signer: signer, Source: src})
+	bothServers(t, func(t *testing.T, dt bool) {
+		srv, clientTLS := newTestServer(t, serverOptions{dpoptest: dt})
+		signer := newSigner(t, true)
+		src := &tokenSource{srv: srv, signer: signer}
+		conn := dial(t, srv, clientTLS, &dpopgrpc.Credentials{Signer: signer, Source: src})
 
-	got, err := echo(t.Context(), conn, "hi")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != "echo: hi" {
-		t.Errorf("Echo = %q; want %q", got, "echo: hi")
-	}
-	proof, auth := srv.lastProof()
-	tok, _ := src.Token()
-	if want := "DPoP " + tok.AccessToken; auth != want {
-		t.Errorf("authorization = %q; want %q", auth, want)
-	}
-	c := claims(t, proof)
-	sum := sha256.Sum256([]byte(tok.AccessToken))
-	for name, want := range map[string]any{
-		"htm": "POST",
-		"htu": "https://" + srv.addr + echoMethod,
-		"ath": base64.RawURLEncoding.EncodeToString(sum[:]),
-	} {
-		if c[name] != want {
-			t.Errorf("proof %s = %v; want %v", name, c[name], want)
+		got, err := echo(t.Context(), conn, "hi")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if _, ok := c["nonce"]; ok {
-		t.Errorf("proof has a nonce %v; the server asked for none", c["nonce"])
-	}
-	if o := srv.outcomes(); len(o) != 1 || o[0] != "ok" {
-		t.Errorf("server saw %v; want [ok]", o)
-	}
+		if got != "echo: hi" {
+			t.Errorf("Echo = %q; want %q", got, "echo: hi")
+		}
+		proof, auth := srv.lastProof()
+		tok, _ := src.Token()
+		if want := "DPoP " + tok.AccessToken; auth != want {
+			t.Errorf("authorization = %q; want %q", auth, want)
+		}
+		c := claims(t, proof)
+		sum := sha256.Sum256([]byte(tok.AccessToken))
+		for name, want := range map[string]any{
+			"htm": "POST",
+			"htu": "https://" + srv.addr + echoMethod,
+			"ath": base64.RawURLEncoding.EncodeToString(sum[:]),
+		} {
+			if c[name] != want {
+				t.Errorf("proof %s = %v; want %v", name, c[name], want)
+			}
+		}
+		if _, ok := c["nonce"]; ok {
+			t.Errorf("proof has a nonce %v; the server asked for none", c["nonce"])
+		}
+		if o := srv.outcomes(); len(o) != 1 || o[0] != "ok" {
+			t.Errorf("server saw %v; want [ok]", o)
+		}
+	})
 }
 
 // The htu names the authority the call goes to: the one set with
 // grpc.WithAuthority, and a per-call one, not the dialed address.
 func TestCredentialsAuthority(t *testing.T) {
-	srv, clientTLS := newTestServer(t, serverOptions{proofOnly: true})
+	srv, clientTLS := newTestServer(t, serverOptions{proofOnly: true, dpoptest: true})
 	_, port, _ := strings.Cut(srv.addr, ":")
 	srv.setBase("https://localhost:" + port) // the server's public URL
 	signer := newSigner(t, false)
@@ -94,7 +96,7 @@ func TestCredentialsAuthority(t *testing.T) {
 
 // Without a Source an RPC carries a proof only: no authorization, no ath.
 func TestCredentialsProofOnly(t *testing.T) {
-	srv, clientTLS := newTestServer(t, serverOptions{proofOnly: true})
+	srv, clientTLS := newTestServer(t, serverOptions{proofOnly: true, dpoptest: true})
 	conn := dial(t, srv, clientTLS, &dpopgrpc.Credentials{Signer: newSigner(t, false)})
 	if _, err := echo(t.Context(), conn, "hi"); err != nil {
 		t.Fatal(err)
@@ -112,7 +114,7 @@ func TestCredentialsProofOnly(t *testing.T) {
 // connection; with it, a loopback server is reached with an http htu, and
 // any other authority is refused before anything is sent.
 func TestCredentialsInsecureLoopback(t *testing.T) {
-	srv, _ := newTestServer(t, serverOptions{insecure: true, proofOnly: true})
+	srv, _ := newTestServer(t, serverOptions{insecure: true, proofOnly: true, dpoptest: true})
 	signer := newSigner(t, false)
 
 	conn, err := grpc.NewClient(srv.addr, append((&dpopgrpc.Credentials{Signer: signer}).DialOptions(),

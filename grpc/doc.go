@@ -1,6 +1,7 @@
 // Package dpopgrpc carries DPoP ([RFC 9449]) over gRPC: a proof and a
-// DPoP-bound access token on every RPC a client makes. It is a module of
-// its own, so that the dpop module does not depend on gRPC.
+// DPoP-bound access token on every RPC a client makes, checked by the
+// server before its handler runs. It is a module of its own, so that the
+// dpop module does not depend on gRPC.
 //
 // # Client
 //
@@ -11,6 +12,17 @@
 //	creds := &dpopgrpc.Credentials{Signer: signer, Source: tokenSource}
 //	conn, err := grpc.NewClient("api.example.com:443",
 //		append(creds.DialOptions(), grpc.WithTransportCredentials(credentials.NewTLS(nil)))...)
+//
+// # Server
+//
+// A [Server] verifies each call with a [resource.Verifier], the
+// resource-server side of the dpop module (the token, the proof, the
+// nonce, replays), in unary and stream interceptors that
+// [Server.ServerOptions] installs; the handler reads the verified token
+// with [resource.FromContext]:
+//
+//	api := &dpopgrpc.Server{Verifier: verifier, PublicURL: "https://api.example.com"}
+//	s := grpc.NewServer(append(api.ServerOptions(), grpc.Creds(tlsCreds))...)
 //
 // # What a proof signs
 //
@@ -49,10 +61,17 @@
 //
 // # Connect
 //
-// Connect clients ([connectrpc.com/connect]) run over net/http: give them
-// an http.Client whose Transport is a [dpop.Transport] and each call
-// carries a proof for the URL above, with the nonce and the retries of
-// that Transport. Nothing of this package is needed.
+// Connect ([connectrpc.com/connect]) runs over net/http, and needs nothing
+// of this package. A client gets an http.Client whose Transport is a
+// [dpop.Transport]: each call carries a proof for the URL above, with the
+// nonce and the retries of that Transport, whichever of the Connect, gRPC
+// and gRPC-Web protocols it speaks. A server puts its handlers behind
+// [resource.Verifier.Handler], which answers a refusal with a 401 and its
+// challenge before connect-go sees the call; the handlers read the token
+// with [resource.FromContext]. A gRPC server refuses with a status in the
+// answer's trailers, which a dpop.Transport under a Connect client of the
+// gRPC protocol learns a nonce from but does not retry (the HTTP status is
+// 200): the next call carries the nonce.
 //
 // [RFC 9449]: https://www.rfc-editor.org/rfc/rfc9449
 // [connectrpc.com/connect]: https://pkg.go.dev/connectrpc.com/connect

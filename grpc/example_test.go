@@ -7,11 +7,14 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log"
+	"net"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/dpoptest"
 	dpopgrpc "github.com/dpopkit/dpop/grpc"
+	"github.com/dpopkit/dpop/resource"
 	"golang.org/x/oauth2/clientcredentials"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -47,6 +50,80 @@ func ExampleCredentials() {
 	}
 	defer conn.Close()
 	// Use conn with the service's generated client.
+}
+
+// A gRPC API verifies each call with a resource.Verifier (JWT access
+// tokens of its issuer, server nonces) through a Server's interceptors; a
+// client of this package calls it over TLS with tokens of the client
+// credentials grant, meets the nonce once, and the handler finds the
+// verified token in its context. The issuer here is dpoptest's.
+func ExampleServer() {
+	ctx := context.Background()
+	issuer := dpoptest.NewServer(nil)
+	defer issuer.Close()
+
+	// The API.
+	tokens, err := resource.NewJWTVerifier(ctx, issuer.URL, issuer.URL, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	nonceKey := make([]byte, 32) // shared by the API's instances, kept secret
+	rand.Read(nonceKey)
+	nonces, err := resource.NewNonceIssuer(nonceKey, time.Minute)
+	if err != nil {
+		log.Fatal(err)
+	}
+	verifier, err := resource.NewVerifier(resource.Config{
+		Tokens: tokens,
+		Nonces: nonces,
+		Trace: &resource.Trace{
+			NonceChallenged: func(resource.NonceChallengeInfo) { fmt.Println("server: use_dpop_nonce") },
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	api := &dpopgrpc.Server{Verifier: verifier} // PublicURL: "https://api.example.com" behind a proxy
+	serverTLS, clientTLS := exampleTLS()        // a self-signed certificate for 127.0.0.1
+	gs := grpc.NewServer(append(api.ServerOptions(), grpc.Creds(serverTLS))...)
+	gs.RegisterService(&echoDesc, nil) // Whoami answers who resource.FromContext says called
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go gs.Serve(l)
+	defer gs.Stop()
+
+	// The client.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		log.Fatal(err)
+	}
+	signer, err := dpop.NewSigner(key, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cc := &dpop.ClientCredentials{
+		OAuth2: &clientcredentials.Config{ClientID: "backend", ClientSecret: "backend-secret", TokenURL: issuer.Endpoint().TokenURL},
+		Signer: signer,
+	}
+	creds := &dpopgrpc.Credentials{Signer: signer, Source: cc.TokenSource(ctx)}
+	conn, err := grpc.NewClient(l.Addr().String(), append(creds.DialOptions(), grpc.WithTransportCredentials(clientTLS))...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	for range 2 {
+		out := new(wrapperspb.StringValue)
+		if err := conn.Invoke(ctx, "/dpop.test.Echo/Whoami", wrapperspb.String(""), out); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("client:", out.Value == "backend "+signer.Thumbprint())
+	}
+	// Output:
+	// server: use_dpop_nonce
+	// client: true
+	// client: true
 }
 
 // A Connect client needs nothing of this package: its http.Client comes

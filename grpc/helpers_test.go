@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/dpoptest"
 	dpopgrpc "github.com/dpopkit/dpop/grpc"
+	"github.com/dpopkit/dpop/resource"
 	"golang.org/x/oauth2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -36,32 +38,32 @@ import (
 )
 
 // The test service, "dpop.test.Echo", written by hand (no protoc): Echo
-// is unary, Count streams n messages for the request "n".
+// is unary, Count streams n messages for the request "n"; Whoami and
+// WhoamiStream answer the subject and the jkt of the token in their
+// context (resource.FromContext), or "nobody".
 const (
-	echoService = "dpop.test.Echo"
-	echoMethod  = "/" + echoService + "/Echo"
-	countMethod = "/" + echoService + "/Count"
+	echoService        = "dpop.test.Echo"
+	echoMethod         = "/" + echoService + "/Echo"
+	countMethod        = "/" + echoService + "/Count"
+	whoamiMethod       = "/" + echoService + "/Whoami"
+	whoamiStreamMethod = "/" + echoService + "/WhoamiStream"
 )
+
+// whoami describes the token a handler finds in its context.
+func whoami(ctx context.Context) string {
+	if at, ok := resource.FromContext(ctx); ok {
+		return at.Subject + " " + at.JKT
+	}
+	return "nobody"
+}
 
 var echoDesc = grpc.ServiceDesc{
 	ServiceName: echoService,
 	HandlerType: (*any)(nil),
-	Methods: []grpc.MethodDesc{{
-		MethodName: "Echo",
-		Handler: func(_ any, ctx context.Context, dec func(any) error, in grpc.UnaryServerInterceptor) (any, error) {
-			req := new(wrapperspb.StringValue)
-			if err := dec(req); err != nil {
-				return nil, err
-			}
-			h := func(ctx context.Context, req any) (any, error) {
-				return wrapperspb.String("echo: " + req.(*wrapperspb.StringValue).Value), nil
-			}
-			if in == nil {
-				return h(ctx, req)
-			}
-			return in(ctx, req, &grpc.UnaryServerInfo{FullMethod: echoMethod}, h)
-		},
-	}},
+	Methods: []grpc.MethodDesc{
+		{MethodName: "Echo", Handler: unaryHandler(echoMethod, func(ctx context.Context, req string) string { return "echo: " + req })},
+		{MethodName: "Whoami", Handler: unaryHandler(whoamiMethod, func(ctx context.Context, _ string) string { return whoami(ctx) })},
+	},
 	Streams: []grpc.StreamDesc{{
 		StreamName:    "Count",
 		ServerStreams: true,
@@ -78,7 +80,34 @@ var echoDesc = grpc.ServiceDesc{
 			}
 			return nil
 		},
+	}, {
+		StreamName:    "WhoamiStream",
+		ServerStreams: true,
+		Handler: func(_ any, ss grpc.ServerStream) error {
+			if err := ss.RecvMsg(new(wrapperspb.StringValue)); err != nil {
+				return err
+			}
+			return ss.SendMsg(wrapperspb.String(whoami(ss.Context())))
+		},
 	}},
+}
+
+// unaryHandler returns the handler of the unary method named full, which
+// answers f of the request.
+func unaryHandler(full string, f func(context.Context, string) string) func(any, context.Context, func(any) error, grpc.UnaryServerInterceptor) (any, error) {
+	return func(_ any, ctx context.Context, dec func(any) error, in grpc.UnaryServerInterceptor) (any, error) {
+		req := new(wrapperspb.StringValue)
+		if err := dec(req); err != nil {
+			return nil, err
+		}
+		h := func(ctx context.Context, req any) (any, error) {
+			return wrapperspb.String(f(ctx, req.(*wrapperspb.StringValue).Value)), nil
+		}
+		if in == nil {
+			return h(ctx, req)
+		}
+		return in(ctx, req, &grpc.UnaryServerInfo{FullMethod: full}, h)
+	}
 }
 
 // echo calls Echo on conn.
@@ -117,9 +146,29 @@ func count(ctx context.Context, conn *grpc.ClientConn, n int) ([]string, error) 
 // self-signed, made now, and a client config that trusts it.
 func testTLS(t testing.TB) (server, client *tls.Config) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	server, client, err := selfSigned()
 	if err != nil {
 		t.Fatal(err)
+	}
+	return server, client
+}
+
+// exampleTLS returns testTLS's configurations as gRPC transport
+// credentials, for examples.
+func exampleTLS() (server, client credentials.TransportCredentials) {
+	s, c, err := selfSigned()
+	if err != nil {
+		log.Fatal(err)
+	}
+	return credentials.NewTLS(s), credentials.NewTLS(c)
+}
+
+// selfSigned returns a server certificate for 127.0.0.1 and localhost,
+// self-signed, made now, and a client config that trusts it.
+func selfSigned() (server, client *tls.Config, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
@@ -135,17 +184,16 @@ func testTLS(t testing.TB) (server, client *tls.Config) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}}
-	client = &tls.Config{RootCAs: pool}
-	return server, client
+	return server, &tls.Config{RootCAs: pool}, nil
 }
 
 // newSigner returns a signer for a new key: Ed25519, or ECDSA P-256 when
@@ -173,18 +221,22 @@ func newSigner(t testing.TB, ec bool) *dpop.Signer {
 	return s
 }
 
-// testServer is a gRPC resource server on 127.0.0.1 that checks DPoP in
-// an interceptor with dpoptest's Verifier (go-jose), the independent
-// verifier of this repository: the proof (RFC 9449 §4.3) for a POST to
-// base + "/<service>/<method>", the token against the tokens it issued
-// (their key binding, §7.1), the nonce when required (§9). It refuses
-// with codes.Unauthenticated, the challenge in the www-authenticate
-// trailer, its nonce in dpop-nonce and its clock in date.
+// testServer is a gRPC resource server on 127.0.0.1 that checks DPoP
+// with this package's [dpopgrpc.Server] on a resource.Verifier or, with
+// the option dpoptest, in a test interceptor with dpoptest's Verifier
+// (go-jose), the independent verifier of this repository: the proof
+// (RFC 9449 §4.3) for a POST to base + "/<service>/<method>", the token
+// against the tokens it issued (their key binding, §7.1), the nonce when
+// required (§9). It refuses with codes.Unauthenticated, the challenge in
+// the www-authenticate trailer, its nonce in dpop-nonce and its clock in
+// date. It records the proofs it receives and the outcome of each call.
 type testServer struct {
 	addr string // host:port
 	base string // the URL its htu must start with: https://127.0.0.1:port
 
-	verifier dpoptest.Verifier
+	verifier dpoptest.Verifier     // with the option dpoptest
+	server   *dpopgrpc.Server      // otherwise
+	nonces   *resource.NonceIssuer // of server, with requireNonce
 	grpc     *grpc.Server
 
 	mu           sync.Mutex // guards the fields below
@@ -205,13 +257,24 @@ type testServer struct {
 }
 
 type serverOptions struct {
-	requireNonce    bool   // a nonce is required (RFC 9449 §9)
-	acceptPrevious  bool   // the nonce before the current one is accepted too
-	alwaysChallenge bool   // every call is refused with use_dpop_nonce and a new nonce
-	proofOnly       bool   // a call without a token is accepted
-	noCheck         bool   // nothing is checked (benchmarks)
-	insecure        bool   // no TLS
-	base            string // if set, instead of the listener's URL
+	requireNonce   bool   // a nonce is required (RFC 9449 §9)
+	acceptPrevious bool   // after a rotation, the nonce before the current one is accepted too
+	noCheck        bool   // nothing is checked (benchmarks)
+	insecure       bool   // no TLS
+	base           string // if set, instead of the listener's URL
+
+	// dpoptest checks the calls with dpoptest's verifier in a test
+	// interceptor; the options below need it.
+	dpoptest        bool
+	alwaysChallenge bool // every call is refused with use_dpop_nonce and a new nonce
+	proofOnly       bool // a call without a token is accepted
+}
+
+// bothServers runs f against a testServer of this package (resource) and
+// one of dpoptest's verifier, each in a subtest.
+func bothServers(t *testing.T, f func(t *testing.T, dpoptest bool)) {
+	t.Run("resource", func(t *testing.T) { f(t, false) })
+	t.Run("dpoptest", func(t *testing.T) { f(t, true) })
 }
 
 // newTestServer starts a testServer; the test stops it.
@@ -224,6 +287,9 @@ func newTestServer(t testing.TB, opts serverOptions) (*testServer, *tls.Config) 
 		tokens:       make(map[string]string),
 		revoked:      make(map[string]bool),
 	}
+	if (opts.alwaysChallenge || opts.proofOnly) && !opts.dpoptest {
+		t.Fatal("test server: alwaysChallenge and proofOnly need dpoptest")
+	}
 	s.verifier.Now = s.now
 	s.rotate()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -232,9 +298,43 @@ func newTestServer(t testing.TB, opts serverOptions) (*testServer, *tls.Config) 
 	}
 	s.addr = l.Addr().String()
 	var clientTLS *tls.Config
-	serverOpts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.unary),
-		grpc.ChainStreamInterceptor(s.stream),
+	var serverOpts []grpc.ServerOption
+	if opts.dpoptest || opts.noCheck {
+		serverOpts = []grpc.ServerOption{
+			grpc.ChainUnaryInterceptor(s.unary),
+			grpc.ChainStreamInterceptor(s.stream),
+		}
+	} else {
+		cfg := resource.Config{
+			Tokens: testTokens{s},
+			Now:    s.now,
+			Trace: &resource.Trace{
+				Verified: func(resource.VerifiedInfo) { s.outcome("") },
+				Refused: func(ri resource.RefusedInfo) {
+					if ri.Code == "" {
+						s.outcome("refused " + string(ri.Reason))
+					} else {
+						s.outcome(string(ri.Code))
+					}
+				},
+			},
+		}
+		if opts.requireNonce {
+			s.nonces, err = resource.NewNonceIssuer([]byte(rand.Text()+rand.Text()), time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Nonces = s.nonces
+		}
+		v, err := resource.NewVerifier(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.server = &dpopgrpc.Server{Verifier: v, PublicURL: opts.base, Now: s.now}
+		serverOpts = append([]grpc.ServerOption{
+			grpc.ChainUnaryInterceptor(s.recordUnary),
+			grpc.ChainStreamInterceptor(s.recordStream),
+		}, s.server.ServerOptions()...)
 	}
 	if opts.insecure {
 		s.base = "http://" + s.addr
@@ -274,8 +374,15 @@ func (s *testServer) setBase(base string) {
 	s.base = base
 }
 
-// rotate makes a new current nonce; the old one is refused from now on.
+// rotate makes a new current nonce; the old one is refused from now on,
+// unless acceptPrevious is set.
 func (s *testServer) rotate() {
+	if s.nonces != nil {
+		s.nonces.Rotate([]byte(rand.Text() + rand.Text()))
+		if !s.opts.acceptPrevious {
+			s.nonces.Rotate([]byte(rand.Text() + rand.Text()))
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nonceSeq++
@@ -283,8 +390,11 @@ func (s *testServer) rotate() {
 	s.nonce = fmt.Sprintf("nonce-%d-%s", s.nonceSeq, rand.Text()[:8])
 }
 
-// currentNonce returns the nonce the server accepts now.
+// currentNonce returns the nonce the server announces now.
 func (s *testServer) currentNonce() string {
+	if s.server != nil {
+		return s.server.Verifier.Nonce()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.nonce
@@ -347,6 +457,49 @@ func (s *testServer) count(code string) int {
 type refusal struct {
 	code, desc string
 	date       bool // whether the server's clock goes with it
+}
+
+// record records the DPoP metadata of a call.
+func (s *testServer) record(ctx context.Context) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := md["dpop"]; len(p) == 1 {
+		s.proofs = append(s.proofs, p[0])
+		s.auths = append(s.auths, strings.Join(md["authorization"], ","))
+	}
+}
+
+// outcome records the outcome of a call: "" for success.
+func (s *testServer) outcome(code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.codes = append(s.codes, code)
+}
+
+func (s *testServer) recordUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	s.record(ctx)
+	return h(ctx, req)
+}
+
+func (s *testServer) recordStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	s.record(ss.Context())
+	return h(srv, ss)
+}
+
+// testTokens is the TokenVerifier of a testServer: the tokens it issued,
+// as long as they are not revoked, for the subject "alice".
+type testTokens struct{ s *testServer }
+
+func (tt testTokens) VerifyToken(_ context.Context, token string) (*resource.AccessToken, error) {
+	s := tt.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	jkt, ok := s.tokens[token]
+	if !ok || s.revoked[token] || s.refuseTokens {
+		return nil, errors.New("dpop test server: unknown or revoked token")
+	}
+	return &resource.AccessToken{Subject: "alice", JKT: jkt, Scopes: []string{"echo"}}, nil
 }
 
 func (s *testServer) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
