@@ -6,9 +6,12 @@ import (
 
 	"github.com/dpopkit/dpop"
 	dpopgrpc "github.com/dpopkit/dpop/grpc"
+	"github.com/dpopkit/dpop/resource"
 	"golang.org/x/oauth2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 )
 
 // bearerCreds are the static bearer credentials DPoP is measured against:
@@ -29,25 +32,29 @@ func (bearerCreds) RequireTransportSecurity() bool { return true }
 // BenchmarkUnary measures one unary RPC over TLS on 127.0.0.1 with a
 // static bearer credential, and with DPoP (a new proof per RPC, the
 // interceptors installed), against the same server. The server checks
-// nothing, so the difference is what the client pays; "verified" adds the
-// server's check of the proof by dpoptest's verifier (go-jose), for scale.
-// Besides the time, cpu-µs/op is the CPU time of the process (client and
-// server) per RPC, which other load on the machine changes less.
+// nothing, so the difference is what the client pays; "Server" adds the
+// server's check by this package's Server on a resource.Verifier (tokens
+// from a map, replays in memory, no nonces), and "dpoptest" the check by
+// dpoptest's verifier (go-jose) instead, for scale. Besides the time,
+// cpu-µs/op is the CPU time of the process (client and server) per RPC,
+// which other load on the machine changes less.
 func BenchmarkUnary(b *testing.B) {
 	for _, bc := range []struct {
-		name    string
-		ec      bool // ES256, else EdDSA
-		dpop    bool
-		checked bool
+		name string
+		ec   bool // ES256, else EdDSA
+		dpop bool
+		opts serverOptions
 	}{
-		{name: "Bearer"},
-		{name: "DPoP/EdDSA", dpop: true},
-		{name: "DPoP/ES256", dpop: true, ec: true},
-		{name: "DPoP/EdDSA/verified", dpop: true, checked: true},
-		{name: "DPoP/ES256/verified", dpop: true, ec: true, checked: true},
+		{name: "Bearer", opts: serverOptions{noCheck: true}},
+		{name: "DPoP/EdDSA", dpop: true, opts: serverOptions{noCheck: true}},
+		{name: "DPoP/ES256", dpop: true, ec: true, opts: serverOptions{noCheck: true}},
+		{name: "DPoP/EdDSA/Server", dpop: true},
+		{name: "DPoP/ES256/Server", dpop: true, ec: true},
+		{name: "DPoP/EdDSA/dpoptest", dpop: true, opts: serverOptions{dpoptest: true}},
+		{name: "DPoP/ES256/dpoptest", dpop: true, ec: true, opts: serverOptions{dpoptest: true}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			srv, clientTLS := newTestServer(b, serverOptions{noCheck: !bc.checked})
+			srv, clientTLS := newTestServer(b, bc.opts)
 			signer := newSigner(b, bc.ec)
 			token := srv.issue(signer)
 			src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token, TokenType: "DPoP"})
@@ -101,6 +108,62 @@ func BenchmarkGetRequestMetadata(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := creds.GetRequestMetadata(ctx, "https://api.example.com/"+echoService); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkServerInterceptor measures the unary server interceptor on a
+// call (no network: a context with the call's metadata) against its
+// floor, resource.Verifier.Verify of the same request alone, in the same
+// run; each iteration has a proof of its own, signed before the timer
+// starts.
+func BenchmarkServerInterceptor(b *testing.B) {
+	for _, ec := range []bool{false, true} {
+		alg := "EdDSA"
+		if ec {
+			alg = "ES256"
+		}
+		signer := newSigner(b, ec)
+		tokens := mapTokens{"tok": signer.Thumbprint()}
+		v, err := resource.NewVerifier(resource.Config{Tokens: tokens, Replay: &resource.MemoryStore{MaxEntries: 1 << 22, MaxPerKey: 1 << 22}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		const url = "https://api.example.com" + echoMethod
+		proofs := func(b *testing.B) []string {
+			ps := make([]string, b.N)
+			for i := range ps {
+				if ps[i], err = signer.Proof("POST", url, &dpop.ProofOptions{AccessToken: "tok"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			return ps
+		}
+		b.Run(alg+"/Verify", func(b *testing.B) {
+			ps := proofs(b)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := v.Verify(ctx, &resource.Request{Method: "POST", URL: url, Authorization: []string{"DPoP tok"}, DPoP: ps[i : i+1]}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(alg+"/Interceptor", func(b *testing.B) {
+			ps := proofs(b)
+			intercept := (&dpopgrpc.Server{Verifier: v}).UnaryServerInterceptor()
+			ctx := peer.NewContext(context.Background(), &peer.Peer{AuthInfo: tlsInfo})
+			info := &grpc.UnaryServerInfo{FullMethod: echoMethod}
+			handler := func(ctx context.Context, req any) (any, error) { return req, nil }
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				md := metadata.MD{":authority": {"api.example.com"}, "authorization": {"DPoP tok"}, "dpop": ps[i : i+1]}
+				if _, err := intercept(metadata.NewIncomingContext(ctx, md), nil, info, handler); err != nil {
 					b.Fatal(err)
 				}
 			}

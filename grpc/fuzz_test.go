@@ -3,10 +3,12 @@ package dpopgrpc
 import (
 	"context"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/resource"
 	"golang.org/x/oauth2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -75,3 +77,53 @@ func (invalidatingSource) Token() (*oauth2.Token, error) {
 }
 func (s invalidatingSource) TokenContext(context.Context) (*oauth2.Token, error) { return s.Token() }
 func (invalidatingSource) Invalidate(*oauth2.Token) bool                         { return true }
+
+// refusalMessage is the status message of a refusal: fixed words, a code
+// and a reason, nothing a client sent (the challenge's own text is the
+// resource package's, fuzzed there).
+var refusalMessage = regexp.MustCompile(`^dpop: request refused(: [a-z_]+)? \([a-z_]+\)$`)
+
+// FuzzServer feeds a call's metadata, as a hostile client may send it, to
+// the Server's check: no panic, every refusal codes.Unauthenticated with
+// one DPoP challenge, the date, and a status message of a fixed code and
+// reason.
+func FuzzServer(f *testing.F) {
+	f.Add("api.example.com", "DPoP tok", "eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.c2ln")
+	f.Add("", "Bearer tok", "")
+	f.Add("[::1]:443", "DPoP a\nDPoP b", "x\ny")
+	f.Add("a/b?c#d", "dpop   tok", "..")
+	v, err := resource.NewVerifier(resource.Config{Tokens: noTokens{}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := &Server{Verifier: v}
+	f.Fuzz(func(t *testing.T, authority, authorization, proof string) {
+		md := metadata.MD{}
+		for k, v := range map[string]string{":authority": authority, "authorization": authorization, "dpop": proof} {
+			if v != "" {
+				md[k] = strings.Split(v, "\n")
+			}
+		}
+		ctx := metadata.NewIncomingContext(context.Background(), md)
+		_, _, trailer, err := s.verify(ctx, "/dpop.test.Echo/Echo")
+		if status.Code(err) != codes.Unauthenticated {
+			t.Fatalf("err = %v; want Unauthenticated", err)
+		}
+		if msg := status.Convert(err).Message(); !refusalMessage.MatchString(msg) {
+			t.Fatalf("message %q is not made of a code and a reason only", msg)
+		}
+		if wa := trailer[mdWWWAuthenticate]; len(wa) != 1 || !strings.HasPrefix(wa[0], "DPoP ") {
+			t.Fatalf("www-authenticate = %q; want one DPoP challenge", wa)
+		}
+		if d := trailer[mdDate]; len(d) != 1 {
+			t.Fatalf("date = %q; want one", d)
+		}
+	})
+}
+
+// noTokens refuses every token.
+type noTokens struct{}
+
+func (noTokens) VerifyToken(context.Context, string) (*resource.AccessToken, error) {
+	return nil, errors.New("no token is valid")
+}

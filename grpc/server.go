@@ -122,16 +122,15 @@ func (s *Server) verify(ctx context.Context, method string) (at *resource.Access
 	if v == nil {
 		return nil, nil, nil, status.Error(codes.Internal, "dpop: Server's Verifier is nil")
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
 	nonce := v.Nonce()
 	if nonce != "" {
 		header = metadata.MD{mdNonce: {nonce}}
 	}
 	at, err = v.Verify(ctx, &resource.Request{
 		Method:        http.MethodPost,
-		URL:           s.url(ctx, md, method),
-		Authorization: md["authorization"],
-		DPoP:          md[mdProof],
+		URL:           s.url(ctx, method),
+		Authorization: metadata.ValueFromIncomingContext(ctx, "authorization"),
+		DPoP:          metadata.ValueFromIncomingContext(ctx, mdProof),
 	})
 	if err == nil {
 		return at, header, nil, nil
@@ -161,7 +160,7 @@ func (s *Server) verify(ctx context.Context, method string) (at *resource.Access
 
 // url returns the URL of a call of method: PublicURL, or the call's own
 // scheme and authority, followed by the method's path.
-func (s *Server) url(ctx context.Context, md metadata.MD, method string) string {
+func (s *Server) url(ctx context.Context, method string) string {
 	if s.PublicURL != "" {
 		return strings.TrimSuffix(s.PublicURL, "/") + method
 	}
@@ -170,7 +169,7 @@ func (s *Server) url(ctx context.Context, md metadata.MD, method string) string 
 		scheme = "http"
 	}
 	authority := ""
-	if a := md[":authority"]; len(a) == 1 {
+	if a := metadata.ValueFromIncomingContext(ctx, ":authority"); len(a) == 1 {
 		authority = a[0]
 	}
 	return scheme + "://" + authority + method
