@@ -74,6 +74,8 @@ func verifyAuthResponse(query url.Values, state, issuer string, requireISS bool)
 		return "", errors.New("dpop: authorization response state does not match the request's (RFC 6749 §10.12)")
 	}
 	switch iss, ok := query["iss"]; {
+	case ok && len(iss) == 0: // present without a value: made by a caller's parsing, never by url.ParseQuery
+		return "", errors.New("dpop: authorization response has an iss parameter without a value (RFC 9207 §2)")
 	case ok && issuer == "":
 		return "", errors.New("dpop: authorization response has iss, but the expected issuer is empty (RFC 9207)")
 	case ok && iss[0] != issuer:

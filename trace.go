@@ -157,8 +157,12 @@ func join[T any](a, b func(T)) func(T) {
 
 // NewLogTrace returns a Trace that logs every event to l at debug level,
 // with the event's context, and without secrets (the info structs hold
-// none).
+// none). It panics, with a message saying so, when l is nil: it has no
+// error result, and a nil logger would otherwise fail inside a request.
 func NewLogTrace(l *slog.Logger) *Trace {
+	if l == nil {
+		panic("dpop: NewLogTrace: the logger is nil")
+	}
 	log := func(ctx context.Context, msg string, attrs ...slog.Attr) {
 		if ctx == nil {
 			ctx = context.Background()
