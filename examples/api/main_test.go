@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/dpoptest"
+)
+
+// TestAPI calls the command with the SDK's client, tokens from a dpoptest
+// authorization server: GET and POST under /api/ answer what the token
+// grants.
+func TestAPI(t *testing.T) {
+	as := dpoptest.NewServer(nil)
+	defer as.Close()
+	api := startAPI(t, nil, "-issuer", as.URL, "-audience", as.URL)
+
+	signer := newSigner(t)
+	cc := &dpop.ClientCredentials{
+		OAuth2: &clientcredentials.Config{
+			ClientID: "backend", ClientSecret: "backend-secret",
+			TokenURL: as.Endpoint().TokenURL, Scopes: []string{"read"},
+		},
+		Signer: signer,
+	}
+	client := cc.Client(context.Background())
+	for _, method := range []string{"GET", "POST"} {
+		req, _ := http.NewRequest(method, api.URL+"/api/items/7?page=2", strings.NewReader(""))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", method, resp.StatusCode, body)
+		}
+		g := decodeGrant(t, body)
+		if g.Sub == "" || g.JKT != signer.Thumbprint() || g.ClientID != "backend" || g.Scope != "read" || g.Method != method || g.Path != "/api/items/7" {
+			t.Errorf("%s: %+v; want jkt %s, client_id backend, scope read", method, g, signer.Thumbprint())
+		}
+	}
+
+	// Other methods and paths are not served.
+	tok, err := cc.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, _ := signer.Proof("DELETE", api.URL+"/api/items/7", &dpop.ProofOptions{AccessToken: tok.AccessToken})
+	if st, _, _, _ := rawRequest(t, http.DefaultTransport, "DELETE", api.URL+"/api/items/7", "DPoP "+tok.AccessToken, proof); st != http.StatusMethodNotAllowed {
+		t.Errorf("DELETE: %d, want 405", st)
+	}
+}
+
+// TestAPIRefused: a refused proof, a replay, no credentials, a proof for
+// another URL each get a 401 DPoP challenge with the right code and the
+// resource_metadata parameter (RFC 9728 §5.1).
+func TestAPIRefused(t *testing.T) {
+	as := dpoptest.NewServer(nil)
+	defer as.Close()
+	api := startAPI(t, nil, "-issuer", as.URL, "-audience", as.URL)
+	signer := newSigner(t)
+	token := as.IssueToken(signer.Thumbprint(), "alice", "read")
+	u := api.URL + "/api/x"
+	rt := http.DefaultTransport
+
+	good, _ := signer.Proof("GET", u, &dpop.ProofOptions{AccessToken: token})
+	if st, _, _, body := rawRequest(t, rt, "GET", u, "DPoP "+token, good); st != 200 {
+		t.Fatalf("valid request: %d %s", st, body)
+	}
+	other, _ := signer.Proof("GET", "http://api.example.com/api/x", &dpop.ProofOptions{AccessToken: token})
+	noATH, _ := signer.Proof("GET", u, nil)
+	tests := []struct {
+		name   string
+		auth   string
+		proofs []string
+		code   string
+	}{
+		{"replay", "DPoP " + token, []string{good}, "invalid_dpop_proof"},
+		{"other htu", "DPoP " + token, []string{other}, "invalid_dpop_proof"},
+		{"no ath", "DPoP " + token, []string{noATH}, "invalid_dpop_proof"},
+		{"no proof", "DPoP " + token, nil, "invalid_dpop_proof"},
+		{"another key's token", "DPoP " + as.IssueToken(newSigner(t).Thumbprint(), "bob", ""), []string{mustProof(t, signer, "GET", u, as.IssueToken(newSigner(t).Thumbprint(), "bob", ""))}, "invalid_dpop_proof"},
+		{"no credentials", "", nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", u, nil)
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			for _, p := range tt.proofs {
+				req.Header.Add("DPoP", p)
+			}
+			resp, err := rt.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			ch := resp.Header.Get("WWW-Authenticate")
+			if resp.StatusCode != 401 || !strings.HasPrefix(ch, "DPoP") || challengeCode(ch) != tt.code {
+				t.Errorf("%d %q, want 401 DPoP error=%q", resp.StatusCode, ch, tt.code)
+			}
+			if !strings.Contains(ch, `resource_metadata="`+api.URL+`/.well-known/oauth-protected-resource"`) {
+				t.Errorf("challenge %q without resource_metadata", ch)
+			}
+		})
+	}
+}
+
+func mustProof(t testing.TB, s *dpop.Signer, method, u, token string) string {
+	t.Helper()
+	p, err := s.Proof(method, u, &dpop.ProofOptions{AccessToken: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestAPINonce: with -require-nonce, a proof without the nonce gets a
+// use_dpop_nonce challenge carrying one (RFC 9449 §9), and the SDK's client
+// meets it with one retry; two instances with the same -nonce-key-file
+// accept each other's nonces.
+func TestAPINonce(t *testing.T) {
+	as := dpoptest.NewServer(nil)
+	defer as.Close()
+	key := t.TempDir() + "/nonce.key"
+	if err := writeFile(key, strings.Repeat("ab", 32)+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	a := startAPI(t, nil, "-issuer", as.URL, "-audience", as.URL, "-require-nonce", "-nonce-key-file", key, "-public-url", "http://127.0.0.1:1")
+	b := startAPI(t, []string{"DPOP_NONCE_KEY=" + strings.Repeat("ab", 32)}, "-issuer", as.URL, "-audience", as.URL, "-require-nonce", "-public-url", "http://127.0.0.1:1")
+
+	signer := newSigner(t)
+	token := as.IssueToken(signer.Thumbprint(), "alice", "read")
+	u := "http://127.0.0.1:1/api/n"
+	st, code, nonce, _ := rawRequest(t, dialTo(a.Addr), "GET", u, "DPoP "+token, mustProof(t, signer, "GET", u, token))
+	if st != 401 || code != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("proof without nonce: %d %q nonce %q, want 401 use_dpop_nonce with a nonce", st, code, nonce)
+	}
+	p, _ := signer.Proof("GET", u, &dpop.ProofOptions{AccessToken: token, Nonce: nonce})
+	if st, code, _, body := rawRequest(t, dialTo(b.Addr), "GET", u, "DPoP "+token, p); st != 200 {
+		t.Fatalf("nonce of A at B: %d %q %s", st, code, body)
+	}
+
+	// The SDK's client: one challenge, one retry, then the nonce is known.
+	var n int
+	client := dpop.NewClient(context.WithValue(context.Background(), oauth2.HTTPClient,
+		&http.Client{Transport: countingTransport{dialTo(a.Addr), &n}}),
+		oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token, TokenType: "DPoP"}), signer)
+	for i := range 3 {
+		resp, err := client.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("call %d: %d", i, resp.StatusCode)
+		}
+	}
+	if n != 4 {
+		t.Errorf("%d round trips for 3 calls, want 4 (one nonce challenge)", n)
+	}
+}
+
+type countingTransport struct {
+	base http.RoundTripper
+	n    *int
+}
+
+func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	*c.n++
+	return c.base.RoundTrip(r)
+}
+
+// TestAPIMetadata: the RFC 9728 document at the well-known URL.
+func TestAPIMetadata(t *testing.T) {
+	as := dpoptest.NewServer(nil)
+	defer as.Close()
+	api := startAPI(t, nil, "-issuer", as.URL, "-audience", as.URL)
+	resp, err := http.Get(api.URL + "/.well-known/oauth-protected-resource")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d %v", resp.StatusCode, err)
+	}
+	if m["resource"] != api.URL || m["dpop_bound_access_tokens_required"] != true {
+		t.Errorf("document %v", m)
+	}
+	if as, _ := m["authorization_servers"].([]any); len(as) != 1 {
+		t.Errorf("authorization_servers %v", m["authorization_servers"])
+	}
+	if algs, _ := m["dpop_signing_alg_values_supported"].([]any); len(algs) == 0 {
+		t.Errorf("dpop_signing_alg_values_supported %v", m["dpop_signing_alg_values_supported"])
+	}
+	// The SDK's client finds the authorization server from it.
+	pr, err := dpop.DiscoverResource(context.Background(), api.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = pr
+}
+
+// TestLoadNonceKey reads hex and base64 keys, refuses short ones.
+func TestLoadNonceKey(t *testing.T) {
+	hex := strings.Repeat("0f", 32)
+	for _, s := range []string{hex, "D" + "w8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8=", "Dw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8"} {
+		k, err := loadNonceKey("", s)
+		if err != nil || len(k) != 32 {
+			t.Errorf("%q: %d bytes, %v", s, len(k), err)
+		}
+	}
+	if k, err := loadNonceKey("", ""); k != nil || err != nil {
+		t.Errorf("empty: %v %v", k, err)
+	}
+	if _, err := loadNonceKey("", "abcd"); err == nil {
+		t.Error("a 2-byte key accepted")
+	}
+	if _, err := loadNonceKey("", "not a key!"); err == nil || strings.Contains(err.Error(), "not a key") {
+		t.Errorf("err %v (must not echo the key)", err)
+	}
+}
