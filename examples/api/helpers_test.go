@@ -213,3 +213,87 @@ func decodeGrant(t testing.TB, body []byte) grant {
 func fullTest() bool { return os.Getenv("DPOP_FULL_TEST") == "1" }
 
 func writeFile(name, s string) error { return os.WriteFile(name, []byte(s), 0o600) }
+
+// redisAddr returns the Redis of scripts/with-redis.sh, or skips (fails
+// under DPOP_FULL_TEST=1).
+func redisAddr(t *testing.T) string {
+	t.Helper()
+	addr := os.Getenv("DPOP_REDIS_ADDR")
+	if addr == "" {
+		msg := "no Redis: run under scripts/with-redis.sh (sets DPOP_REDIS_ADDR)"
+		if fullTest() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return addr
+}
+
+// redisServer is a redis-server of a test's own, on a fixed port so that
+// it can be stopped and started again at the same address.
+type redisServer struct {
+	Addr string
+	port string
+	dir  string
+	cmd  *exec.Cmd
+}
+
+// newRedisServer starts redis-server on a free 127.0.0.1 port, without
+// persistence; it is stopped at the end of the test.
+func newRedisServer(t *testing.T) *redisServer {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		msg := "no redis-server on PATH: run under scripts/with-redis.sh"
+		if fullTest() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	s := &redisServer{Addr: addr, port: port, dir: t.TempDir()}
+	s.Start(t)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Start starts the server and waits until it answers.
+func (s *redisServer) Start(t *testing.T) {
+	t.Helper()
+	s.cmd = exec.Command("redis-server", "--bind", "127.0.0.1", "--port", s.port,
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"))
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+		if err == nil {
+			c.Write([]byte("PING\r\n"))
+			buf := make([]byte, 7)
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			n, _ := io.ReadFull(c, buf)
+			c.Close()
+			if string(buf[:n]) == "+PONG\r\n" {
+				return
+			}
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	s.Stop()
+	t.Fatalf("redis-server on %s did not answer within 5s", s.Addr)
+}
+
+// Stop kills the server and waits for it.
+func (s *redisServer) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+	s.cmd = nil
+}

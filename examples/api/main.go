@@ -42,6 +42,7 @@ type config struct {
 	requireNonce                      bool
 	nonceKeyFile                      string
 	redisAddr                         string
+	redisTimeout                      time.Duration
 	verbose                           bool
 }
 
@@ -55,6 +56,7 @@ func main() {
 	fs.BoolVar(&c.requireNonce, "require-nonce", false, "require a server nonce in every proof (RFC 9449 §9)")
 	fs.StringVar(&c.nonceKeyFile, "nonce-key-file", "", "`file` holding the nonce key (hex or base64, at least 32 bytes), shared by every instance; else $DPOP_NONCE_KEY, else a random key")
 	fs.StringVar(&c.redisAddr, "redis", "", "Redis `address` (host:port) keeping the accepted proofs, shared by every instance (default: in memory)")
+	fs.DurationVar(&c.redisTimeout, "redis-timeout", 0, "bound on each claim in Redis, after which the request gets 503 (default: redisstore.DefaultTimeout)")
 	fs.BoolVar(&c.verbose, "v", false, "log accepted requests too (slog Debug)")
 	fs.Parse(os.Args[1:])
 
@@ -133,7 +135,8 @@ func run(ctx context.Context, c config, logger *slog.Logger, stdout *os.File) er
 		})
 		defer rdb.Close()
 		rc.Replay = &redisstore.Store{
-			Client: rdb,
+			Client:  rdb,
+			Timeout: c.redisTimeout,
 			OnUnavailable: func(ctx context.Context, err *redisstore.UnavailableError) {
 				logger.ErrorContext(ctx, "replay store unavailable", "err", err)
 			},

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -231,3 +234,229 @@ func TestLoadNonceKey(t *testing.T) {
 		t.Errorf("err %v (must not echo the key)", err)
 	}
 }
+
+// The public URL of the instances behind the "load balancer" of the
+// two-instance tests: the test's transport dials one instance or the other.
+const sharedURL = "http://127.0.0.1:1"
+
+// twoInstances starts two instances on the Redis at addr, with nonces
+// required under one shared key (issue 20 item 5).
+func twoInstances(t *testing.T, as *dpoptest.Server, addr string, more ...string) (a, b *instance) {
+	t.Helper()
+	env := []string{"DPOP_NONCE_KEY=" + strings.Repeat("5a", 32)}
+	args := []string{"-issuer", as.URL, "-audience", as.URL, "-public-url", sharedURL, "-require-nonce", "-redis", addr}
+	args = append(args, more...)
+	return startAPI(t, env, args...), startAPI(t, env, args...)
+}
+
+// TestTwoInstancesRedis: a proof accepted by one instance is refused by the
+// other, sent byte for byte; a nonce of one is accepted by the other.
+func TestTwoInstancesRedis(t *testing.T) {
+	addr := redisAddr(t)
+	as := dpoptest.NewServer(nil)
+	defer as.Close()
+	a, b := twoInstances(t, as, addr)
+	toA, toB := dialTo(a.Addr), dialTo(b.Addr)
+	signer := newSigner(t)
+	token := as.IssueToken(signer.Thumbprint(), "alice", "read")
+	u := sharedURL + "/api/orders"
+
+	// A nonce of A ...
+	st, code, nonce, _ := rawRequest(t, toA, "POST", u, "DPoP "+token, mustProof(t, signer, "POST", u, token))
+	if st != 401 || code != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("no nonce: %d %q, want 401 use_dpop_nonce", st, code)
+	}
+	// ... accepted by B.
+	proof, _ := signer.Proof("POST", u, &dpop.ProofOptions{AccessToken: token, Nonce: nonce})
+	st, code, _, body := rawRequest(t, toB, "POST", u, "DPoP "+token, proof)
+	if st != 200 {
+		t.Fatalf("A's nonce at B: %d %q %s", st, code, body)
+	}
+	// The same request, byte for byte, at A: a replay.
+	st, code, _, _ = rawRequest(t, toA, "POST", u, "DPoP "+token, proof)
+	if st != 401 || code != "invalid_dpop_proof" {
+		t.Errorf("proof accepted by B, replayed at A: %d %q, want 401 invalid_dpop_proof", st, code)
+	}
+	if !strings.Contains(a.stderr.String(), "reason=replay") {
+		t.Errorf("A did not log the replay; stderr:\n%s", a.stderr)
+	}
+	// And the other way round.
+	proof, _ = signer.Proof("POST", u, &dpop.ProofOptions{AccessToken: token, Nonce: nonce})
+	if st, code, _, _ = rawRequest(t, toA, "POST", u, "DPoP "+token, proof); st != 200 {
+		t.Fatalf("at A: %d %q", st, code)
+	}
+	if st, code, _, _ = rawRequest(t, toB, "POST", u, "DPoP "+token, proof); st != 401 || code != "invalid_dpop_proof" {
+		t.Errorf("proof accepted by A, replayed at B: %d %q", st, code)
+	}
+}
+
+// TestTwoInstancesRedisDown: with their Redis stopped, both instances
+// answer 503 (fail closed, the client keeps its token), and both recover
+// when it is back on the same address.
+func TestTwoInstancesRedisDown(t *testing.T) {
+	rs := newRedisServer(t)
+	as := dpoptest.NewServer(nil)
+	defer as.Close()
+	a, b := twoInstances(t, as, rs.Addr)
+	signer := newSigner(t)
+	token := as.IssueToken(signer.Thumbprint(), "alice", "read")
+	u := sharedURL + "/api/x"
+
+	nonce := ""
+	call := func(rt http.RoundTripper) (int, string) {
+		for range 2 { // at most one nonce challenge
+			p, _ := signer.Proof("GET", u, &dpop.ProofOptions{AccessToken: token, Nonce: nonce})
+			st, code, n, _ := rawRequest(t, rt, "GET", u, "DPoP "+token, p)
+			if n != "" {
+				nonce = n
+			}
+			if code != "use_dpop_nonce" {
+				return st, code
+			}
+		}
+		return 0, "use_dpop_nonce twice"
+	}
+	for _, inst := range []*instance{a, b} {
+		if st, code := call(dialTo(inst.Addr)); st != 200 {
+			t.Fatalf("Redis up, %s: %d %q", inst.URL, st, code)
+		}
+	}
+	rs.Stop()
+	for _, inst := range []*instance{a, b} {
+		if st, code := call(dialTo(inst.Addr)); st != 503 {
+			t.Errorf("Redis down, %s: %d %q, want 503", inst.URL, st, code)
+		}
+	}
+	rs.Start(t)
+	for _, inst := range []*instance{a, b} {
+		var st int
+		var code string
+		for range 100 { // go-redis reconnects on the next command
+			if st, code = call(dialTo(inst.Addr)); st == 200 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if st != 200 {
+			t.Errorf("Redis back, %s: %d %q, want 200", inst.URL, st, code)
+		}
+	}
+	for _, inst := range []*instance{a, b} {
+		if !strings.Contains(inst.stderr.String(), "store_unavailable") {
+			t.Errorf("%s did not log the store's failure", inst.URL)
+		}
+	}
+}
+
+// TestTwoInstancesRedisLoad: two instances, 64 concurrent clients each, every
+// proof fresh, with deliberate replays mixed in (each a request accepted
+// earlier, sent byte for byte to the other instance): no fresh proof is
+// refused as a replay, and no replay is accepted.
+func TestTwoInstancesRedisLoad(t *testing.T) {
+	addr := redisAddr(t)
+	as := dpoptest.NewServer(nil)
+	defer as.Close()
+	// The machine running the tests is shared and small: a claim may wait
+	// longer than the Store's default 150 ms for a CPU, and would be
+	// answered 503 (fail closed). Those are counted, and retried as a
+	// client would, with a fresh proof.
+	a, b := twoInstances(t, as, addr, "-redis-timeout", "1s")
+	const (
+		clientsPerInstance = 64
+		callsPerClient     = 24 // 3072 fresh requests in all
+		replayEvery        = 6  // a replay after every 6th accepted call: 512
+	)
+	type sent struct{ auth, proof, url string }
+	var (
+		mu                                  sync.Mutex
+		fresh, freshOK, freshReplayRefused  int
+		unavailable                         int
+		otherRefused                        []string
+		replays, replaysAccepted, replaysOK int
+	)
+	insts := []*instance{a, b}
+	var wg sync.WaitGroup
+	for i := range 2 * clientsPerInstance {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			inst, other := insts[i%2], insts[(i+1)%2]
+			rt, otherRT := dialTo(inst.Addr), dialTo(other.Addr)
+			signer := newSigner(t)
+			token := as.IssueToken(signer.Thumbprint(), fmt.Sprint("client", i), "read")
+			nonce := ""
+			for j := range callsPerClient {
+				u := fmt.Sprintf("%s/api/load/%d/%d", sharedURL, i, j)
+				var st int
+				var code string
+				var s sent
+				for range 6 { // nonce challenges and 503s are retried with a fresh proof
+					p, err := signer.Proof("GET", u, &dpop.ProofOptions{AccessToken: token, Nonce: nonce})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					s = sent{"DPoP " + token, p, u}
+					var n string
+					st, code, n, _ = rawRequest(t, rt, "GET", u, s.auth, s.proof)
+					if n != "" {
+						nonce = n
+					}
+					if st == http.StatusServiceUnavailable {
+						mu.Lock()
+						unavailable++
+						mu.Unlock()
+						time.Sleep(10 * time.Millisecond)
+						continue
+					}
+					if code != "use_dpop_nonce" {
+						break
+					}
+				}
+				mu.Lock()
+				fresh++
+				switch {
+				case st == 200:
+					freshOK++
+				case code == "invalid_dpop_proof" && st == 401:
+					freshReplayRefused++ // the only proof refusal a fresh, valid proof could meet here
+				default:
+					otherRefused = append(otherRefused, fmt.Sprintf("%d %s", st, code))
+				}
+				mu.Unlock()
+				if st == 200 && j%replayEvery == replayEvery-1 {
+					rst, rcode, _, _ := rawRequest(t, otherRT, "GET", s.url, s.auth, s.proof)
+					mu.Lock()
+					replays++
+					if rst == 200 {
+						replaysAccepted++
+					} else if rst == 401 && rcode == "invalid_dpop_proof" {
+						replaysOK++
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("load: %d fresh requests, %d accepted, %d refused as invalid proofs (replays), %d refused otherwise %v",
+		fresh, freshOK, freshReplayRefused, len(otherRefused), first(otherRefused, 5))
+	t.Logf("load: %d answers 503 (a claim in Redis over -redis-timeout), retried with a fresh proof", unavailable)
+	t.Logf("load: %d deliberate replays to the other instance, %d accepted, %d refused as invalid_dpop_proof",
+		replays, replaysAccepted, replaysOK)
+	if fresh != 2*clientsPerInstance*callsPerClient || freshOK != fresh {
+		t.Errorf("fresh: %d of %d accepted", freshOK, fresh)
+	}
+	if replaysAccepted != 0 || replaysOK != replays || replays == 0 {
+		t.Errorf("replays: %d of %d accepted, %d refused as replays", replaysAccepted, replays, replaysOK)
+	}
+	logged := 0
+	for _, inst := range insts {
+		logged += strings.Count(inst.stderr.String(), "reason=replay ")
+	}
+	if logged != replays {
+		t.Errorf("the instances logged %d refusals as replays, want %d (the deliberate ones)", logged, replays)
+	}
+}
+
+func first(s []string, n int) []string { return s[:min(n, len(s))] }
