@@ -117,7 +117,10 @@ func run(ctx context.Context, c config, logger *slog.Logger, stdout *os.File) er
 		Tokens:           tokens,
 		PublicURLs:       []string{public},
 		ResourceMetadata: metaURL.String(),
-		Trace:            resource.NewLogTrace(logger),
+		// The package's defaults, and Ed25519: RFC 9864's name for EdDSA on
+		// Ed25519, which some clients (oauth4webapi) sign with.
+		Algs:  []string{"ES256", "ES384", "ES512", "EdDSA", "Ed25519", "PS256", "RS256"},
+		Trace: resource.NewLogTrace(logger),
 	}
 	if c.requireNonce {
 		if nonceKey == nil {
