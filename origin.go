@@ -232,6 +232,9 @@ func loopback(host string) bool {
 // Security Profile §5.2.2); its errors quote raw and leave the context to
 // the caller.
 func secureURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("empty")
+	}
 	u, err := url.Parse(raw)
 	if err != nil || !httpURL(u) {
 		return nil, fmt.Errorf("%s is not an absolute https URL", quote(raw))
