@@ -56,8 +56,11 @@
 // byte offset is wrong.
 //
 // A [FileStore] trusts only what its user controls, as ssh does: it refuses
-// a directory owned by another user or writable by group or others, and an
-// entry file owned by another user or open to group or others. Reads are
+// a directory owned by another user or writable by group or others, or
+// below a directory that another user owns or that group or others can
+// write to without the sticky bit; and an entry that is not a regular file
+// (a symbolic link, a named pipe, a device), is owned by another user or is
+// open to group or others. Reads are
 // bounded: a FileStore reads at most 64 KiB of an entry, a Keychain decodes
 // at most 64 KiB of base64. Every Keychain call is bounded by its Timeout.
 //
