@@ -1,8 +1,9 @@
-//go:build unix
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
 
 package keystore
 
 import (
+	"net"
 	"os"
 	"runtime"
 	"syscall"
@@ -27,4 +28,15 @@ func makeDevice(t *testing.T, p string) {
 	if err := syscall.Mknod(p, syscall.S_IFCHR|0o600, 1<<8|3); err != nil {
 		t.Skip("cannot make a device node here:", err)
 	}
+}
+
+// makeSocket makes a unix socket at p, or skips the test where it cannot.
+func makeSocket(t *testing.T, p string) {
+	t.Helper()
+	l, err := net.Listen("unix", p)
+	if err != nil {
+		t.Skip("cannot make a unix socket here:", err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
 }
