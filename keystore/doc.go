@@ -49,11 +49,12 @@
 //
 // # Secrets and bounds
 //
-// No type of this package prints a key, a token or an entry's data under
-// any verb of package fmt: [MemoryStore], [Keychain] and the source
-// [TokenSource] returns print their configuration only. No error quotes an
-// entry's data; one about a corrupt entry names it and says which field or
-// byte offset is wrong.
+// No type of this package shows a key, a token or an entry's data, as a
+// value or a pointer, under any verb of package fmt, any slog handler (the
+// stores implement [slog.LogValuer]) or encoding/json: [MemoryStore],
+// [Keychain] and the source [TokenSource] returns print their configuration
+// only. No error quotes an entry's data; one about a corrupt entry names it
+// and says which field or byte offset is wrong.
 //
 // A [FileStore] trusts only what its user controls, as ssh does: it refuses
 // a directory owned by another user or writable by group or others, or

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -45,12 +46,24 @@ import (
 //
 // FileStore is safe for concurrent use, by several processes too. Entry data
 // is not encrypted: anyone who can read Dir can read the keys. Printing a
-// FileStore shows Dir only.
+// FileStore, under any encoder, shows Dir only.
 type FileStore struct {
 	Dir string
 }
 
-var _ Store = (*FileStore)(nil)
+var (
+	_ Store          = (*FileStore)(nil)
+	_ slog.LogValuer = (*FileStore)(nil)
+)
+
+// LogValue implements [slog.LogValuer]: a group holding Dir, so that every
+// store of this package logs as a group of its configuration.
+func (s *FileStore) LogValue() slog.Value {
+	if s == nil {
+		return slog.AnyValue(nil)
+	}
+	return slog.GroupValue(slog.String("dir", s.Dir))
+}
 
 // tempPrefix starts temporary files; valid names never start with '.'.
 const tempPrefix = ".tmp-"
@@ -61,6 +74,9 @@ const maxFileEntry = 64 << 10
 
 // path validates name and the directory and returns the entry's path.
 func (s *FileStore) path(name string) (string, error) {
+	if s == nil {
+		return "", errors.New("keystore: the FileStore is nil")
+	}
 	if err := validateName(name); err != nil {
 		return "", err
 	}

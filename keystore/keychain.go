@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/zalando/go-keyring"
@@ -57,8 +58,9 @@ const DefaultKeychainTimeout = 5 * time.Second
 // with a writer that bypasses the lock file: one whose Set lands after
 // Create's read-back still overwrites the entry.
 //
-// Keychain is safe for concurrent use. Printing one (with any verb of
-// package fmt) shows its Service and Timeout only.
+// Keychain is safe for concurrent use. Printing one, as a value or a
+// pointer, with any verb of package fmt or any slog handler, shows its
+// Service and Timeout only; so does encoding/json.
 type Keychain struct {
 	Service string
 	Timeout time.Duration
@@ -67,12 +69,25 @@ type Keychain struct {
 	lockDir string  // "" means defaultLockDir; tests use temporary ones
 }
 
-var _ Store = (*Keychain)(nil)
+var (
+	_ Store          = (*Keychain)(nil)
+	_ slog.LogValuer = (*Keychain)(nil)
+)
 
 // Format implements [fmt.Formatter]: every verb prints Service and Timeout,
-// and nothing of the backend, whose entries hold keys and tokens.
-func (k *Keychain) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "&keystore.Keychain{Service: %q, Timeout: %v}", k.Service, k.Timeout)
+// and nothing of the backend, whose entries hold keys and tokens. Its
+// receiver is a value, so that a Keychain value prints so too.
+func (k Keychain) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "keystore.Keychain{Service: %q, Timeout: %v}", k.Service, k.Timeout)
+}
+
+// LogValue implements [slog.LogValuer]: a group holding Service and
+// Timeout.
+func (k *Keychain) LogValue() slog.Value {
+	if k == nil {
+		return slog.AnyValue(nil)
+	}
+	return slog.GroupValue(slog.String("service", k.Service), slog.Duration("timeout", k.Timeout))
 }
 
 // backend is the part of go-keyring's Keyring that Keychain uses.
@@ -108,6 +123,9 @@ func (k *Keychain) timeout() time.Duration {
 }
 
 func (k *Keychain) check(name string) error {
+	if k == nil {
+		return errors.New("keystore: the Keychain is nil")
+	}
 	if k.Service == "" {
 		return errors.New("keystore: Keychain's Service is empty")
 	}
