@@ -139,7 +139,7 @@ func walkDirs(dir, what string, mkdir bool) (string, error) {
 			continue
 		}
 		if !fi.IsDir() {
-			return "", fmt.Errorf("keystore: %s %s: %s on the way to it is not a directory (mode %v)", what, dir, next, fi.Mode())
+			return "", fmt.Errorf("keystore: %s %s: %s on the way to it is not a directory (mode %v)", what, dir, printable(next), fi.Mode())
 		}
 		cur = next
 		if !remains(rest) {
@@ -186,16 +186,16 @@ func trustParent(dir, what, p string, fi fs.FileInfo) error {
 	}
 	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
 		return fmt.Errorf("keystore: %s %s: %s on the way to it is writable by group or others (mode %v) without the sticky bit, "+
-			"so they could put their own keys in its place: chmod go-w (or +t) that directory, or choose another", what, dir, p, fi.Mode())
+			"so they could put their own keys in its place: chmod go-w (or +t) that directory, or choose another", what, dir, printable(p), fi.Mode())
 	}
 	return nil
 }
 
 // foreignWay is the error about p, a directory or link on the way to dir
-// that uid owns.
+// that uid owns. (p may hold names from symbolic links: printable.)
 func foreignWay(dir, what, p string, uid uint64) error {
 	return fmt.Errorf("keystore: %s %s: %s on the way to it is owned by uid %d, not by this user (uid %d) or root, "+
-		"who could put their own keys in its place: choose a directory of your own", what, dir, p, uid, os.Geteuid())
+		"who could put their own keys in its place: choose a directory of your own", what, dir, printable(p), uid, os.Geteuid())
 }
 
 // kind names the kind of a file that is not a regular one.

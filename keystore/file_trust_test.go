@@ -383,6 +383,19 @@ func TestFileStoreSymlinkedDir(t *testing.T) {
 			t.Errorf("Put in %s = %v; want an error naming %s", dir, err, want)
 		}
 	}
+	// A name another user chose, met on the way, reaches the error escaped.
+	if os.Geteuid() == 0 {
+		evil := mk(filepath.Join(sticky, "evil\x1b[2J\u202e"), 0o755)
+		if err := os.Lchown(evil, otherUID, otherUID); err != nil {
+			t.Fatal(err)
+		}
+		dir := link(filepath.Join(evil, "store"), filepath.Join(safe, "to-evil"))
+		err := (&FileStore{Dir: dir}).Put("tok", []byte("t"))
+		checkErrorText(t, "Put through a link to another user's directory", err)
+		if err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+			t.Errorf("Put through a link to another user's directory = %v; want an error naming its owner", err)
+		}
+	}
 	// Another user's link in a sticky directory is theirs to replace.
 	theirs := link(filepath.Join(safe, "store"), filepath.Join(sticky, "theirs"))
 	if os.Geteuid() == 0 {
