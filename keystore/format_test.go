@@ -276,6 +276,13 @@ func TestEncodersHideSecrets(t *testing.T) {
 			checkEncoders(t, "*FileStore", file, forms)
 			checkEncoders(t, "*Keychain", kc, forms)
 			checkEncoders(t, "[]Store", []Store{mem, file, kc}, forms)
+			// The source TokenSource returns holds the last token saved;
+			// its type is unexported, so only the pointer reaches a log.
+			ts := TokenSource(mem, "tok", "jkt", oauth2.StaticTokenSource(tok))
+			if _, err := ts.Token(); err != nil {
+				t.Fatal(err)
+			}
+			checkEncoders(t, "a struct holding a TokenSource", struct{ TS oauth2.TokenSource }{ts}, forms)
 			checkEncoders(t, "a struct holding stores", struct {
 				M *MemoryStore
 				K *Keychain

@@ -47,10 +47,12 @@ const DefaultKeychainTimeout = 5 * time.Second
 // does not depend on the environment, so that processes with different
 // HOME, XDG_CACHE_HOME or TMPDIR take the same lock: /tmp/dpop-keystore-UID
 // on unix, created with mode 0700; Create refuses it with an error unless
-// it is a directory owned by the user and not writable by group or others
-// (another local user who creates it first can make Create fail, but not
-// break its exclusivity). On Windows it is under os.UserCacheDir, which is
-// per user.
+// it is a directory owned by the user, not writable by group or others, and
+// trusted the way a [FileStore]'s Dir is (no other user can rename it or a
+// directory above it), and refuses a lock file that is not a regular file
+// (another local user who creates the directory first can make Create
+// fail, but not break its exclusivity). On Windows it is under
+// os.UserCacheDir, which is per user.
 //
 // As a last check, Create reads the entry back after its Set, and returns
 // an error matching [ErrExist] if another writer's value is there, so that
