@@ -53,8 +53,9 @@ func TestMarshalParseKeyRefuses(t *testing.T) {
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	mine, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	_, ed2, _ := ed25519.GenerateKey(rand.Reader)
 	edOther := append(ed25519.PrivateKey(nil), ed[:ed25519.SeedSize]...)
-	edOther = append(edOther, other.X.Bytes()[:ed25519.PublicKeySize]...)
+	edOther = append(edOther, ed2[ed25519.SeedSize:]...)
 	for name, key := range map[string]crypto.Signer{
 		"P-224":         p224,
 		"RSA 1024":      rsa1024,
