@@ -105,7 +105,7 @@ func TestFormatHidesSecrets(t *testing.T) {
 func TestFormatTokenSource(t *testing.T) {
 	tok := secretToken()
 	s := new(MemoryStore)
-	ts := TokenSource(s, "tok", "jkt", oauth2.StaticTokenSource(tok))
+	ts := SavingTokenSource(s, "tok", "jkt", oauth2.StaticTokenSource(tok))
 	if _, err := ts.Token(); err != nil {
 		t.Fatal(err)
 	}
@@ -276,9 +276,10 @@ func TestEncodersHideSecrets(t *testing.T) {
 			checkEncoders(t, "*FileStore", file, forms)
 			checkEncoders(t, "*Keychain", kc, forms)
 			checkEncoders(t, "[]Store", []Store{mem, file, kc}, forms)
-			// The source TokenSource returns holds the last token saved;
-			// its type is unexported, so only the pointer reaches a log.
-			ts := TokenSource(mem, "tok", "jkt", oauth2.StaticTokenSource(tok))
+			// The source SavingTokenSource returns holds the last token
+			// saved; its type is unexported, so only the pointer reaches a
+			// log.
+			ts := SavingTokenSource(mem, "tok", "jkt", oauth2.StaticTokenSource(tok))
 			if _, err := ts.Token(); err != nil {
 				t.Fatal(err)
 			}
