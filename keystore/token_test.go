@@ -1,6 +1,7 @@
 package keystore
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -104,4 +105,26 @@ func TestSaveTokenTooLarge(t *testing.T) {
 	if !errors.As(err, &tl) || tl.Name != "tok" || !strings.Contains(err.Error(), fmt.Sprint(tl.Limit)) {
 		t.Errorf("SaveToken(huge) = %v; want *TooLargeError naming the size and limit", err)
 	}
+}
+
+// TestLoadTokenHostile: what a token entry holds reaches an error quoted
+// and cut: the thumbprint of a token bound to another key, the fields of
+// JSON that does not parse.
+func TestLoadTokenHostile(t *testing.T) {
+	var s MemoryStore
+	for _, entry := range []map[string]any{
+		{"jkt": hostile, "access_token": "a"},
+		{"jkt": "j", "access_token": "a", "token_type": 1e300},
+		{"jkt": "j", "access_token": "a", "expiry": hostile},
+	} {
+		data, err := json.Marshal(entry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Put("tok", data)
+		_, err = LoadToken(&s, "tok", "current")
+		checkErrorText(t, fmt.Sprintf("LoadToken(%.40q…)", data), err)
+	}
+	checkErrorText(t, "SaveToken(nil token, a long name)", SaveToken(&s, hostile, nil, "j"))
+	checkErrorText(t, "BindingError with a long current key", (&BindingError{Name: "t", Stored: "s", Current: hostile}))
 }
