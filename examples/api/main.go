@@ -157,15 +157,7 @@ func run(ctx context.Context, c config, logger *slog.Logger, stdout *os.File) er
 	mux.Handle("GET /api/", api)
 	mux.Handle("POST /api/", api)
 
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := newServer(mux, logger)
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 	logger.Info("listening", "addr", ln.Addr().String(), "public_url", public,
 		"issuer", c.issuer, "audience", c.audience, "require_nonce", c.requireNonce, "redis", c.redisAddr)
@@ -184,6 +176,22 @@ func run(ctx context.Context, c config, logger *slog.Logger, stdout *os.File) er
 		return err
 	}
 	return nil
+}
+
+// newServer returns the HTTP server of h, with the bounds a server facing
+// the Internet needs: a client that sends its headers or body slowly, or
+// holds an idle connection, is cut off, and headers are read up to 64 KiB
+// (the Verifier reads less of them still).
+func newServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
 
 // algs returns the proof algorithms v accepts, read from its challenge, for
