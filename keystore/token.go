@@ -31,8 +31,8 @@ func SaveToken(s Store, name string, tok *oauth2.Token, jkt string) error {
 	if s == nil {
 		return fmt.Errorf("keystore: SaveToken %s: the Store is nil", quote(name))
 	}
-	if tok == nil || tok.AccessToken == "" {
-		return fmt.Errorf("keystore: SaveToken %s: no access token", quote(name))
+	if tok == nil || tok.AccessToken == "" && tok.RefreshToken == "" {
+		return fmt.Errorf("keystore: SaveToken %s: neither an access token nor a refresh token", quote(name))
 	}
 	if jkt == "" {
 		return fmt.Errorf("keystore: SaveToken %s: empty key thumbprint", quote(name))
@@ -93,8 +93,8 @@ func parseToken(data []byte) (*storedToken, error) {
 	if st.JKT == "" {
 		return nil, errors.New("token JSON has no jkt")
 	}
-	if st.AccessToken == "" {
-		return nil, errors.New("token JSON has no access_token")
+	if st.AccessToken == "" && st.RefreshToken == "" {
+		return nil, errors.New("token JSON has neither access_token nor refresh_token")
 	}
 	return &st, nil
 }

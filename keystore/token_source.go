@@ -79,6 +79,9 @@ func (ts *savingTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, e
 	if err := ts.check(); err != nil {
 		return nil, err
 	}
+	if ctx == nil {
+		return nil, fmt.Errorf("keystore: SavingTokenSource %s: the context is nil", quote(ts.name))
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, ts.ctxError(err)
 	}

@@ -128,3 +128,24 @@ func TestLoadTokenHostile(t *testing.T) {
 	checkErrorText(t, "SaveToken(nil token, a long name)", SaveToken(&s, hostile, nil, "j"))
 	checkErrorText(t, "BindingError with a long current key", (&BindingError{Name: "t", Stored: "s", Current: hostile}))
 }
+
+// TestRefreshTokenOnly checks that a token holding only a refresh token is
+// saved and loaded back (the token source refreshes it before first use),
+// and that a token holding neither is refused.
+func TestRefreshTokenOnly(t *testing.T) {
+	s := &MemoryStore{}
+	tok := &oauth2.Token{RefreshToken: "refresh-only", TokenType: "DPoP"}
+	if err := SaveToken(s, "rt", tok, "jkt"); err != nil {
+		t.Fatalf("SaveToken(refresh token only) = %v; want nil", err)
+	}
+	got, err := LoadToken(s, "rt", "jkt")
+	if err != nil {
+		t.Fatalf("LoadToken = %v; want nil", err)
+	}
+	if got.RefreshToken != "refresh-only" || got.AccessToken != "" {
+		t.Errorf("LoadToken = access %q, refresh %q; want the refresh token alone", got.AccessToken, got.RefreshToken)
+	}
+	if err := SaveToken(s, "none", &oauth2.Token{TokenType: "DPoP"}, "jkt"); err == nil {
+		t.Error("SaveToken(no token at all) = nil; want an error")
+	}
+}
