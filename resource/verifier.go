@@ -54,9 +54,10 @@ type Config struct {
 
 	// Algs are the proof algorithms accepted (RFC 9449 §4.3 point 5),
 	// announced in the algs parameter of challenges (§7.1): any of ES256,
-	// ES384, ES512, EdDSA (Ed25519), PS256, PS384, PS512, RS256, RS384,
-	// RS512. If nil: ES256, ES384, ES512, EdDSA, PS256 and RS256. none
-	// and the symmetric HS* are never accepted.
+	// ES384, ES512, EdDSA (Ed25519), Ed25519 (RFC 9864's name for EdDSA
+	// on Ed25519), PS256, PS384, PS512, RS256, RS384, RS512. If nil:
+	// ES256, ES384, ES512, EdDSA, PS256 and RS256. none and the symmetric
+	// HS* are never accepted.
 	Algs []string
 
 	// MaxAge is how old a proof's iat may be (RFC 9449 §11.1). If zero,

@@ -102,6 +102,19 @@ echo "== redisstore: vet, go test -race (redis-server), fuzz, benchmarks once"
 	../scripts/with-redis.sh go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
 )
 # --- end of redisstore ---
+# --- examples/api: the runnable resource server, a module of its own (it
+# needs go-redis). Its tests start it against a dpoptest issuer, and two
+# instances on one throwaway redis-server (and on Redis servers of their own,
+# stopped and restarted). Its interop tests (oidc-provider, oauth4webapi, the
+# FAPI 2.0 negative tests) are in ./interop, run above under interop/run.sh:
+# they build this module with go build in its directory. ---
+echo "== examples/api: vet, go test -race (redis-server)"
+(
+	cd examples/api
+	go vet ./...
+	../../scripts/with-redis.sh go test -race -count=1 -timeout 10m ./...
+)
+# --- end of examples/api ---
 # --- Hardware keys: the tpmkey and pkcs11key modules, and examples/cli-login
 # (-store tpm), each a module of its own ---
 # Run under two throwaway swtpm TPMs and a softhsm2 token (both scripts
