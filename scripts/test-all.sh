@@ -5,7 +5,8 @@
 # gnome-keyring when missing), the interop tests against panva's
 # oidc-provider and a jose resource server on 127.0.0.1 (interop/run.sh,
 # which runs npm ci from the committed lock file), the Redis replay store
-# against a throwaway redis-server (scripts/with-redis.sh). DPOP_FULL_TEST=1 turns
+# against a throwaway redis-server (scripts/with-redis.sh), the gRPC module
+# against grpc-go servers in-process. DPOP_FULL_TEST=1 turns
 # every "real part missing" skip into a failure.
 #
 # Usage: scripts/test-all.sh            (from anywhere in the checkout)
@@ -72,6 +73,20 @@ echo "== otel: vet, go test -race, benchmarks once"
 	go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
 )
 # --- end of otel ---
+# --- gRPC: the grpc module (package dpopgrpc), a module of its own (go
+# vet/test ./... of the root module do not enter it); its grpc-go and
+# connect-go servers run in-process on 127.0.0.1, so nothing is skipped ---
+echo "== grpc: vet, go test -race, fuzz, benchmarks once"
+(
+	cd grpc
+	go vet ./...
+	go test -race -count=1 -timeout 10m ./...
+	for target in $(go test -list '^Fuzz' . | grep '^Fuzz' || true); do
+		fuzz_target "$(go list .)" "$target"
+	done
+	go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
+)
+# --- end of grpc ---
 # --- Redis: the redisstore module, a module of its own, against a throwaway
 # redis-server on 127.0.0.1 without persistence (scripts/with-redis.sh, which
 # apt-get installs it when missing); its tests also start servers of their
