@@ -70,9 +70,12 @@ type Config struct {
 
 	// Nonces issues the server nonces (RFC 9449 §9). When set, the
 	// DPoP-Nonce header is on every response the Handler passes or refuses
-	// (§8.2), and a valid nonce in a proof stands in for its iat window
-	// (§11.1): a client whose clock is off gets a use_dpop_nonce challenge
-	// rather than a refusal. If nil, no nonces are issued.
+	// (§8.2), and a valid nonce in a proof stands in for MaxAge (§11.1) as
+	// far back as the nonce was accepted (one time step before its own),
+	// never further: an iat older than its nonce, or ahead by more than
+	// MaxFuture, is refused (the FAPI 2.0 negative tests send an iat an
+	// hour off with a valid nonce). A proof without a nonce whose iat is
+	// off gets a use_dpop_nonce challenge. If nil, no nonces are issued.
 	Nonces *NonceIssuer
 
 	// RequireNonce says which requests need a nonce in their proof. If nil
