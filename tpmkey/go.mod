@@ -2,10 +2,8 @@ module github.com/dpopkit/dpop/tpmkey
 
 go 1.26.0
 
-replace github.com/dpopkit/dpop => ../
-
 require (
-	github.com/dpopkit/dpop v0.0.0-00010101000000-000000000000
+	github.com/dpopkit/dpop v0.1.0
 	github.com/google/go-tpm v0.9.8
 	golang.org/x/oauth2 v0.38.0
 )
