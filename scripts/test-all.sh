@@ -4,7 +4,8 @@
 # Service (scripts/with-keychain.sh, which apt-get installs dbus and
 # gnome-keyring when missing), the interop tests against panva's
 # oidc-provider and a jose resource server on 127.0.0.1 (interop/run.sh,
-# which runs npm ci from the committed lock file). DPOP_FULL_TEST=1 turns
+# which runs npm ci from the committed lock file), the Redis replay store
+# against a throwaway redis-server (scripts/with-redis.sh). DPOP_FULL_TEST=1 turns
 # every "real part missing" skip into a failure.
 #
 # Usage: scripts/test-all.sh            (from anywhere in the checkout)
@@ -73,6 +74,21 @@ echo "== otel: vet, go test -race, benchmarks once"
 	go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
 )
 # --- end of otel ---
+# --- Redis: the redisstore module, a module of its own, against a throwaway
+# redis-server on 127.0.0.1 without persistence (scripts/with-redis.sh, which
+# apt-get installs it when missing); its tests also start servers of their
+# own, to stop, freeze and restart under a Store ---
+echo "== redisstore: vet, go test -race (redis-server), fuzz, benchmarks once"
+(
+	cd redisstore
+	go vet ./...
+	../scripts/with-redis.sh go test -race -count=1 -timeout 10m ./...
+	for target in $(go test -list '^Fuzz' . | grep '^Fuzz' || true); do
+		fuzz_target "$(go list .)" "$target"
+	done
+	../scripts/with-redis.sh go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
+)
+# --- end of redisstore ---
 # --- Hardware keys: the tpmkey and pkcs11key modules, and examples/cli-login
 # (-store tpm), each a module of its own ---
 # Run under two throwaway swtpm TPMs and a softhsm2 token (both scripts
