@@ -99,7 +99,13 @@ else
 	goenv=(GOWORK=off "GOMODCACHE=$tmp/modcache" "GOFLAGS=$(go env GOFLAGS) -mod=mod -modcacherw")
 	release=$PWD
 fi
+# -trimpath: the module cache is new every run, and without it the paths
+# of the sources would key the build cache, so everything would compile
+# again every time.
 goenv+=("GOBIN=$tmp/bin")
+for i in "${!goenv[@]}"; do
+	[[ ${goenv[i]} == GOFLAGS=* ]] && goenv[i]+=" -trimpath"
+done
 
 mkdir "$tmp/user"
 cd "$tmp/user"
