@@ -2,7 +2,6 @@ package tpmkey
 
 import (
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,11 +12,11 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/dpopkit/dpop/dpoptest"
+	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/hwkeytest"
 	"github.com/dpopkit/dpop/keystore"
 	"github.com/google/go-tpm/tpm2"
 )
@@ -50,66 +49,49 @@ func TestTPMSignVerifies(t *testing.T) {
 // TestTPMDPoPFlow obtains a token and calls the API with proofs signed in
 // the TPM; dpoptest verifies every proof with go-jose.
 func TestTPMDPoPFlow(t *testing.T) {
-	k := mustGenerate(t, openTPM(t, "DPOP_TPM_SOCKET"))
-	srv := dpoptest.NewServer(&dpoptest.Config{RequireNonce: true})
-	defer srv.Close()
-	c, s, err := clientFor(k, srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		if status, err := getAPI(context.Background(), c, srv.URL); err != nil || status != 200 {
-			t.Fatalf("GET /api/hw = %d, %v; want 200", status, err)
-		}
-	}
-	proofs := 0
-	for _, r := range srv.Requests() {
-		if r.Proof != nil {
-			proofs++
-			if r.Proof.Thumbprint != s.Thumbprint() {
-				t.Errorf("proof of key %s; want the TPM key %s", r.Proof.Thumbprint, s.Thumbprint())
-			}
-		}
-	}
-	if proofs < 4 {
-		t.Errorf("server saw %d verified proofs; want at least 4 (a token and 3 calls)", proofs)
-	}
+	hwkeytest.Flow(t, mustGenerate(t, openTPM(t, "DPOP_TPM_SOCKET")))
 }
 
 // TestTPMConcurrentRequests sends 64 requests at once through one Transport
 // whose key is in the TPM: none may deadlock or fail; signatures queue for
 // the TPM one command at a time.
 func TestTPMConcurrentRequests(t *testing.T) {
-	k := mustGenerate(t, openTPM(t, "DPOP_TPM_SOCKET"))
-	srv := dpoptest.NewServer(&dpoptest.Config{RequireNonce: true, NonceEvery: 16, NonceWindow: 64})
-	defer srv.Close()
-	c, _, err := clientFor(k, srv.URL)
+	hwkeytest.Concurrent(t, mustGenerate(t, openTPM(t, "DPOP_TPM_SOCKET")))
+}
+
+// TestTPMReloadInNewProcess: a key stored by one process signs in another
+// (the helper's "reload"), against a server that checks its thumbprint.
+func TestTPMReloadInNewProcess(t *testing.T) {
+	tpm := openTPM(t, "DPOP_TPM_SOCKET")
+	dir := t.TempDir()
+	k, err := LoadOrCreate(tpm, &keystore.FileStore{Dir: dir}, "dpop-key")
+	if err != nil {
+		t.Fatalf("LoadOrCreate: %v", err)
+	}
+	s, err := dpop.NewSigner(k, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	const n = 64
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	start := make(chan struct{})
-	for range n {
-		wg.Go(func() {
-			<-start
-			status, err := getAPI(ctx, c, srv.URL)
-			if err == nil && status != 200 {
-				err = fmt.Errorf("status %d", status)
-			}
-			errs <- err
-		})
+	k.Close()
+	hwkeytest.ReloadInNewProcess(t, s, "DPOP_TPMKEY_DIR="+dir)
+}
+
+// TestTPMLoadOrCreateTwoProcesses: two processes that call LoadOrCreate at
+// the same moment end with one key, created by exactly one of them.
+func TestTPMLoadOrCreateTwoProcesses(t *testing.T) {
+	hwkeytest.Need(t, "DPOP_TPM_SOCKET", runWith)
+	keys := map[string]bool{}
+	outcomes := map[string]int{}
+	for _, r := range hwkeytest.Race(t, 2, "race", "DPOP_TPMKEY_DIR="+t.TempDir()) {
+		key, outcome, _ := strings.Cut(r, "|")
+		keys[key] = true
+		outcomes[outcome]++
 	}
-	close(start)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Errorf("request: %v", err)
-		}
+	if len(keys) != 1 {
+		t.Errorf("processes ended with %d different keys; want 1", len(keys))
+	}
+	if outcomes["created"] != 1 {
+		t.Errorf("outcomes = %v; want exactly one created", outcomes)
 	}
 }
 
@@ -218,7 +200,7 @@ func TestTPMAbsent(t *testing.T) {
 // TestTPMBusy holds swtpm's only connection, as another process would, and
 // expects ErrBusy after the timeout instead of a hang.
 func TestTPMBusy(t *testing.T) {
-	path := socketEnv(t, "DPOP_TPM_SOCKET")
+	path := hwkeytest.Need(t, "DPOP_TPM_SOCKET", runWith)
 	hold, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
