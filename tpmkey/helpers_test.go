@@ -3,12 +3,14 @@ package tpmkey
 import (
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"os"
 	"testing"
 
 	"github.com/dpopkit/dpop/internal/hwkeytest"
 	"github.com/dpopkit/dpop/keystore"
+	"github.com/google/go-tpm/tpm2"
 )
 
 // runWith is the command that runs the TPM tests; they skip without it.
@@ -36,6 +38,33 @@ func mustGenerate(t testing.TB, tpm *TPM) *Key {
 	t.Cleanup(func() { k.Close() })
 	return k
 }
+
+// tamperedTPM returns the TPM at DPOP_TPM_SOCKET behind a connection that
+// lets edit rewrite each successful response in place (cc is the command's
+// code): a stand-in for a fake device, or something on the bus, that
+// answers with what was not asked for.
+func tamperedTPM(t *testing.T, edit func(cc tpm2.TPMCC, rsp []byte)) *TPM {
+	t.Helper()
+	path := hwkeytest.Need(t, "DPOP_TPM_SOCKET", runWith)
+	tpm := newTPM(&tamperConn{next: &socketConn{path: path}, edit: edit}, path)
+	t.Cleanup(func() { tpm.Close() })
+	return tpm
+}
+
+type tamperConn struct {
+	next *socketConn
+	edit func(cc tpm2.TPMCC, rsp []byte)
+}
+
+func (c *tamperConn) Send(cmd []byte) ([]byte, error) {
+	rsp, err := c.next.Send(cmd)
+	if err == nil && len(rsp) >= headerSize && binary.BigEndian.Uint32(rsp[6:10]) == 0 {
+		c.edit(tpm2.TPMCC(binary.BigEndian.Uint32(cmd[6:10])), rsp)
+	}
+	return rsp, err
+}
+
+func (c *tamperConn) Close() error { return nil }
 
 // TestHelperProcess is not a test: it is the body of the helper processes
 // (hwkeytest.Start), which open the TPM at DPOP_TPM_SOCKET and the file
