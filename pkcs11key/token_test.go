@@ -1,16 +1,22 @@
 package pkcs11key
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ThalesGroup/crypto11"
 	"github.com/dpopkit/dpop"
@@ -138,15 +144,93 @@ func TestPKCS11Absent(t *testing.T) {
 	}
 }
 
+// TestConfigHidesPIN: a Config shows no PIN under fmt (every verb, value
+// and pointer), log/slog (text and JSON handlers) or encoding/json.
 func TestConfigHidesPIN(t *testing.T) {
-	c := Config{Module: "/m.so", TokenLabel: "t", PIN: "s3cret-pin"}
-	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
-		for _, v := range []any{c, &c} {
-			if got := fmt.Sprintf(format, v); strings.Contains(got, c.PIN) {
-				t.Errorf("Sprintf(%q, %T) = %q; shows the PIN", format, v, got)
-			}
+	c := Config{Module: "/m.so", TokenLabel: "t", PIN: "s3cret-pin", Timeout: time.Second}
+	for _, out := range encodings(t, c, &c) {
+		if leaks(out, c.PIN) {
+			t.Errorf("shows the PIN: %s", out)
 		}
 	}
+	j, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Config
+	if err := json.Unmarshal(j, &back); err != nil || back != (Config{Module: c.Module, TokenLabel: c.TokenLabel, Timeout: c.Timeout}) {
+		t.Errorf("json round trip = %+v, %v; want the Config without its PIN", back, err)
+	}
+}
+
+// TestPKCS11TypesHidePIN: an open Token, which holds the PIN inside
+// crypto11, and its keys show no PIN either.
+func TestPKCS11TypesHidePIN(t *testing.T) {
+	tok := openToken(t)
+	k := newKey(t, tok)
+	pin := testConfig(t).PIN
+	for _, out := range encodings(t, tok, *tok, k) {
+		if leaks(out, pin) {
+			t.Errorf("shows the PIN: %s", out)
+		}
+	}
+}
+
+// TestPKCS11KeyNames: a key is named by its label and its ID, however it
+// was found.
+func TestPKCS11KeyNames(t *testing.T) {
+	tok := openToken(t)
+	k := newKey(t, tok)
+	id, err := tok.ctx.GetAttribute(k.s, crypto11.CkaId)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID, err := tok.FindKeyByID(id.Value)
+	if err != nil {
+		t.Fatalf("FindKeyByID: %v", err)
+	}
+	byLabel, err := tok.FindKey(t.Name())
+	if err != nil {
+		t.Fatalf("FindKey: %v", err)
+	}
+	want := fmt.Sprintf("pkcs11key.Key(label %q, ID %x)", t.Name(), id.Value)
+	for how, k := range map[string]*Key{"generated": k, "by ID": byID, "by label": byLabel} {
+		if got := k.String(); got != want {
+			t.Errorf("String of the key %s = %q; want %q", how, got, want)
+		}
+	}
+}
+
+// encodings returns each of vs as fmt prints it under every verb, as slog's
+// text and JSON handlers log it, and as encoding/json encodes it.
+func encodings(t *testing.T, vs ...any) []string {
+	t.Helper()
+	var out []string
+	for _, v := range vs {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%o", "%b", "%t", "%e", "%U", "%c", "%T"} {
+			out = append(out, fmt.Sprintf(verb, v))
+		}
+		// %p of a value is fmt's error text with the fields raw, which no
+		// method can change (Config's doc says so; go vet reports it).
+		if reflect.TypeOf(v).Kind() == reflect.Pointer {
+			out = append(out, fmt.Sprintf("%p", v))
+		}
+		var buf bytes.Buffer
+		slog.New(slog.NewTextHandler(&buf, nil)).Info("msg", "v", v)
+		slog.New(slog.NewJSONHandler(&buf, nil)).Info("msg", "v", v)
+		j, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("json.Marshal(%T): %v", v, err)
+		}
+		out = append(out, buf.String(), string(j))
+	}
+	return out
+}
+
+// leaks reports whether out shows secret, as it is or hex-encoded.
+func leaks(out, secret string) bool {
+	h := hex.EncodeToString([]byte(secret))
+	return strings.Contains(out, secret) || strings.Contains(out, h) || strings.Contains(out, strings.ToUpper(h))
 }
 
 // TestPKCS11DuplicateLabel: a label that names two keys (as when two
