@@ -176,6 +176,9 @@ var errMismatch = errors.New("tpmkey: the TPM's answer does not match the comman
 // the template it was asked for: equal but for the unique field, which the
 // TPM fills in (TPM 2.0 Part 1 §27.2, Part 3 §12.1).
 func fromTemplate(p *tpm2.TPMTPublic, template tpm2.TPMTPublic) bool {
+	if p.Type != template.Type {
+		return false // and the unique fields would not be of one type
+	}
 	q := *p
 	q.Unique = template.Unique
 	return bytes.Equal(tpm2.Marshal(q), tpm2.Marshal(template))
