@@ -7,7 +7,7 @@ import (
 )
 
 // keyAlgs are the proof algorithms ChooseAlg picks from, best first.
-var keyAlgs = [...]string{ES256, EdDSA, ES384, ES512, PS256, RS256}
+var keyAlgs = [...]string{algES256, algEdDSA, algES384, algES512, algPS256, algRS256}
 
 // ChooseAlg returns the best proof algorithm that every list admits, for a
 // new key. The order is ES256 (small, fast, accepted everywhere), EdDSA (as

@@ -19,13 +19,13 @@ func TestChooseAlg(t *testing.T) {
 		accepted [][]string
 		want     string // "" means an error
 	}{
-		{"nothing said", nil, dpop.ES256},
-		{"ES256 among others", [][]string{{"RS256", "PS256", "ES256", "EdDSA"}}, dpop.ES256},
-		{"EdDSA before RSA", [][]string{{"RS256", "PS256", "EdDSA"}}, dpop.EdDSA},
-		{"ES384 before RSA", [][]string{{"PS256", "ES384"}}, dpop.ES384},
-		{"RS256 only", [][]string{{"RS256"}}, dpop.RS256},
-		{"challenge narrows metadata", [][]string{{"ES256", "EdDSA", "PS256"}, {"EdDSA", "PS256"}}, dpop.EdDSA},
-		{"empty challenge list", [][]string{{"PS256"}, nil}, dpop.PS256},
+		{"nothing said", nil, "ES256"},
+		{"ES256 among others", [][]string{{"RS256", "PS256", "ES256", "EdDSA"}}, "ES256"},
+		{"EdDSA before RSA", [][]string{{"RS256", "PS256", "EdDSA"}}, "EdDSA"},
+		{"ES384 before RSA", [][]string{{"PS256", "ES384"}}, "ES384"},
+		{"RS256 only", [][]string{{"RS256"}}, "RS256"},
+		{"challenge narrows metadata", [][]string{{"ES256", "EdDSA", "PS256"}, {"EdDSA", "PS256"}}, "EdDSA"},
+		{"empty challenge list", [][]string{{"PS256"}, nil}, "PS256"},
 		{"unknown algs only", [][]string{{"ES256K", "Ed448", "HS256"}}, ""},
 		{"disjoint lists", [][]string{{"ES256"}, {"EdDSA"}}, ""},
 	} {
@@ -85,7 +85,7 @@ func TestNewClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Timeout: 10 * time.Second})
-	src := keystore.TokenSource(store, "tok", s.Thumbprint(), cfg.TokenSource(ctx, loaded))
+	src := keystore.SavingTokenSource(store, "tok", s.Thumbprint(), cfg.TokenSource(ctx, loaded))
 	got := getAPI(t, dpop.NewClient(ctx, src, s), srv.URL+"/api/me")
 	if got.Subject != "alice" || got.JKT != s.Thumbprint() {
 		t.Errorf("resource server saw %+v; want alice bound to %s", got, s.Thumbprint())

@@ -30,9 +30,10 @@ func (e *AuthResponseError) Error() string {
 	return s
 }
 
-// AuthCode returns the authorization code of an authorization response,
-// given the query of the redirect to the client and the state the request
-// was sent with (RFC 6749 §4.1.2). It checks, in order:
+// VerifyAuthResponse checks the authorization response, the redirect to
+// the client, and returns its authorization code, given the redirect's
+// query and the state the request was sent with (RFC 6749 §4.1.2). It
+// checks, in order:
 //
 //   - state equals state, compared in constant time (§10.12: otherwise the
 //     response may be a forged redirect, cross-site request forgery);
@@ -43,23 +44,24 @@ func (e *AuthResponseError) Error() string {
 //   - code is present.
 //
 // A parameter that appears more than once is an error (RFC 6749 §3.1).
-func (m *Metadata) AuthCode(query url.Values, state string) (code string, err error) {
+func (m *Metadata) VerifyAuthResponse(query url.Values, state string) (code string, err error) {
 	if m == nil {
-		return "", errors.New("dpop: Metadata.AuthCode: the Metadata is nil")
+		return "", errors.New("dpop: Metadata.VerifyAuthResponse: the Metadata is nil")
 	}
-	return authCode(query, state, m.Issuer, m.AuthorizationResponseISSParameterSupported)
+	return verifyAuthResponse(query, state, m.Issuer, m.AuthorizationResponseISSParameterSupported)
 }
 
-// AuthCode is [Metadata.AuthCode] with c.Issuer as the issuer; iss is
-// required when FAPI2 is set (FAPI 2.0 Security Profile §5.3.2.2), and
-// must equal c.Issuer whenever it is present. A Config does not hold the
-// server's metadata: outside FAPI2, use [Metadata.AuthCode] to require
-// iss from a server whose metadata says it sends it (RFC 9207 §3).
-func (c *Config) AuthCode(query url.Values, state string) (code string, err error) {
-	return authCode(query, state, c.Issuer, c.FAPI2)
+// VerifyAuthResponse is [Metadata.VerifyAuthResponse] with c.Issuer as the
+// issuer; iss is required when FAPI2 is set (FAPI 2.0 Security Profile
+// §5.3.2.2), and must equal c.Issuer whenever it is present. A Config
+// does not hold the server's metadata: outside FAPI2, use
+// [Metadata.VerifyAuthResponse] to require iss from a server whose
+// metadata says it sends it (RFC 9207 §3).
+func (c *Config) VerifyAuthResponse(query url.Values, state string) (code string, err error) {
+	return verifyAuthResponse(query, state, c.Issuer, c.FAPI2)
 }
 
-func authCode(query url.Values, state, issuer string, requireISS bool) (string, error) {
+func verifyAuthResponse(query url.Values, state, issuer string, requireISS bool) (string, error) {
 	if state == "" {
 		return "", errors.New("dpop: authorization response: the expected state is empty")
 	}
@@ -72,6 +74,8 @@ func authCode(query url.Values, state, issuer string, requireISS bool) (string, 
 		return "", errors.New("dpop: authorization response state does not match the request's (RFC 6749 §10.12)")
 	}
 	switch iss, ok := query["iss"]; {
+	case ok && len(iss) == 0: // present without a value: made by a caller's parsing, never by url.ParseQuery
+		return "", errors.New("dpop: authorization response has an iss parameter without a value (RFC 9207 §2)")
 	case ok && issuer == "":
 		return "", errors.New("dpop: authorization response has iss, but the expected issuer is empty (RFC 9207)")
 	case ok && iss[0] != issuer:

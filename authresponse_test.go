@@ -11,7 +11,7 @@ import (
 
 const testIssuer = "https://as.example"
 
-func TestAuthCode(t *testing.T) {
+func TestVerifyAuthResponse(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
 		query    string
@@ -41,22 +41,22 @@ func TestAuthCode(t *testing.T) {
 				t.Fatal(err)
 			}
 			md := &dpop.Metadata{Issuer: testIssuer, AuthorizationResponseISSParameterSupported: tt.required}
-			code, err := md.AuthCode(q, "s1")
+			code, err := md.VerifyAuthResponse(q, "s1")
 			if code != tt.code {
-				t.Errorf("AuthCode(%s) = %q, %v; want %q", tt.query, code, err, tt.code)
+				t.Errorf("VerifyAuthResponse(%s) = %q, %v; want %q", tt.query, code, err, tt.code)
 			}
 			if tt.code == "" && (err == nil || !strings.Contains(err.Error(), tt.errHas)) {
-				t.Errorf("AuthCode(%s) error = %v; want one containing %q", tt.query, err, tt.errHas)
+				t.Errorf("VerifyAuthResponse(%s) error = %v; want one containing %q", tt.query, err, tt.errHas)
 			}
 			cfg := &dpop.Config{Issuer: testIssuer, FAPI2: tt.required}
-			if c2, err2 := cfg.AuthCode(q, "s1"); c2 != code || (err2 == nil) != (err == nil) {
-				t.Errorf("Config.AuthCode = %q, %v; want Metadata.AuthCode's %q, %v", c2, err2, code, err)
+			if c2, err2 := cfg.VerifyAuthResponse(q, "s1"); c2 != code || (err2 == nil) != (err == nil) {
+				t.Errorf("Config.VerifyAuthResponse = %q, %v; want Metadata.VerifyAuthResponse's %q, %v", c2, err2, code, err)
 			}
 		})
 	}
 }
 
-func TestAuthCodeErrorResponse(t *testing.T) {
+func TestVerifyAuthResponseError(t *testing.T) {
 	q := url.Values{
 		"error":             {"access_denied"},
 		"error_description": {"the user said \"no\"\n\x1b[31m"},
@@ -65,10 +65,10 @@ func TestAuthCodeErrorResponse(t *testing.T) {
 		"iss":               {testIssuer},
 	}
 	md := &dpop.Metadata{Issuer: testIssuer, AuthorizationResponseISSParameterSupported: true}
-	_, err := md.AuthCode(q, "s1")
+	_, err := md.VerifyAuthResponse(q, "s1")
 	var ae *dpop.AuthResponseError
 	if !errors.As(err, &ae) {
-		t.Fatalf("AuthCode = %v; want an *AuthResponseError", err)
+		t.Fatalf("VerifyAuthResponse = %v; want an *AuthResponseError", err)
 	}
 	if ae.ErrorCode != "access_denied" || ae.Description != q.Get("error_description") || ae.URI != "https://as.example/e" {
 		t.Errorf("AuthResponseError = %+v; want the response's error, error_description and error_uri", ae)
@@ -82,43 +82,79 @@ func TestAuthCodeErrorResponse(t *testing.T) {
 	}
 }
 
-func TestAuthCodeEmptyExpectations(t *testing.T) {
+func TestVerifyAuthResponseEmptyExpectations(t *testing.T) {
 	q := url.Values{"code": {"c"}, "state": {""}}
-	if _, err := (&dpop.Metadata{}).AuthCode(q, ""); err == nil {
-		t.Error("AuthCode with an empty expected state: no error")
+	if _, err := (&dpop.Metadata{}).VerifyAuthResponse(q, ""); err == nil {
+		t.Error("VerifyAuthResponse with an empty expected state: no error")
 	}
 	q = url.Values{"code": {"c"}, "state": {"s"}, "iss": {""}}
-	if _, err := (&dpop.Metadata{}).AuthCode(q, "s"); err == nil {
-		t.Error("AuthCode with iss and no expected issuer: no error")
+	if _, err := (&dpop.Metadata{}).VerifyAuthResponse(q, "s"); err == nil {
+		t.Error("VerifyAuthResponse with iss and no expected issuer: no error")
 	}
 }
 
-// FuzzAuthCode feeds AuthCode arbitrary callback queries: it must never
-// panic, return a code only for the right state and issuer, and print
-// errors without control characters.
-func FuzzAuthCode(f *testing.F) {
-	f.Add("code=c1&state=s1&iss=https%3A%2F%2Fas.example", true)
-	f.Add("error=access_denied&error_description=%1B%5B31m&state=s1", false)
-	f.Add("state=s1&state=s1&code=c", false)
-	f.Add("code=c1&state=s1;iss=x", true)
-	f.Fuzz(func(t *testing.T, raw string, required bool) {
+// TestVerifyAuthResponseEmptyEntries: a parameter present with no value
+// (a url.Values entry holding no string, which a caller's own parsing can
+// make) is an error, never a panic.
+func TestVerifyAuthResponseEmptyEntries(t *testing.T) {
+	for _, p := range []string{"iss", "state", "code", "error", "error_description", "error_uri"} {
+		q := url.Values{"code": {"c1"}, "state": {"s1"}, "iss": {testIssuer}}
+		q[p] = []string{}
+		for _, required := range []bool{false, true} {
+			var code string
+			var err error
+			if r := noPanic(func() {
+				code, err = (&dpop.Metadata{Issuer: testIssuer, AuthorizationResponseISSParameterSupported: required}).VerifyAuthResponse(q, "s1")
+			}); r != nil {
+				t.Fatalf("VerifyAuthResponse with an empty %s entry panicked: %v", p, r)
+			}
+			if p == "error" || p == "error_description" || p == "error_uri" {
+				continue // no value: not an error answer; the code stands
+			}
+			if err == nil || code != "" {
+				t.Errorf("VerifyAuthResponse with an empty %s entry = %q, %v; want an error", p, code, err)
+			}
+		}
+	}
+}
+
+// FuzzVerifyAuthResponse feeds VerifyAuthResponse arbitrary callback
+// queries (with the parameters named in empty also present with no
+// value): it must never panic, return a code only for the right state and
+// issuer, and print errors without control characters.
+func FuzzVerifyAuthResponse(f *testing.F) {
+	f.Add("code=c1&state=s1&iss=https%3A%2F%2Fas.example", true, "")
+	f.Add("error=access_denied&error_description=%1B%5B31m&state=s1", false, "")
+	f.Add("state=s1&state=s1&code=c", false, "")
+	f.Add("code=c1&state=s1;iss=x", true, "")
+	f.Add("code=c1&state=s1", false, "iss")
+	f.Add("code=c1&iss=https%3A%2F%2Fas.example", true, "state,code")
+	f.Fuzz(func(t *testing.T, raw string, required bool, empty string) {
 		q, _ := url.ParseQuery(raw)
+		for _, p := range strings.Split(empty, ",") {
+			if p != "" && !q.Has(p) {
+				q[p] = []string{}
+			}
+		}
 		md := &dpop.Metadata{Issuer: testIssuer, AuthorizationResponseISSParameterSupported: required}
-		code, err := md.AuthCode(q, "s1")
+		code, err := md.VerifyAuthResponse(q, "s1")
+		if c2, err2 := (&dpop.Config{Issuer: testIssuer, FAPI2: required}).VerifyAuthResponse(q, "s1"); c2 != code || (err2 == nil) != (err == nil) {
+			t.Fatalf("Config.VerifyAuthResponse = %q, %v; want Metadata.VerifyAuthResponse's %q, %v", c2, err2, code, err)
+		}
 		if err != nil {
 			if code != "" {
-				t.Fatalf("AuthCode = %q, %v; want no code with an error", code, err)
+				t.Fatalf("VerifyAuthResponse = %q, %v; want no code with an error", code, err)
 			}
 			if strings.ContainsAny(err.Error(), "\n\r\x1b\x00") {
 				t.Fatalf("error has control characters: %q", err.Error())
 			}
 			return
 		}
-		if code == "" || q.Get("state") != "s1" || q.Has("error") {
-			t.Fatalf("AuthCode(%q) = %q; want an error", raw, code)
+		if code == "" || q.Get("state") != "s1" || q.Has("error") && q.Get("error") != "" {
+			t.Fatalf("VerifyAuthResponse(%q) = %q; want an error", raw, code)
 		}
-		if iss, ok := q["iss"]; (ok && iss[0] != testIssuer) || (!ok && required) {
-			t.Fatalf("AuthCode(%q) = %q with iss %q; want an error", raw, code, iss)
+		if iss, ok := q["iss"]; (ok && (len(iss) != 1 || iss[0] != testIssuer)) || (!ok && required) {
+			t.Fatalf("VerifyAuthResponse(%q) = %q with iss %q; want an error", raw, code, iss)
 		}
 	})
 }

@@ -35,7 +35,7 @@ func signingInputSize(b *testing.B, s *Signer) int {
 	return n - 1
 }
 
-var benchAlgs = []string{ES256, EdDSA, PS256}
+var benchAlgs = []string{algES256, algEdDSA, algPS256}
 
 // BenchmarkProof and BenchmarkRawSign form a pair: run them together and
 // compare ns/op and allocs/op per alg.
@@ -88,7 +88,7 @@ func TestProofAllocs(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("allocation counts are only exact without -short and -race")
 	}
-	s, err := NewSigner(nopSigner{testKeys()[EdDSA]}, nil)
+	s, err := NewSigner(nopSigner{testKeys()[algEdDSA]}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		io.WriteString(w, "ok")
 	}))
 	defer srv.Close()
-	s := newTestSigner(b, EdDSA)
+	s := newTestSigner(b, algEdDSA)
 	clients := []struct {
 		name string
 		rt   http.RoundTripper
@@ -184,7 +184,7 @@ func TestRoundTripAllocs(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("allocation counts are only exact without -short and -race")
 	}
-	s, err := NewSigner(nopSigner{testKeys()[EdDSA]}, nil)
+	s, err := NewSigner(nopSigner{testKeys()[algEdDSA]}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func BenchmarkColdStart(b *testing.B) {
 		io.WriteString(w, "ok")
 	}))
 	defer srv.Close()
-	s := newTestSigner(b, EdDSA)
+	s := newTestSigner(b, algEdDSA)
 	for _, c := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("C=%d", c), func(b *testing.B) {
 			base := &http.Transport{MaxIdleConnsPerHost: c}
@@ -313,7 +313,7 @@ func signatureFloor(b *testing.B, s *Signer) func() {
 	}
 }
 
-var floorAlgs = []string{ES256, EdDSA}
+var floorAlgs = []string{algES256, algEdDSA}
 
 // BenchmarkRoundTripMemory and BenchmarkFloor form a pair: the whole client
 // side of one request against the signature floor. Compare ns/op and

@@ -41,8 +41,8 @@ const maxDrain = 64 << 10
 // client's clock, against which the server's Date is read.
 func responseChallenge(resp *http.Response, now time.Time) *ChallengeError {
 	ce := responseError(resp)
-	if ce != nil && ce.ErrorCode == ErrorInvalidProof {
-		if d, ok := serverClockSkew(resp, now); ok && (d >= ClockTolerance || d <= -ClockTolerance) {
+	if ce != nil && ce.ErrorCode == CodeInvalidProof {
+		if d, ok := serverClockSkew(resp, now); ok && (d >= clockTolerance || d <= -clockTolerance) {
 			ce.ClockSkew = d
 		}
 	}
@@ -84,7 +84,7 @@ func responseError(resp *http.Response) *ChallengeError {
 			return nil
 		}
 		code, desc := peekJSONError(resp)
-		if code != ErrorUseNonce && code != ErrorInvalidProof {
+		if code != CodeUseNonce && code != CodeInvalidProof {
 			return nil
 		}
 		return &ChallengeError{

@@ -10,8 +10,8 @@ import (
 // NewClient returns an HTTP client whose requests carry a token from src
 // with a DPoP proof signed by s: the DPoP counterpart of
 // [oauth2.NewClient], for a token loaded from storage (keystore.LoadToken,
-// wrapped with keystore.TokenSource to save refreshed tokens). The token
-// must be bound to s's key. Its Transport's Base is the transport of the
+// wrapped with keystore.SavingTokenSource to save refreshed tokens). The
+// token must be bound to s's key. Its Transport's Base is the transport of the
 // context's [oauth2.HTTPClient], if one is set; it has its own
 // resource-server nonce cache. A nil src makes a client that sends proofs
 // without tokens.
@@ -19,6 +19,9 @@ import (
 // The client answers the resource server's nonce challenges, but refreshes
 // only as src does: pass a source that refreshes, such as
 // [Config.TokenSource]. Any Bearer token is refused ([Transport.AllowBearer]).
+// For the tokens a grant obtains, [Config.Client] and
+// [ClientCredentials.Client] build the client, as their x/oauth2
+// counterparts do.
 func NewClient(ctx context.Context, src oauth2.TokenSource, s *Signer) *http.Client {
 	return dpopClient(ctx, src, s, false, nil)
 }

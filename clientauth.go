@@ -17,28 +17,15 @@ import (
 	"github.com/dpopkit/dpop/internal/jws"
 )
 
-// ClientAssertionType is the client_assertion_type of a JWT client
+// clientAssertionType is the client_assertion_type of a JWT client
 // assertion (RFC 7523 §2.2).
-const ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-// AssertionLifetime is how long a client assertion is valid: its exp is
-// its iat plus AssertionLifetime. Each assertion is sent once, right after
+// assertionLifetime is how long a client assertion is valid: its exp is
+// its iat plus assertionLifetime. Each assertion is sent once, right after
 // it is signed, so a short lifetime costs nothing and bounds the use of
 // one that leaks.
-const AssertionLifetime = 60 * time.Second
-
-// AssertionSignerOptions are the optional settings of
-// [NewAssertionSigner]. A nil *AssertionSignerOptions means the defaults.
-type AssertionSignerOptions struct {
-	// KeyID, when set, is the kid header of every assertion: the key's ID
-	// in the JWK Set registered for the client, so that the server picks
-	// the right key without trying each.
-	KeyID string
-
-	// Alg selects the algorithm where the key allows more than one, as
-	// [SignerOptions.Alg] does: for RSA keys PS256 (the default) or RS256.
-	Alg string
-}
+const assertionLifetime = 60 * time.Second
 
 // AssertionSigner signs client assertions: the JWTs with which a
 // confidential client authenticates to the authorization server by the
@@ -60,9 +47,11 @@ type AssertionSigner struct {
 }
 
 // NewAssertionSigner returns an AssertionSigner for key. The algorithm is
-// chosen from the public key as [NewSigner] chooses it; any other key is
-// an error here, not at the first request.
-func NewAssertionSigner(key crypto.Signer, opts *AssertionSignerOptions) (*AssertionSigner, error) {
+// chosen from the public key as [NewSigner] chooses it, and opts.Alg
+// selects one where the key allows more than one; any other key is an
+// error here, not at the first request. opts.KeyID, when set, is the kid
+// header of every assertion. A nil opts means the defaults.
+func NewAssertionSigner(key crypto.Signer, opts *SignerOptions) (*AssertionSigner, error) {
 	var so *SignerOptions
 	var kid string
 	if opts != nil {
@@ -91,7 +80,12 @@ func (a *AssertionSigner) Alg() string {
 }
 
 // KeyID returns the kid of the assertions, or "".
-func (a *AssertionSigner) KeyID() string { return a.kid }
+func (a *AssertionSigner) KeyID() string {
+	if a == nil {
+		return ""
+	}
+	return a.kid
+}
 
 // Public returns the public key, the one to register for the client.
 func (a *AssertionSigner) Public() crypto.PublicKey {
@@ -101,12 +95,14 @@ func (a *AssertionSigner) Public() crypto.PublicKey {
 	return a.s.Public()
 }
 
-// String describes a without its key.
-func (a *AssertionSigner) String() string {
-	if a == nil || a.s == nil {
-		return "dpop.AssertionSigner{}"
+// Format prints the algorithm and key ID of a, never its key, whatever
+// the verb.
+func (a AssertionSigner) Format(f fmt.State, verb rune) {
+	if a.s == nil {
+		io.WriteString(f, "dpop.AssertionSigner{}")
+		return
 	}
-	return "dpop.AssertionSigner{alg=" + a.s.alg + " kid=" + strconv.Quote(a.kid) + "}"
+	fmt.Fprintf(f, "dpop.AssertionSigner{alg: %s, kid: %q}", a.s.alg, a.kid)
 }
 
 // Assertion returns a new client assertion (RFC 7523 §3) for clientID to
@@ -114,7 +110,7 @@ func (a *AssertionSigner) String() string {
 // iss and sub are clientID, aud is audience as a single string (FAPI 2.0
 // Security Profile §5.3.2.1 requires the issuer identifier there, and
 // servers refuse the token endpoint URL or an array), jti is 128 random
-// bits, iat is now and exp is iat + [AssertionLifetime]. Every call makes a
+// bits, iat is now and exp is iat + 60 seconds. Every call makes a
 // new one: servers refuse an assertion they have seen (RFC 7523 §3 item 7).
 //
 // Most programs never call Assertion: [Config] and [ClientCredentials]
@@ -145,7 +141,7 @@ func (a *AssertionSigner) Assertion(clientID, audience string) (string, error) {
 	claims = append(claims, `","iat":`...)
 	claims = strconv.AppendInt(claims, now, 10)
 	claims = append(claims, `,"exp":`...)
-	claims = strconv.AppendInt(claims, now+int64(AssertionLifetime/time.Second), 10)
+	claims = strconv.AppendInt(claims, now+int64(assertionLifetime/time.Second), 10)
 	claims = append(claims, '}')
 	return signCompact(a.s, a.header, claims)
 }
@@ -200,7 +196,7 @@ func (t *clientAuthTransport) RoundTrip(req *http.Request) (*http.Response, erro
 		return nil, err
 	}
 	form.Set("client_id", t.auth.clientID)
-	form.Set("client_assertion_type", ClientAssertionType)
+	form.Set("client_assertion_type", clientAssertionType)
 	prefix := form.Encode() + "&client_assertion="
 	sign := func() ([]byte, error) {
 		a, err := t.auth.assertion.Assertion(t.auth.clientID, t.auth.audience)

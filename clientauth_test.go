@@ -86,7 +86,7 @@ func (s *assertionServer) answer(w http.ResponseWriter, path string, status int,
 	}
 	s.answered[path] = append(s.answered[path], code)
 	w.Header().Set("Content-Type", "application/json")
-	if code == dpop.ErrorUseNonce {
+	if code == dpop.CodeUseNonce {
 		w.Header().Set("DPoP-Nonce", s.nonce)
 	}
 	w.WriteHeader(status)
@@ -100,7 +100,7 @@ func (s *assertionServer) serve(w http.ResponseWriter, r *http.Request) {
 	s.forms = append(s.forms, r.PostForm)
 	s.auth = append(s.auth, r.Header.Get("Authorization"))
 	f := r.PostForm
-	if f.Get("client_assertion_type") != dpop.ClientAssertionType {
+	if f.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
 		s.answer(w, r.URL.Path, 401, map[string]string{"error": "invalid_client"})
 		return
 	}
@@ -113,7 +113,7 @@ func (s *assertionServer) serve(w http.ResponseWriter, r *http.Request) {
 	s.seen[c.Jti] = true // spent before the proof is looked at
 	if r.URL.Path != "/device" {
 		if claimNonce(r.Header.Get("DPoP")) != s.nonce {
-			s.answer(w, r.URL.Path, 400, map[string]string{"error": dpop.ErrorUseNonce})
+			s.answer(w, r.URL.Path, 400, map[string]string{"error": dpop.CodeUseNonce})
 			return
 		}
 		s.nonce = fmt.Sprintf("n-%d", len(s.forms)) // rotated, not announced
@@ -143,7 +143,7 @@ func claimNonce(proof string) string {
 
 func newAssertionSigner(t *testing.T, key crypto.Signer, kid string) *dpop.AssertionSigner {
 	t.Helper()
-	a, err := dpop.NewAssertionSigner(key, &dpop.AssertionSignerOptions{KeyID: kid})
+	a, err := dpop.NewAssertionSigner(key, &dpop.SignerOptions{KeyID: kid})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,9 +158,9 @@ func TestAssertionSigner(t *testing.T) {
 		key      crypto.Signer
 		kid, alg string
 	}{
-		{ec, "ec-1", dpop.ES256},
-		{ed, "", dpop.EdDSA},
-		{rk, "rsa-1", dpop.PS256},
+		{ec, "ec-1", "ES256"},
+		{ed, "", "EdDSA"},
+		{rk, "rsa-1", "PS256"},
 	} {
 		t.Run(tt.alg, func(t *testing.T) {
 			a := newAssertionSigner(t, tt.key, tt.kid)
@@ -208,7 +208,7 @@ func TestAssertionSignerErrors(t *testing.T) {
 	if _, err := dpop.NewAssertionSigner(nil, nil); err == nil {
 		t.Error("NewAssertionSigner(nil): no error")
 	}
-	if _, err := dpop.NewAssertionSigner(ec, &dpop.AssertionSignerOptions{Alg: dpop.PS256}); err == nil {
+	if _, err := dpop.NewAssertionSigner(ec, &dpop.SignerOptions{Alg: "PS256"}); err == nil {
 		t.Error("NewAssertionSigner(EC key, PS256): no error")
 	}
 }
@@ -225,8 +225,8 @@ func TestAssertionSignerPrint(t *testing.T) {
 			t.Errorf("Sprintf(%q) shows the key: %s", f, got)
 		}
 	}
-	if got, want := a.String(), `dpop.AssertionSigner{alg=EdDSA kid="k1"}`; got != want {
-		t.Errorf("String() = %s; want %s", got, want)
+	if got, want := fmt.Sprint(a), `dpop.AssertionSigner{alg: EdDSA, kid: "k1"}`; got != want {
+		t.Errorf("Sprint = %s; want %s", got, want)
 	}
 }
 
@@ -369,5 +369,19 @@ func TestClientAssertionConfigErrors(t *testing.T) {
 	defer srv.mu.Unlock()
 	if len(srv.forms) != 0 {
 		t.Errorf("the server got %d requests; want 0", len(srv.forms))
+	}
+}
+
+// TestAssertionSignerNil: the accessors of a nil or zero AssertionSigner
+// return zero values instead of panicking.
+func TestAssertionSignerNil(t *testing.T) {
+	for _, a := range []*dpop.AssertionSigner{nil, new(dpop.AssertionSigner)} {
+		if r := noPanic(func() {
+			if a.Alg() != "" || a.KeyID() != "" || a.Public() != nil {
+				t.Errorf("accessors of %v: %q %q %v; want zero values", a, a.Alg(), a.KeyID(), a.Public())
+			}
+		}); r != nil {
+			t.Errorf("accessors of %#v panicked: %v", a, r)
+		}
 	}
 }

@@ -51,6 +51,9 @@ func (c ClientCredentials) Format(f fmt.State, verb rune) {
 
 // Token requests a new token.
 func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
+	if ctx == nil {
+		return nil, nilContextError("ClientCredentials.Token")
+	}
 	if err := c.check(); err != nil {
 		return nil, err
 	}
@@ -73,9 +76,13 @@ func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
 // TokenSource returns a token source that requests a token when it has
 // none or the last one expired; concurrent callers wait for one request.
 func (c *ClientCredentials) TokenSource(ctx context.Context) TokenSource {
-	return newReuseSource(ctx, nil, func(ctx context.Context, _ *oauth2.Token) (*oauth2.Token, error) {
+	s := newReuseSource(ctx, nil, func(ctx context.Context, _ *oauth2.Token) (*oauth2.Token, error) {
 		return c.Token(ctx)
 	}, func(*oauth2.Token) bool { return true })
+	if ctx == nil {
+		s.err = nilContextError("ClientCredentials.TokenSource")
+	}
+	return s
 }
 
 // Client returns an HTTP client whose requests carry a token from

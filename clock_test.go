@@ -197,7 +197,7 @@ func TestClockOffsetUncorrectable(t *testing.T) {
 			}
 			err = dpop.CheckResponse(resp)
 			var ce *dpop.ChallengeError
-			if !errors.As(err, &ce) || ce.ErrorCode != dpop.ErrorInvalidProof {
+			if !errors.As(err, &ce) || ce.ErrorCode != dpop.CodeInvalidProof {
 				t.Fatalf("CheckResponse = %v; want a ChallengeError invalid_dpop_proof", err)
 			}
 			// Date has a resolution of a second: allow one either way.

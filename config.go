@@ -72,8 +72,8 @@ type Config struct {
 
 	// Issuer is the authorization server's issuer identifier
 	// ([Metadata.Issuer], RFC 8414 §2): the aud of client assertions, and
-	// the iss that [Config.AuthCode] expects in the authorization response
-	// (RFC 9207).
+	// the iss that [Config.VerifyAuthResponse] expects in the authorization
+	// response (RFC 9207).
 	Issuer string
 
 	// Trace, if set, is told of each token request and its outcome, and
@@ -90,7 +90,7 @@ type Config struct {
 	// on loopback addresses), and AllowBearer must be off. Authorization
 	// requests then go through [Config.PushAuthCodeURL] only, with PKCE
 	// S256 and a redirect URI; code exchanges must carry the PKCE
-	// verifier; [Config.AuthCode] requires iss.
+	// verifier; [Config.VerifyAuthResponse] requires iss.
 	FAPI2 bool
 
 	ownNonces lazyNonceCache
@@ -133,6 +133,9 @@ func (c *Config) authCodeURL(state string, opts ...oauth2.AuthCodeOption) string
 // Exchange converts an authorization code into a DPoP-bound token (RFC 6749
 // §4.1.3, RFC 9449 §5). Pass oauth2.VerifierOption(verifier) for PKCE.
 func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthCodeOption) (*oauth2.Token, error) {
+	if ctx == nil {
+		return nil, nilContextError("Config.Exchange")
+	}
 	if err := c.check(); err != nil {
 		return nil, err
 	}
@@ -154,14 +157,26 @@ func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthC
 // [oauth2.HTTPClient]), and for at most a minute when ctx has no deadline.
 // Save the returned tokens if the refresh token must survive the process:
 // the keystore package has a wrapper that does.
+//
+// A tok with a refresh token and no access token is refreshed at the first
+// call. A Config that c's checks refuse (a FAPI2 one that the profile
+// forbids, say) makes a source that returns that error from every call,
+// and never hands out tok.
 func (c *Config) TokenSource(ctx context.Context, tok *oauth2.Token) TokenSource {
-	return newReuseSource(ctx, tok, c.refresh, hasRefreshToken)
+	s := newReuseSource(ctx, tok, c.refresh, hasRefreshToken)
+	if ctx == nil {
+		s.err = nilContextError("Config.TokenSource")
+	} else if err := c.check(); err != nil {
+		s.err = err
+	}
+	return s
 }
 
 // Client returns an HTTP client whose requests carry tok (refreshed as
 // needed) with a DPoP proof. Its Transport's Base is the context's
 // [oauth2.HTTPClient] transport, if one is set. Each client has its own
-// resource-server nonce cache.
+// resource-server nonce cache. Its requests fail, and send nothing, when
+// c's checks refuse it, as [Config.TokenSource]'s calls do.
 func (c *Config) Client(ctx context.Context, tok *oauth2.Token) *http.Client {
 	return dpopClient(ctx, c.TokenSource(ctx, tok), c.Signer, c.AllowBearer, c.Trace)
 }

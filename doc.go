@@ -57,9 +57,10 @@
 //   - a use_dpop_nonce challenge (a resource server's 401 with a DPoP
 //     WWW-Authenticate challenge, or an authorization server's 400 JSON
 //     error) with a nonce not yet tried for the request: once by default,
-//     up to [Transport.NonceRetries] (at most [MaxNonceRetries]) times;
+//     or as many times as [Transport.NonceRetries] returns for the request
+//     (at most 5);
 //   - an invalid_dpop_proof whose Date header shows that the client's clock
-//     is [ClockTolerance] or more from the server's (§11.1): once, and the
+//     is 5 seconds or more from the server's (§11.1): once, and the
 //     offset is kept for that origin only, until its responses agree
 //     with the client's clock again;
 //   - a 401 invalid_token (RFC 6750 §3.1) for a token that the Source, a
@@ -71,8 +72,8 @@
 // never retried: its response is returned as it is. A challenge's body is
 // drained, briefly, and closed before the retry; any response not retried
 // is returned untouched, and a 400 body peeked to find its error code
-// still reads in full. [CheckResponse] and [NonceFromError] describe a
-// DPoP error the caller received.
+// still reads in full. [CheckResponse] describes a DPoP error the caller
+// received.
 //
 // A server that rotates its nonce after a few proofs and accepts few old
 // ones may challenge a retry again when many requests run at once; a
@@ -138,18 +139,39 @@
 //     response body never is shown ([TokenError] keeps it reachable, on
 //     purpose, through its [oauth2.RetrieveError]).
 //   - [Trace] callbacks and [NewLogTrace] logs are given no secret.
+//   - What a server chooses for a person to read (the device grant's user
+//     code and verification URIs, the endpoints [Discover] accepts) is
+//     printable text of bounded length, without control or bidirectional
+//     characters, and its URIs are https (http on loopback).
+//
+// Printing follows one convention: every type that holds or reaches a
+// secret ([Signer], [AssertionSigner], [ProofOptions], [Transport],
+// [Config], [ClientCredentials] and the token sources they return) has a
+// Format method, and no String: every verb of package fmt prints the same
+// summary (algorithm, thumbprint, client ID, endpoints, which parts are
+// set), never the secret. The exported struct types other than Transport,
+// which must not be copied, take a value receiver, so a value and a
+// pointer print alike. Format serves package fmt only: log/slog handlers
+// and encoding/json read exported fields without calling it, so a Config
+// or a ClientCredentials, whose OAuth2 field holds the client secret, is
+// logged with %v, never handed to slog.Any or json.Marshal.
 //
 // What is bounded:
 //
 //   - Waits: for a token, for the first request to an origin, and for a
 //     retry, by the request's context; a token request that others wait for
-//     by the context of its source, or a minute when that has no deadline.
+//     by the context of its source, or a minute when that has no deadline;
+//     every request of the grants by the caller's context; device polling
+//     by the device code's expiry, and at most an hour.
 //   - Bodies: a 400 body is peeked for at most 4 KiB and a second, a
-//     challenge's body drained for at most 64 KiB and 50 ms; token, PAR
-//     and revocation responses are read up to 256 KiB, metadata up to
-//     1 MiB. Nonces are at most [MaxNonceLen] bytes, a NonceCache holds a
+//     challenge's body drained for at most 64 KiB and 50 ms; token, PAR,
+//     device authorization and revocation error responses are read up to
+//     256 KiB (a successful revocation's body is not read), metadata up to
+//     1 MiB. Nonces are at most 512 bytes, a NonceCache holds a
 //     bounded number of origins.
-//   - Retries: as above, each reason its own small bound.
+//   - Retries: as above, each reason its own small bound; a token request
+//     the endpoint answered 429 or 5xx is tried once more, once for all
+//     the callers waiting for it.
 //
 // Proofs are verified in this module's tests by go-jose, never only by the
 // code that made them; the dpoptest package is a strict authorization and

@@ -16,9 +16,9 @@ import (
 
 // DPoP error codes a server may answer with (RFC 9449 §7.1, §8, §12.2).
 const (
-	ErrorUseNonce     = "use_dpop_nonce"     // a nonce is required, or the one sent is stale
-	ErrorInvalidProof = "invalid_dpop_proof" // the proof was rejected
-	ErrorInvalidToken = "invalid_token"      // the resource server rejected the token (RFC 6750 §3.1)
+	CodeUseNonce     = "use_dpop_nonce"     // a nonce is required, or the one sent is stale
+	CodeInvalidProof = "invalid_dpop_proof" // the proof was rejected
+	CodeInvalidToken = "invalid_token"      // the resource server rejected the token (RFC 6750 §3.1)
 )
 
 // ErrNoRefreshToken is returned by a [Config.TokenSource] whose token has
@@ -33,22 +33,22 @@ var ErrNoRefreshToken = errors.New("dpop: token expired and there is no refresh 
 // text is safe to log: the server's strings are cut short and escaped.
 type ChallengeError struct {
 	StatusCode  int
-	ErrorCode   string   // such as ErrorUseNonce or ErrorInvalidProof; may be empty
+	ErrorCode   string   // such as CodeUseNonce or CodeInvalidProof; may be empty
 	Description string   // error_description, for people
 	Algs        []string // algs the server accepts (§7.1), when it said
 	Nonce       string   // a valid DPoP-Nonce sent with the response, or ""
 
 	// ClockSkew is the server's clock minus the client's, read from the
 	// Date header of an invalid_dpop_proof answer when they differ by
-	// [ClockTolerance] or more (a proof's iat is then likely the reason,
+	// 5 seconds or more (a proof's iat is then likely the reason,
 	// §11.1); else 0.
 	ClockSkew time.Duration
 }
 
-// ClockTolerance is how far a server's Date may be from the client's clock
+// clockTolerance is how far a server's Date may be from the client's clock
 // before the client takes it as a clock difference (Date has a resolution
 // of one second, and a response takes time to arrive).
-const ClockTolerance = 5 * time.Second
+const clockTolerance = 5 * time.Second
 
 func (e *ChallengeError) Error() string {
 	var b strings.Builder
@@ -59,7 +59,7 @@ func (e *ChallengeError) Error() string {
 	if e.Description != "" {
 		fmt.Fprintf(&b, ": %s", quote(e.Description))
 	}
-	if e.ErrorCode != ErrorInvalidProof {
+	if e.ErrorCode != CodeInvalidProof {
 		return b.String()
 	}
 	if len(e.Algs) > 0 {
@@ -90,16 +90,6 @@ func (e *ChallengeError) AcceptsAlg(alg string) bool {
 	return false
 }
 
-// NonceFromError reports the nonce a server demanded, when err is or wraps
-// a [ChallengeError] with error code use_dpop_nonce and a valid nonce.
-func NonceFromError(err error) (nonce string, ok bool) {
-	var ce *ChallengeError
-	if errors.As(err, &ce) && ce.ErrorCode == ErrorUseNonce && ce.Nonce != "" {
-		return ce.Nonce, true
-	}
-	return "", false
-}
-
 // TokenTypeError reports a token response whose token_type is not DPoP
 // (RFC 9449 §5). A Bearer token means the server did not bind the token to
 // the key: a downgrade that an attacker who strips the DPoP header can also
@@ -118,18 +108,18 @@ func (e *TokenTypeError) Error() string {
 // Downgrade reports whether the server issued a Bearer token.
 func (e *TokenTypeError) Downgrade() bool { return strings.EqualFold(e.TokenType, "Bearer") }
 
-// AlgError reports a proof algorithm the server does not accept, or a
-// server that does not advertise DPoP at all (Supported is then empty).
-type AlgError struct {
-	Alg       string
-	Supported []string
+// algError reports a proof algorithm the server does not accept, or a
+// server that does not advertise DPoP at all (supported is then empty).
+type algError struct {
+	alg       string
+	supported []string
 }
 
-func (e *AlgError) Error() string {
-	if len(e.Supported) == 0 {
+func (e *algError) Error() string {
+	if len(e.supported) == 0 {
 		return "dpop: the authorization server does not advertise DPoP support (no dpop_signing_alg_values_supported, RFC 9449 §5.1)"
 	}
-	return fmt.Sprintf("dpop: the authorization server accepts DPoP proofs signed with %s, not %s", quote(strings.Join(e.Supported, ", ")), quote(e.Alg))
+	return fmt.Sprintf("dpop: the authorization server accepts DPoP proofs signed with %s, not %s", quote(strings.Join(e.supported, ", ")), quote(e.alg))
 }
 
 // maxQuoted bounds a string from a server, or from a request, shown in
@@ -161,8 +151,8 @@ func quote(s string) string {
 // short and escaped; never the response body, never anything of the
 // request. The [oauth2.RetrieveError] it came from, which holds the body,
 // is reachable with errors.As; so is a *[ChallengeError] when the error is
-// a DPoP one (use_dpop_nonce, invalid_dpop_proof, RFC 9449 §5, §8), which
-// [NonceFromError] reads.
+// a DPoP one (use_dpop_nonce, invalid_dpop_proof, RFC 9449 §5, §8), with
+// the nonce the server demanded.
 type TokenError struct {
 	Op          string // the request: "code exchange", "refresh", "PAR", …
 	StatusCode  int
@@ -187,7 +177,7 @@ func newTokenError(op string, re *oauth2.RetrieveError) *TokenError {
 		URI: redact(re.ErrorURI, secrets), retrieve: re}
 	if re.Response != nil {
 		e.StatusCode = re.Response.StatusCode
-		if e.ErrorCode == ErrorUseNonce || e.ErrorCode == ErrorInvalidProof {
+		if e.ErrorCode == CodeUseNonce || e.ErrorCode == CodeInvalidProof {
 			e.challenge = &ChallengeError{StatusCode: e.StatusCode, ErrorCode: e.ErrorCode,
 				Description: e.Description, Nonce: responseNonce(re.Response)}
 		}

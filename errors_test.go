@@ -159,8 +159,8 @@ func TestTokenErrorTextEscaped(t *testing.T) {
 }
 
 // TestNonceFromTokenError: an authorization server that challenges the
-// retry again (use_dpop_nonce twice in a row) gives an error that
-// NonceFromError reads the newest nonce from, and that is still an
+// retry again (use_dpop_nonce twice in a row) gives an error that holds a
+// *ChallengeError with the newest nonce, and that is still an
 // *oauth2.RetrieveError (issue 10 #10).
 func TestNonceFromTokenError(t *testing.T) {
 	var n atomic.Int32
@@ -181,11 +181,12 @@ func TestNonceFromTokenError(t *testing.T) {
 				t.Errorf("%d requests; want 2 (the challenge answered once)", got)
 			}
 			want := "nonce-" + strconv.Itoa(int(n.Load()))
-			if got, ok := dpop.NonceFromError(err); !ok || got != want {
-				t.Errorf("NonceFromError(%v) = %q, %v; want %q, true", err, got, ok, want)
+			var ce *dpop.ChallengeError
+			if !errors.As(err, &ce) || ce.ErrorCode != dpop.CodeUseNonce || ce.Nonce != want {
+				t.Errorf("errors.As(%v, *dpop.ChallengeError) = %+v; want use_dpop_nonce with nonce %q", err, ce, want)
 			}
 			var re *oauth2.RetrieveError
-			if !errors.As(err, &re) || re.ErrorCode != dpop.ErrorUseNonce {
+			if !errors.As(err, &re) || re.ErrorCode != dpop.CodeUseNonce {
 				t.Errorf("errors.As(%v, *oauth2.RetrieveError) = %v; want the use_dpop_nonce answer", err, re)
 			}
 		})

@@ -188,7 +188,7 @@ func ExampleSigner_Proof() {
 // code is used: the state of this login (compared in constant time), the
 // issuer (RFC 9207, required here because the metadata says the server
 // always sends it), and an error answer as a typed error.
-func ExampleMetadata_AuthCode() {
+func ExampleMetadata_VerifyAuthResponse() {
 	md := &dpop.Metadata{Issuer: "https://as.example", AuthorizationResponseISSParameterSupported: true}
 	state := "k3y8Qz" // the state the authorization request was sent with
 
@@ -199,7 +199,7 @@ func ExampleMetadata_AuthCode() {
 		"error=access_denied&error_description=The+user+declined&state=k3y8Qz&iss=https%3A%2F%2Fas.example",
 	} {
 		query, _ := url.ParseQuery(callback)
-		code, err := md.AuthCode(query, state)
+		code, err := md.VerifyAuthResponse(query, state)
 		var denied *dpop.AuthResponseError
 		switch {
 		case errors.As(err, &denied):
@@ -237,7 +237,7 @@ func ExampleConfig_fapi2() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	assertions, err := dpop.NewAssertionSigner(assertionKey, &dpop.AssertionSignerOptions{KeyID: "fapi-1"})
+	assertions, err := dpop.NewAssertionSigner(assertionKey, &dpop.SignerOptions{KeyID: "fapi-1"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func ExampleConfig_fapi2() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	code, err := cfg.AuthCode(browseQuery(authURL), "state-1") // state and iss checked
+	code, err := cfg.VerifyAuthResponse(browseQuery(authURL), "state-1") // state and iss checked
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 
 // fapi2Algs are the JWS algorithms FAPI 2.0 allows (Security Profile
 // §5.4.1), for DPoP proofs and client assertions alike.
-var fapi2Algs = []string{PS256, ES256, EdDSA}
+var fapi2Algs = []string{algPS256, algES256, algEdDSA}
 
 // grantParts is what the checks need to know of a [Config] or a
 // [ClientCredentials].

@@ -138,9 +138,9 @@ func TestFormatPrintsNoSecret(t *testing.T) {
 				{"Config.Client", cfg.Client(ctx, tok)},
 				{"ClientCredentials.Client", cc.Client(ctx)},
 				{"Metadata", dpop.Metadata{Issuer: "https://as.example"}},
-				{"ChallengeError", &dpop.ChallengeError{StatusCode: 401, ErrorCode: dpop.ErrorUseNonce, Nonce: "n1"}},
+				{"ChallengeError", &dpop.ChallengeError{StatusCode: 401, ErrorCode: dpop.CodeUseNonce, Nonce: "n1"}},
 				{"TokenTypeError", &dpop.TokenTypeError{TokenType: "Bearer"}},
-				{"AlgError", &dpop.AlgError{Alg: s.Alg()}},
+				{"CheckSigner error", (&dpop.Metadata{}).CheckSigner(s)},
 			}
 			for _, v := range values {
 				checkNoSecret(t, v.name, v.v, secrets)

@@ -10,24 +10,24 @@ import (
 	"time"
 )
 
-// FuzzValidNonce checks that every nonce ValidNonce admits goes into a
+// FuzzValidNonce checks that every nonce validNonce admits goes into a
 // proof and comes back out of the JSON unchanged, and that it admits
 // exactly the NQCHAR strings of RFC 9449 §8.1.
 func FuzzValidNonce(f *testing.F) {
 	for _, s := range []string{"abc", `a"b`, `a\b`, "a b", "", "\x7f", "~!#[]"} {
 		f.Add(s)
 	}
-	s := newTestSigner(f, EdDSA)
+	s := newTestSigner(f, algEdDSA)
 	f.Fuzz(func(t *testing.T, nonce string) {
-		want := len(nonce) > 0 && len(nonce) <= MaxNonceLen
+		want := len(nonce) > 0 && len(nonce) <= maxNonceLen
 		for i := 0; i < len(nonce); i++ {
 			c := nonce[i]
 			if !(c == 0x21 || (0x23 <= c && c <= 0x5b) || (0x5d <= c && c <= 0x7e)) {
 				want = false
 			}
 		}
-		if got := ValidNonce(nonce); got != want {
-			t.Fatalf("ValidNonce(%q) = %v; want %v", nonce, got, want)
+		if got := validNonce(nonce); got != want {
+			t.Fatalf("validNonce(%q) = %v; want %v", nonce, got, want)
 		}
 		if !want {
 			return
@@ -36,7 +36,7 @@ func FuzzValidNonce(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, _ := verifyJOSE(t, proof, EdDSA)
+		c, _ := verifyJOSE(t, proof, algEdDSA)
 		if c.Nonce != nonce {
 			t.Fatalf("nonce round trip: %q; want %q", c.Nonce, nonce)
 		}
@@ -66,7 +66,7 @@ func FuzzResponseChallenge(f *testing.F) {
 		var e struct {
 			Error string `json:"error"`
 		}
-		want := len(body) <= maxPeek && json.Unmarshal(body, &e) == nil && (e.Error == ErrorUseNonce || e.Error == ErrorInvalidProof)
+		want := len(body) <= maxPeek && json.Unmarshal(body, &e) == nil && (e.Error == CodeUseNonce || e.Error == CodeInvalidProof)
 		if (ce != nil) != want {
 			t.Fatalf("challenge = %+v; want detected=%v for %q", ce, want, body)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -65,7 +66,8 @@ func (a *answers) add(resp *http.Response, err error) {
 	case resp.StatusCode/100 == 2:
 		a.ok++
 	default:
-		if n, ok := dpop.NonceFromError(dpop.CheckResponse(resp)); ok && n != "" {
+		var ce *dpop.ChallengeError
+		if errors.As(dpop.CheckResponse(resp), &ce) && ce.ErrorCode == dpop.CodeUseNonce && ce.Nonce != "" {
 			a.unanswered++
 			return
 		}
@@ -125,9 +127,9 @@ func wireOf(t testing.TB, srv *dpoptest.Server, kind dpoptest.Kind) wire {
 		switch {
 		case r.Status/100 == 2:
 			w.ok++
-		case r.Error == dpop.ErrorUseNonce:
+		case r.Error == dpop.CodeUseNonce:
 			w.challenges++
-		case r.Error == dpop.ErrorInvalidProof:
+		case r.Error == dpop.CodeInvalidProof:
 			w.badProofs = append(w.badProofs, r.ProofErr)
 		}
 		if r.Proof != nil {

@@ -34,8 +34,8 @@ type Metadata struct {
 	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 
 	// AuthorizationResponseISSParameterSupported says the server puts iss
-	// in every authorization response (RFC 9207 §3); [Metadata.AuthCode]
-	// then requires it.
+	// in every authorization response (RFC 9207 §3);
+	// [Metadata.VerifyAuthResponse] then requires it.
 	AuthorizationResponseISSParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 
 	// DPoPSigningAlgValuesSupported lists the proof algorithms the server
@@ -91,7 +91,10 @@ func Discover(ctx context.Context, issuer string) (*Metadata, error) {
 }
 
 // checkEndpoints applies the issuer's rule (https, or http on loopback) to
-// every endpoint of m, and requires a token endpoint.
+// every endpoint of m, and requires a token endpoint. An endpoint may be
+// shown to a person (the authorization endpoint starts the URL a CLI
+// prints), so each must be printable and of reasonable length, as the
+// device grant's verification URI must ([checkShown]).
 func (m *Metadata) checkEndpoints() error {
 	if m.TokenEndpoint == "" {
 		return errors.New("dpop: no token_endpoint")
@@ -106,6 +109,9 @@ func (m *Metadata) checkEndpoints() error {
 	} {
 		if e.url == "" {
 			continue
+		}
+		if err := checkShown(e.name, e.url, maxShownURI); err != nil {
+			return fmt.Errorf("dpop: %w", err)
 		}
 		if _, err := secureURL(e.name, e.url); err != nil {
 			return err
@@ -139,12 +145,12 @@ func fetchMetadata(ctx context.Context, loc string) (*Metadata, int, error) {
 		return nil, 0, &opError{"metadata", err}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK { // its body, however large or slow, is not needed
+		return nil, resp.StatusCode, fmt.Errorf("dpop: metadata from %s: status %d", loc, resp.StatusCode)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadata+1))
 	if err != nil {
 		return nil, resp.StatusCode, fmt.Errorf("dpop: metadata from %s: %w", loc, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, resp.StatusCode, fmt.Errorf("dpop: metadata from %s: status %d", loc, resp.StatusCode)
 	}
 	if len(body) > maxMetadata {
 		return nil, resp.StatusCode, fmt.Errorf("dpop: metadata from %s is larger than %d bytes", loc, maxMetadata)
@@ -166,10 +172,15 @@ func (m *Metadata) Endpoint() oauth2.Endpoint {
 	}
 }
 
-// CheckSigner returns a *[AlgError] unless the server advertises DPoP
-// support with s's algorithm (RFC 9449 §5.1). Call it before the first
-// token request, to fail with a clear message instead of a rejected proof.
+// CheckSigner returns an error unless the server advertises DPoP support
+// with s's algorithm (RFC 9449 §5.1); the error names the algorithms the
+// server accepts, among which [ChooseAlg] picks one for a new key. Call it
+// before the first token request, to fail with a clear message instead of
+// a rejected proof.
 func (m *Metadata) CheckSigner(s *Signer) error {
+	if m == nil {
+		return errors.New("dpop: Metadata.CheckSigner: the Metadata is nil")
+	}
 	if s == nil || s.key == nil {
 		return errZeroSigner
 	}
@@ -178,5 +189,5 @@ func (m *Metadata) CheckSigner(s *Signer) error {
 			return nil
 		}
 	}
-	return &AlgError{Alg: s.Alg(), Supported: m.DPoPSigningAlgValuesSupported}
+	return &algError{alg: s.Alg(), supported: m.DPoPSigningAlgValuesSupported}
 }

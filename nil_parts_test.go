@@ -3,6 +3,7 @@ package dpop_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -34,7 +35,7 @@ func TestNilParts(t *testing.T) {
 			return err
 		}, "ClientAssertion has no key"},
 		{"CheckSigner(nil)", func() error { return (&dpop.Metadata{}).CheckSigner(nil) }, "NewSigner"},
-		{"nil Metadata's AuthCode", func() error { _, err := (*dpop.Metadata)(nil).AuthCode(url.Values{}, "s"); return err }, "Metadata is nil"},
+		{"nil Metadata's AuthCode", func() error { _, err := (*dpop.Metadata)(nil).VerifyAuthResponse(url.Values{}, "s"); return err }, "Metadata is nil"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var err error
@@ -51,7 +52,7 @@ func TestNilParts(t *testing.T) {
 			}
 		})
 	}
-	if got := new(dpop.AssertionSigner).String(); strings.Contains(got, "0x") {
+	if got := fmt.Sprint(new(dpop.AssertionSigner)); strings.Contains(got, "0x") {
 		t.Errorf("zero AssertionSigner prints %q", got)
 	}
 }
@@ -60,7 +61,7 @@ func TestNilParts(t *testing.T) {
 // error say "dpop:" once, and a huge server string is cut.
 func TestErrorTextBounded(t *testing.T) {
 	huge := strings.Repeat("A", 1<<20)
-	_, err := (&dpop.Metadata{Issuer: "https://as"}).AuthCode(url.Values{"error": {"access_denied"}, "error_description": {huge}, "state": {"s"}}, "s")
+	_, err := (&dpop.Metadata{Issuer: "https://as"}).VerifyAuthResponse(url.Values{"error": {"access_denied"}, "error_description": {huge}, "state": {"s"}}, "s")
 	if err == nil || len(err.Error()) > 2000 {
 		t.Errorf("authorization error text is %d bytes; want it cut", len(err.Error()))
 	}

@@ -7,20 +7,20 @@ import (
 	"time"
 )
 
-// MaxNonceLen is the longest server nonce a [NonceCache] stores. RFC 9449
+// maxNonceLen is the longest server nonce a [NonceCache] stores. RFC 9449
 // §8.1 sets no limit; real nonces are tens of bytes, and a bound keeps a
 // hostile server from making every later proof large.
-const MaxNonceLen = 512
+const maxNonceLen = 512
 
-// DefaultMaxOrigins is the number of origins a [NonceCache] remembers when
+// defaultMaxOrigins is the number of origins a [NonceCache] remembers when
 // no other bound is given.
-const DefaultMaxOrigins = 256
+const defaultMaxOrigins = 256
 
-// ValidNonce reports whether s is a nonce a client may store and send:
+// validNonce reports whether s is a nonce a client may store and send:
 // 1*NQCHAR (RFC 9449 §8.1, NQCHAR = %x21 / %x23-5B / %x5D-7E), at most
-// [MaxNonceLen] bytes.
-func ValidNonce(s string) bool {
-	if len(s) == 0 || len(s) > MaxNonceLen {
+// maxNonceLen bytes.
+func validNonce(s string) bool {
+	if len(s) == 0 || len(s) > maxNonceLen {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -36,7 +36,7 @@ func ValidNonce(s string) bool {
 // newest winning), or that it asked for none, and how far its clock is from
 // ours when a server refused a proof for its iat (§11.1). It is safe for
 // concurrent use and may be shared by several [Transport] values; its zero
-// value is an empty cache holding up to [DefaultMaxOrigins] origins.
+// value is an empty cache holding up to 256 origins.
 // Methods on a nil *NonceCache remember nothing.
 //
 // Reads take no lock and write no shared memory, so concurrent requests do
@@ -72,7 +72,7 @@ type nonceEntry struct {
 }
 
 // NewNonceCache returns a cache that remembers at most maxOrigins origins;
-// maxOrigins <= 0 means [DefaultMaxOrigins].
+// maxOrigins <= 0 means 256.
 func NewNonceCache(maxOrigins int) *NonceCache {
 	return &NonceCache{max: maxOrigins}
 }
@@ -87,7 +87,8 @@ func (c *NonceCache) Get(rawURL string) string {
 }
 
 // Put stores nonce for the origin of rawURL and reports whether it did so.
-// A value that is not a valid nonce ([ValidNonce]) or a URL that is not
+// A value that is not a valid nonce (1*NQCHAR, RFC 9449 §8.1, of at most
+// 512 bytes) or a URL that is not
 // absolute http(s) is ignored.
 func (c *NonceCache) Put(rawURL, nonce string) bool {
 	o, ok := parseOrigin(rawURL)
@@ -127,7 +128,7 @@ func (c *NonceCache) get(o origin) string {
 
 // put stores nonce as o's current nonce, when it is valid.
 func (c *NonceCache) put(o origin, nonce string) bool {
-	if c == nil || !ValidNonce(nonce) {
+	if c == nil || !validNonce(nonce) {
 		return false
 	}
 	if c.get(o) == nonce {
@@ -191,7 +192,7 @@ func (c *NonceCache) update(o origin, f func(e *nonceEntry, present bool) bool) 
 	}
 	max := c.max
 	if max <= 0 {
-		max = DefaultMaxOrigins
+		max = defaultMaxOrigins
 	}
 	next := &nonceTable{m: make(map[origin]nonceEntry, min(n+1, max))}
 	if old != nil {
@@ -258,7 +259,7 @@ func (c *NonceCache) release(o origin, ch chan struct{}) {
 
 // responseNonce returns resp's DPoP-Nonce when it is valid (RFC 9449 §8.1).
 func responseNonce(resp *http.Response) string {
-	if v := resp.Header["Dpop-Nonce"]; len(v) == 1 && ValidNonce(v[0]) {
+	if v := resp.Header["Dpop-Nonce"]; len(v) == 1 && validNonce(v[0]) {
 		return v[0]
 	}
 	return ""

@@ -14,9 +14,9 @@ func TestValidNonce(t *testing.T) {
 	}{
 		{"abc", true},
 		{"!#$%&'()*+,-./0-9:;<=>?@A-Z[]^_`a-z{|}~", true},
-		{strings.Repeat("n", MaxNonceLen), true},
+		{strings.Repeat("n", maxNonceLen), true},
 		{"", false},
-		{strings.Repeat("n", MaxNonceLen+1), false},
+		{strings.Repeat("n", maxNonceLen+1), false},
 		{`a"b`, false},
 		{`a\b`, false},
 		{"a b", false},
@@ -24,8 +24,8 @@ func TestValidNonce(t *testing.T) {
 		{"a\x7fb", false},
 		{"caf\u00e9", false},
 	} {
-		if got := ValidNonce(tt.s); got != tt.want {
-			t.Errorf("ValidNonce(%q) = %v; want %v", tt.s, got, tt.want)
+		if got := validNonce(tt.s); got != tt.want {
+			t.Errorf("validNonce(%q) = %v; want %v", tt.s, got, tt.want)
 		}
 	}
 }
@@ -100,7 +100,7 @@ func TestNonceCacheConcurrent(t *testing.T) {
 			for i := range 500 {
 				o := fmt.Sprintf("https://o%d.example", (g+i)%12)
 				c.Put(o, fmt.Sprintf("n%d", i))
-				if n := c.Get(o); n != "" && !ValidNonce(n) {
+				if n := c.Get(o); n != "" && !validNonce(n) {
 					t.Errorf("Get = %q: not a nonce", n)
 				}
 			}

@@ -27,7 +27,7 @@ func (panicBase) RoundTrip(*http.Request) (*http.Response, error) { panic("base 
 // so later requests do not wait for it.
 func TestProbeReleasedOnPanic(t *testing.T) {
 	nonces := new(NonceCache)
-	tr := &Transport{Base: panicBase{}, Signer: newTestSigner(t, EdDSA), Nonces: nonces}
+	tr := &Transport{Base: panicBase{}, Signer: newTestSigner(t, algEdDSA), Nonces: nonces}
 	req, _ := http.NewRequest("GET", "https://api.example.com/x", nil)
 	if r := recovered(func() { tr.RoundTrip(req) }); r != "base broke" {
 		t.Fatalf("recovered %v; want the Base's panic", r)

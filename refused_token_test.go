@@ -66,7 +66,7 @@ func TestRefusedTokenReplaced(t *testing.T) {
 			}
 			w := wireOf(t, srv, dpoptest.KindResource)
 			checkFresh(t, w)
-			refused := count(srv, dpoptest.KindResource, dpop.ErrorInvalidToken)
+			refused := count(srv, dpoptest.KindResource, dpop.CodeInvalidToken)
 			if refused < 1 || refused > c || w.requests != c+refused {
 				t.Errorf("resource requests = %d with %d invalid_token; want %d and one retry for each refusal", w.requests, refused, c)
 			}
@@ -89,7 +89,7 @@ func TestRefusedTokenNotReplaced(t *testing.T) {
 				t.Fatalf("request %d: status %d; want 401", i, resp.StatusCode)
 			}
 		}
-		if n, m := refreshes(srv), count(rs, dpoptest.KindResource, dpop.ErrorInvalidToken); n != 3 || m != 6 {
+		if n, m := refreshes(srv), count(rs, dpoptest.KindResource, dpop.CodeInvalidToken); n != 3 || m != 6 {
 			t.Errorf("refreshes = %d, refusals = %d; want 3 and 6 (one refresh and one retry per request)", n, m)
 		}
 	})
@@ -107,7 +107,7 @@ func TestRefusedTokenNotReplaced(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("status %d; want 401", resp.StatusCode)
 		}
-		if n, m := refreshes(srv), count(srv, dpoptest.KindResource, dpop.ErrorInvalidToken); n != 0 || m != 1 {
+		if n, m := refreshes(srv), count(srv, dpoptest.KindResource, dpop.CodeInvalidToken); n != 0 || m != 1 {
 			t.Errorf("refreshes = %d, refusals = %d; want 0 and 1", n, m)
 		}
 	})
@@ -122,16 +122,16 @@ func TestRefusedTokenNotReplaced(t *testing.T) {
 			t.Errorf("status %d; want 401", resp.StatusCode)
 		}
 		err := dpop.CheckResponse(resp)
-		if ce, ok := err.(*dpop.ChallengeError); !ok || ce.ErrorCode != dpop.ErrorInvalidToken {
+		if ce, ok := err.(*dpop.ChallengeError); !ok || ce.ErrorCode != dpop.CodeInvalidToken {
 			t.Errorf("CheckResponse = %v; want invalid_token", err)
 		}
-		if n, m := count(srv, dpoptest.KindToken, ""), count(srv, dpoptest.KindResource, dpop.ErrorInvalidToken); n != 0 || m != 1 {
+		if n, m := count(srv, dpoptest.KindToken, ""), count(srv, dpoptest.KindResource, dpop.CodeInvalidToken); n != 0 || m != 1 {
 			t.Errorf("token requests = %d, refusals = %d; want 0 and 1", n, m)
 		}
 	})
 }
 
-// TestRefusedTokenSaved: with keystore.TokenSource around the Config's
+// TestRefusedTokenSaved: with keystore.SavingTokenSource around the Config's
 // source, the token that replaces a refused one is saved, with its
 // rotated refresh token.
 func TestRefusedTokenSaved(t *testing.T) {
@@ -140,7 +140,7 @@ func TestRefusedTokenSaved(t *testing.T) {
 	store := new(keystore.MemoryStore)
 	jkt := cfg.Signer.Thumbprint()
 	ctx := context.Background()
-	src := keystore.TokenSource(store, "alice", jkt, cfg.TokenSource(ctx, tok))
+	src := keystore.SavingTokenSource(store, "alice", jkt, cfg.TokenSource(ctx, tok))
 	client := &http.Client{Transport: &dpop.Transport{Signer: cfg.Signer, Source: src}}
 	get(t, client, srv.URL+"/api/items")
 	for i := range 3 {

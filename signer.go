@@ -23,25 +23,32 @@ import (
 
 // JWS algorithm names a [Signer] can use (RFC 7518 §3.1, RFC 8037 §3.1).
 const (
-	ES256 = "ES256" // ECDSA P-256 with SHA-256
-	ES384 = "ES384" // ECDSA P-384 with SHA-384
-	ES512 = "ES512" // ECDSA P-521 with SHA-512
-	EdDSA = "EdDSA" // Ed25519
-	PS256 = "PS256" // RSASSA-PSS with SHA-256, the default for RSA keys
-	RS256 = "RS256" // RSASSA-PKCS1-v1_5 with SHA-256, by option only
+	algES256 = "ES256" // ECDSA P-256 with SHA-256
+	algES384 = "ES384" // ECDSA P-384 with SHA-384
+	algES512 = "ES512" // ECDSA P-521 with SHA-512
+	algEdDSA = "EdDSA" // Ed25519
+	algPS256 = "PS256" // RSASSA-PSS with SHA-256, the default for RSA keys
+	algRS256 = "RS256" // RSASSA-PKCS1-v1_5 with SHA-256, by option only
 )
 
 // minRSABits is the smallest RSA modulus NewSigner accepts (RFC 7518 §3.3
 // requires 2048 bits or more).
 const minRSABits = 2048
 
-// SignerOptions are the optional settings of [NewSigner]. A nil
-// *SignerOptions means the defaults.
+// SignerOptions are the optional settings of [NewSigner] and
+// [NewAssertionSigner]. A nil *SignerOptions means the defaults.
 type SignerOptions struct {
 	// Alg selects the JWS algorithm where the key allows more than one:
 	// for RSA keys, PS256 (the default) or RS256. For other keys it must be
 	// empty or the algorithm the key implies.
 	Alg string
+
+	// KeyID is for [NewAssertionSigner] only: the kid header of every
+	// client assertion, the key's ID in the JWK Set registered for the
+	// client, so that the server picks the right key without trying each.
+	// NewSigner refuses it: a DPoP proof carries its public key, not a kid
+	// (RFC 9449 §4.2).
+	KeyID string
 }
 
 // Signer makes DPoP proofs (RFC 9449 §4) with one private key. It is safe
@@ -70,6 +77,9 @@ func NewSigner(key crypto.Signer, opts *SignerOptions) (*Signer, error) {
 	}
 	var want string
 	if opts != nil {
+		if opts.KeyID != "" {
+			return nil, errors.New("dpop: NewSigner: KeyID is for client assertions (NewAssertionSigner); a DPoP proof carries its public key, not a kid")
+		}
 		want = opts.Alg
 	}
 	s := &Signer{key: key}
@@ -114,11 +124,11 @@ func (s *Signer) setAlg(pub crypto.PublicKey, want string) error {
 		}
 		switch k.Curve {
 		case elliptic.P256():
-			s.alg, s.opts = ES256, crypto.SHA256
+			s.alg, s.opts = algES256, crypto.SHA256
 		case elliptic.P384():
-			s.alg, s.opts = ES384, crypto.SHA384
+			s.alg, s.opts = algES384, crypto.SHA384
 		case elliptic.P521():
-			s.alg, s.opts = ES512, crypto.SHA512
+			s.alg, s.opts = algES512, crypto.SHA512
 		default:
 			return fmt.Errorf("dpop: NewSigner: unsupported ECDSA curve %s (want P-256, P-384 or P-521)", k.Curve.Params().Name)
 		}
@@ -127,7 +137,7 @@ func (s *Signer) setAlg(pub crypto.PublicKey, want string) error {
 		if len(k) != ed25519.PublicKeySize {
 			return fmt.Errorf("dpop: NewSigner: Ed25519 public key is %d bytes, want %d", len(k), ed25519.PublicKeySize)
 		}
-		s.alg, s.opts = EdDSA, crypto.Hash(0)
+		s.alg, s.opts = algEdDSA, crypto.Hash(0)
 	case *rsa.PublicKey:
 		if k == nil || k.N == nil {
 			return errors.New("dpop: NewSigner: RSA public key is nil")
@@ -136,11 +146,11 @@ func (s *Signer) setAlg(pub crypto.PublicKey, want string) error {
 			return fmt.Errorf("dpop: NewSigner: RSA key is %d bits, want at least %d", bits, minRSABits)
 		}
 		switch want {
-		case "", PS256:
-			s.alg = PS256
+		case "", algPS256:
+			s.alg = algPS256
 			s.opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
-		case RS256:
-			s.alg, s.opts = RS256, crypto.SHA256
+		case algRS256:
+			s.alg, s.opts = algRS256, crypto.SHA256
 		default:
 			return fmt.Errorf("dpop: NewSigner: alg %q does not fit an RSA key (want PS256 or RS256)", want)
 		}
@@ -236,7 +246,7 @@ func (s *Signer) Proof(method, rawURL string, opts *ProofOptions) (string, error
 			ath = accessTokenHash(opts.AccessToken)
 		}
 		if opts.Nonce != "" {
-			if !ValidNonce(opts.Nonce) {
+			if !validNonce(opts.Nonce) {
 				return "", fmt.Errorf("dpop: nonce %s is not a valid DPoP nonce (RFC 9449 §8.1)", quote(opts.Nonce))
 			}
 			nonce = opts.Nonce

@@ -29,10 +29,10 @@ var testKeys = sync.OnceValue(func() map[string]crypto.Signer {
 	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
 	_, ed, _ := ed25519.GenerateKey(rand.Reader)
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
-	return map[string]crypto.Signer{ES256: p256, ES384: p384, ES512: p521, EdDSA: ed, PS256: rsaKey, RS256: rsaKey}
+	return map[string]crypto.Signer{algES256: p256, algES384: p384, algES512: p521, algEdDSA: ed, algPS256: rsaKey, algRS256: rsaKey}
 })
 
-var allAlgs = []string{ES256, ES384, ES512, EdDSA, PS256, RS256}
+var allAlgs = []string{algES256, algES384, algES512, algEdDSA, algPS256, algRS256}
 
 func newTestSigner(t testing.TB, alg string) *Signer {
 	t.Helper()
@@ -93,8 +93,8 @@ func TestNewSignerAlgs(t *testing.T) {
 	for _, alg := range allAlgs {
 		t.Run(alg, func(t *testing.T) {
 			var opts *SignerOptions
-			if alg == RS256 {
-				opts = &SignerOptions{Alg: RS256}
+			if alg == algRS256 {
+				opts = &SignerOptions{Alg: algRS256}
 			}
 			s, err := NewSigner(opaqueKey{keys[alg]}, opts)
 			if err != nil {
@@ -134,9 +134,10 @@ func TestNewSignerRejects(t *testing.T) {
 		{"X25519 public key", publicOnly{x.PublicKey()}, nil, "unsupported public key type"},
 		{"nil ECDSA public key", publicOnly{(*ecdsa.PublicKey)(nil)}, nil, "nil"},
 		{"short Ed25519 key", publicOnly{ed25519.PublicKey{1, 2, 3}}, nil, "3 bytes"},
-		{"RS256 on EC key", keys[ES256], &SignerOptions{Alg: RS256}, `alg "RS256"`},
-		{"ES384 on P-256", keys[ES256], &SignerOptions{Alg: ES384}, `alg "ES384"`},
-		{"HS256 on RSA", keys[PS256], &SignerOptions{Alg: "HS256"}, `alg "HS256"`},
+		{"RS256 on EC key", keys[algES256], &SignerOptions{Alg: algRS256}, `alg "RS256"`},
+		{"ES384 on P-256", keys[algES256], &SignerOptions{Alg: algES384}, `alg "ES384"`},
+		{"HS256 on RSA", keys[algPS256], &SignerOptions{Alg: "HS256"}, `alg "HS256"`},
+		{"KeyID", keys[algES256], &SignerOptions{KeyID: "k1"}, "KeyID is for client assertions"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,7 +170,7 @@ func TestProofDifferential(t *testing.T) {
 			s := newTestSigner(t, alg)
 			seen := make(map[string]bool)
 			count := n
-			if alg == PS256 || alg == RS256 {
+			if alg == algPS256 || alg == algRS256 {
 				count = n / 5 // RSA signing is slow; the encoding is the same
 			}
 			for i := range count {
@@ -216,12 +217,12 @@ func TestProofDifferential(t *testing.T) {
 func TestProofIAT(t *testing.T) {
 	defer func(f func() time.Time) { timeNow = f }(timeNow)
 	timeNow = func() time.Time { return time.Unix(1700000000, 5e8) }
-	s := newTestSigner(t, EdDSA)
+	s := newTestSigner(t, algEdDSA)
 	proof, err := s.Proof("GET", "https://example.com/", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := verifyJOSE(t, proof, EdDSA)
+	c, _ := verifyJOSE(t, proof, algEdDSA)
 	if c.IAT != 1700000000 {
 		t.Errorf("iat = %d; want 1700000000", c.IAT)
 	}
@@ -231,7 +232,7 @@ func TestProofIAT(t *testing.T) {
 }
 
 func TestProofRejectsBadInput(t *testing.T) {
-	s := newTestSigner(t, EdDSA)
+	s := newTestSigner(t, algEdDSA)
 	for _, tt := range []struct {
 		method, url string
 		opts        *ProofOptions
@@ -331,7 +332,7 @@ func TestThumbprintLeadingZero(t *testing.T) {
 		if len(h.JWK) != 4 {
 			t.Errorf("jwk = %v; want only kty, crv, x, y", h.JWK)
 		}
-		verifyJOSE(t, proof, ES256)
+		verifyJOSE(t, proof, algES256)
 	}
 }
 
@@ -342,7 +343,7 @@ func (failingKey) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
 }
 
 func TestProofSignError(t *testing.T) {
-	s, err := NewSigner(failingKey{testKeys()[ES256]}, nil)
+	s, err := NewSigner(failingKey{testKeys()[algES256]}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

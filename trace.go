@@ -38,7 +38,7 @@ type Trace struct {
 
 	// TokenObtained is called after each token request of a grant (the
 	// first token or a refresh), with its outcome.
-	TokenObtained func(TokenInfo)
+	TokenObtained func(TokenRequestInfo)
 
 	// DowngradeRefused is called when a Bearer token was refused where a
 	// DPoP-bound one was expected (RFC 9449 §5).
@@ -61,22 +61,27 @@ type ChallengeInfo struct {
 	Context    context.Context
 	Origin     string // scheme://host[:port]
 	StatusCode int
-	ErrorCode  string // such as ErrorUseNonce
+	ErrorCode  string // such as CodeUseNonce
 }
 
-// Retry reasons of [RetryInfo].
+// RetryReason says why the retry policy sends a request again
+// ([RetryInfo]).
+type RetryReason string
+
+// The reasons for a retry; the package documentation ("Retries") tells
+// the bound of each.
 const (
-	RetryNonce        = "nonce"         // a use_dpop_nonce challenge (RFC 9449 §8, §9)
-	RetryClock        = "clock"         // an iat refused by a server whose clock differs (§11.1)
-	RetryInvalidToken = "invalid_token" // a refused token, replaced (RFC 6750 §3.1)
+	RetryNonce        RetryReason = "nonce"         // a use_dpop_nonce challenge (RFC 9449 §8, §9)
+	RetryClock        RetryReason = "clock"         // an iat refused by a server whose clock differs (§11.1)
+	RetryInvalidToken RetryReason = "invalid_token" // a refused token, replaced (RFC 6750 §3.1)
 )
 
 // RetryInfo describes a request about to be sent again.
 type RetryInfo struct {
 	Context context.Context
 	Origin  string
-	Reason  string // RetryNonce, RetryClock or RetryInvalidToken
-	Attempt int    // the attempt about to be sent: 2 for the first retry
+	Reason  RetryReason
+	Attempt int // the attempt about to be sent: 2 for the first retry
 }
 
 // NonceInfo describes a nonce an origin sent (§8.1); the value is not
@@ -94,18 +99,22 @@ type ClockOffsetInfo struct {
 	Offset  time.Duration // the server's clock minus the client's
 }
 
-// Grant types of [TokenInfo] (RFC 6749 §4, RFC 8628 §3.4).
+// GrantType is the grant of a token request ([TokenRequestInfo]): the
+// grant_type value it sent.
+type GrantType string
+
+// The grants a [Config] or [ClientCredentials] makes token requests with.
 const (
-	GrantAuthorizationCode = "authorization_code"
-	GrantRefreshToken      = "refresh_token"
-	GrantClientCredentials = "client_credentials"
-	GrantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
+	GrantAuthorizationCode GrantType = "authorization_code"                           // RFC 6749 §4.1.3
+	GrantRefreshToken      GrantType = "refresh_token"                                // RFC 6749 §6
+	GrantClientCredentials GrantType = "client_credentials"                           // RFC 6749 §4.4.2
+	GrantDeviceCode        GrantType = "urn:ietf:params:oauth:grant-type:device_code" // RFC 8628 §3.4
 )
 
-// TokenInfo describes a token request and its outcome.
-type TokenInfo struct {
+// TokenRequestInfo describes a token request of a grant and its outcome.
+type TokenRequestInfo struct {
 	Context   context.Context
-	GrantType string // such as GrantRefreshToken
+	GrantType GrantType
 	Duration  time.Duration
 	Err       error // nil on success
 }
@@ -148,8 +157,12 @@ func join[T any](a, b func(T)) func(T) {
 
 // NewLogTrace returns a Trace that logs every event to l at debug level,
 // with the event's context, and without secrets (the info structs hold
-// none).
+// none). It panics, with a message saying so, when l is nil: it has no
+// error result, and a nil logger would otherwise fail inside a request.
 func NewLogTrace(l *slog.Logger) *Trace {
+	if l == nil {
+		panic("dpop: NewLogTrace: the logger is nil")
+	}
 	log := func(ctx context.Context, msg string, attrs ...slog.Attr) {
 		if ctx == nil {
 			ctx = context.Background()
@@ -166,7 +179,7 @@ func NewLogTrace(l *slog.Logger) *Trace {
 				slog.Int("status", i.StatusCode), slog.String("error", i.ErrorCode))
 		},
 		Retry: func(i RetryInfo) {
-			log(i.Context, "dpop: retry", slog.String("origin", i.Origin), slog.String("reason", i.Reason), slog.Int("attempt", i.Attempt))
+			log(i.Context, "dpop: retry", slog.String("origin", i.Origin), slog.String("reason", string(i.Reason)), slog.Int("attempt", i.Attempt))
 		},
 		NonceLearned: func(i NonceInfo) {
 			log(i.Context, "dpop: nonce learned", slog.String("origin", i.Origin), slog.Bool("changed", i.Changed))
@@ -174,8 +187,8 @@ func NewLogTrace(l *slog.Logger) *Trace {
 		ClockOffsetLearned: func(i ClockOffsetInfo) {
 			log(i.Context, "dpop: clock offset learned", slog.String("origin", i.Origin), slog.Duration("offset", i.Offset))
 		},
-		TokenObtained: func(i TokenInfo) {
-			attrs := []slog.Attr{slog.String("grant_type", i.GrantType), slog.Duration("duration", i.Duration)}
+		TokenObtained: func(i TokenRequestInfo) {
+			attrs := []slog.Attr{slog.String("grant_type", string(i.GrantType)), slog.Duration("duration", i.Duration)}
 			if i.Err != nil {
 				attrs = append(attrs, slog.String("error", i.Err.Error()))
 			}

@@ -25,7 +25,7 @@ type traceRecorder struct {
 	retries    []dpop.RetryInfo
 	nonces     []dpop.NonceInfo
 	clocks     []dpop.ClockOffsetInfo
-	tokens     []dpop.TokenInfo
+	tokens     []dpop.TokenRequestInfo
 	downgrades []dpop.DowngradeInfo
 }
 
@@ -37,7 +37,7 @@ func (r *traceRecorder) trace() *dpop.Trace {
 		Retry:              func(i dpop.RetryInfo) { rec(func() { r.retries = append(r.retries, i) }) },
 		NonceLearned:       func(i dpop.NonceInfo) { rec(func() { r.nonces = append(r.nonces, i) }) },
 		ClockOffsetLearned: func(i dpop.ClockOffsetInfo) { rec(func() { r.clocks = append(r.clocks, i) }) },
-		TokenObtained:      func(i dpop.TokenInfo) { rec(func() { r.tokens = append(r.tokens, i) }) },
+		TokenObtained:      func(i dpop.TokenRequestInfo) { rec(func() { r.tokens = append(r.tokens, i) }) },
 		DowngradeRefused:   func(i dpop.DowngradeInfo) { rec(func() { r.downgrades = append(r.downgrades, i) }) },
 	}
 }
@@ -87,7 +87,7 @@ func TestTraceFlow(t *testing.T) {
 		t.Fatalf("%d challenges, %d retries; want 2 and 2 (the AS's and the RS's first nonce)", len(r.challenges), len(r.retries))
 	}
 	for i, ch := range r.challenges {
-		if ch.ErrorCode != dpop.ErrorUseNonce || ch.Origin != srv.URL || ch.Context == nil {
+		if ch.ErrorCode != dpop.CodeUseNonce || ch.Origin != srv.URL || ch.Context == nil {
 			t.Errorf("challenge %d = %+v; want use_dpop_nonce from %s with a context", i, ch, srv.URL)
 		}
 		if r.retries[i].Reason != dpop.RetryNonce || r.retries[i].Attempt != 2 {
@@ -198,4 +198,17 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestLogTraceNilLogger: NewLogTrace, which has no error result, refuses
+// a nil logger at once with a message naming it, instead of a nil
+// dereference later, inside some request's trace callback.
+func TestLogTraceNilLogger(t *testing.T) {
+	r := noPanic(func() {
+		tr := dpop.NewLogTrace(nil)
+		tr.ProofSigned(dpop.ProofInfo{Context: context.Background()})
+	})
+	if s, ok := r.(string); !ok || !strings.Contains(s, "NewLogTrace") || !strings.Contains(s, "nil") {
+		t.Errorf("NewLogTrace(nil): recovered %v; want a panic naming NewLogTrace's nil logger", r)
+	}
 }

@@ -54,10 +54,11 @@ type Transport struct {
 	// proof without ath, instead of failing.
 	AllowBearer bool
 
-	// NonceRetries returns how many use_dpop_nonce challenges a request may
-	// answer (RFC 9449 §8, §9), each with a new proof carrying a nonce not
-	// tried before for it; values above [MaxNonceRetries] count as
-	// MaxNonceRetries. If nil, a request answers one challenge. A server
+	// NonceRetries is the policy for use_dpop_nonce challenges (RFC 9449
+	// §8, §9): it returns, for a request, how many challenges the request
+	// may answer, each with a new proof carrying a nonce not tried before
+	// for it. Results above 5 count as 5, below 0 as 0. If NonceRetries is
+	// nil, a request answers one challenge. A server
 	// that rotates its nonce after a few proofs and accepts few old ones
 	// may challenge a retry again under load; a larger bound lets the
 	// request through at the cost of another round trip.
@@ -74,8 +75,8 @@ type Transport struct {
 	ownNonces lazyNonceCache                 // when Nonces is nil
 }
 
-// MaxNonceRetries bounds [Transport.NonceRetries].
-const MaxNonceRetries = 5
+// maxNonceRetries bounds what [Transport.NonceRetries] returns.
+const maxNonceRetries = 5
 
 // maxProbeWait bounds how long a request to an origin whose nonce is not
 // known waits for the first request to it: long enough for a challenge
@@ -118,7 +119,7 @@ type call struct {
 	offset  time.Duration // the origin's clock minus ours, for iat
 	probe   chan struct{} // while this is the first request to an unknown origin
 
-	refused              [MaxNonceRetries + 1]string // nonces challenged so far
+	refused              [maxNonceRetries + 1]string // nonces challenged so far
 	nonceRetries         int
 	clockRetry, tokRetry bool // whether those retries were made
 	offsetDropped        bool // the last attempt went with an offset the server's Date no longer shows
@@ -295,7 +296,7 @@ func (t *Transport) attempt(c *call, body io.ReadCloser) (*http.Response, error)
 		}
 	}
 	if c.offset != 0 {
-		if d, ok := serverClockSkew(resp, t.now()); ok && d < ClockTolerance && d > -ClockTolerance {
+		if d, ok := serverClockSkew(resp, t.now()); ok && d < clockTolerance && d > -clockTolerance {
 			c.nonces.setOffset(c.origin, 0) // the clocks agree again
 			c.offset, c.offsetDropped = 0, true
 		}

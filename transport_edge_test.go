@@ -46,7 +46,7 @@ func TestTransportErrors(t *testing.T) {
 		base := &errTransport{err: boom}
 		body := &closeCounter{Reader: strings.NewReader("x")}
 		req, _ := http.NewRequest("POST", "https://example.com/", body)
-		_, err := (&Transport{Base: base, Signer: newTestSigner(t, EdDSA)}).RoundTrip(req)
+		_, err := (&Transport{Base: base, Signer: newTestSigner(t, algEdDSA)}).RoundTrip(req)
 		if !errors.Is(err, boom) {
 			t.Errorf("err = %v; want boom", err)
 		}
@@ -58,7 +58,7 @@ func TestTransportErrors(t *testing.T) {
 		body := &closeCounter{Reader: strings.NewReader("x")}
 		req, _ := http.NewRequest("POST", "https://example.com/", body)
 		src := oauth2.TokenSource(errSource{boom})
-		_, err := (&Transport{Base: &errTransport{}, Signer: newTestSigner(t, EdDSA), Source: src}).RoundTrip(req)
+		_, err := (&Transport{Base: &errTransport{}, Signer: newTestSigner(t, algEdDSA), Source: src}).RoundTrip(req)
 		if !errors.Is(err, boom) || !strings.HasPrefix(err.Error(), "dpop: ") {
 			t.Errorf("err = %v; want a dpop: error wrapping boom", err)
 		}
@@ -70,7 +70,7 @@ func TestTransportErrors(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		req, _ := http.NewRequestWithContext(ctx, "GET", "https://example.com/", nil)
-		_, err := (&Transport{Base: &errTransport{}, Signer: newTestSigner(t, EdDSA)}).RoundTrip(req)
+		_, err := (&Transport{Base: &errTransport{}, Signer: newTestSigner(t, algEdDSA)}).RoundTrip(req)
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("err = %v; want context.Canceled", err)
 		}
@@ -84,11 +84,11 @@ func (e errSource) Token() (*oauth2.Token, error) { return nil, e.err }
 func TestTransportCancelledMidRetry(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ws := newWireServer(t, ES256, func(w http.ResponseWriter, r *http.Request, n int, h hop) {
+	ws := newWireServer(t, algES256, func(w http.ResponseWriter, r *http.Request, n int, h hop) {
 		cancel()
 		rsChallenge(w, "rs-1")
 	})
-	tr := &Transport{Signer: newTestSigner(t, ES256)}
+	tr := &Transport{Signer: newTestSigner(t, algES256)}
 	req, _ := http.NewRequestWithContext(ctx, "GET", ws.URL, nil)
 	resp, err := tr.RoundTrip(req)
 	if err == nil {
@@ -103,9 +103,9 @@ func TestTransportCancelledMidRetry(t *testing.T) {
 }
 
 func TestTransportRedirects(t *testing.T) {
-	other := newWireServer(t, EdDSA, func(w http.ResponseWriter, r *http.Request, n int, h hop) {})
+	other := newWireServer(t, algEdDSA, func(w http.ResponseWriter, r *http.Request, n int, h hop) {})
 	var home *wireServer
-	home = newWireServer(t, EdDSA, func(w http.ResponseWriter, r *http.Request, n int, h hop) {
+	home = newWireServer(t, algEdDSA, func(w http.ResponseWriter, r *http.Request, n int, h hop) {
 		switch r.URL.Path {
 		case "/away":
 			http.Redirect(w, r, other.URL+"/landing", http.StatusFound)
@@ -113,7 +113,7 @@ func TestTransportRedirects(t *testing.T) {
 			http.Redirect(w, r, home.URL+"/landing", http.StatusFound)
 		}
 	})
-	tr := &Transport{Signer: newTestSigner(t, EdDSA), Source: staticToken("secret-token")}
+	tr := &Transport{Signer: newTestSigner(t, algEdDSA), Source: staticToken("secret-token")}
 	c := &http.Client{Transport: tr}
 	for _, path := range []string{"/away", "/here"} {
 		resp, err := c.Get(home.URL + path)
@@ -134,7 +134,7 @@ func TestTransportRedirects(t *testing.T) {
 }
 
 func TestTransportBearerToken(t *testing.T) {
-	ws := newWireServer(t, EdDSA, func(w http.ResponseWriter, r *http.Request, n int, h hop) {})
+	ws := newWireServer(t, algEdDSA, func(w http.ResponseWriter, r *http.Request, n int, h hop) {})
 	for _, tt := range []struct {
 		tokenType         string
 		allow             bool
@@ -145,7 +145,7 @@ func TestTransportBearerToken(t *testing.T) {
 		{"", false, "DPoP plain", accessTokenHash("plain")},
 		{"DPoP", false, "DPoP plain", accessTokenHash("plain")},
 	} {
-		tr := &Transport{Signer: newTestSigner(t, EdDSA), AllowBearer: tt.allow, Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "plain", TokenType: tt.tokenType})}
+		tr := &Transport{Signer: newTestSigner(t, algEdDSA), AllowBearer: tt.allow, Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "plain", TokenType: tt.tokenType})}
 		resp, err := (&http.Client{Transport: tr}).Get(ws.URL)
 		if err != nil {
 			t.Fatal(err)
@@ -158,7 +158,7 @@ func TestTransportBearerToken(t *testing.T) {
 		}
 	}
 	n := len(ws.seen())
-	tr := &Transport{Signer: newTestSigner(t, EdDSA), Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "plain", TokenType: "Bearer"})}
+	tr := &Transport{Signer: newTestSigner(t, algEdDSA), Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "plain", TokenType: "Bearer"})}
 	_, err := (&http.Client{Transport: tr}).Get(ws.URL)
 	var te *TokenTypeError
 	if !errors.As(err, &te) || !te.Downgrade() {
@@ -170,9 +170,9 @@ func TestTransportBearerToken(t *testing.T) {
 }
 
 func TestTransportEmptyMethod(t *testing.T) {
-	ws := newWireServer(t, EdDSA, func(w http.ResponseWriter, r *http.Request, n int, h hop) {})
+	ws := newWireServer(t, algEdDSA, func(w http.ResponseWriter, r *http.Request, n int, h hop) {})
 	u, _ := url.Parse(ws.URL + "/x")
-	resp, err := (&Transport{Signer: newTestSigner(t, EdDSA)}).RoundTrip(&http.Request{URL: u, Header: http.Header{}})
+	resp, err := (&Transport{Signer: newTestSigner(t, algEdDSA)}).RoundTrip(&http.Request{URL: u, Header: http.Header{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestTransportRedirectChainBroken(t *testing.T) {
 		}
 		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}
 	}}
-	tr := &Transport{Base: base, Signer: newTestSigner(t, EdDSA), Source: staticToken("SECRET")}
+	tr := &Transport{Base: base, Signer: newTestSigner(t, algEdDSA), Source: staticToken("SECRET")}
 	u, _ := url.Parse("https://evil.example/steal")
 	req := &http.Request{Method: "GET", URL: u, Header: http.Header{}, Response: &http.Response{StatusCode: 302}}
 	resp, err := tr.RoundTrip(req)
@@ -213,7 +213,7 @@ func TestTransportRedirectChainBroken(t *testing.T) {
 }
 
 func TestTransportNonconformingBase(t *testing.T) {
-	s := newTestSigner(t, EdDSA)
+	s := newTestSigner(t, algEdDSA)
 	nilBody := &recordingBase{resp: func(r *http.Request) *http.Response {
 		return &http.Response{StatusCode: 401, Header: http.Header{"Www-Authenticate": {`DPoP error="use_dpop_nonce"`}, "Dpop-Nonce": {"n1"}}}
 	}}

@@ -91,11 +91,11 @@ func staticToken(s string) oauth2.TokenSource {
 }
 
 func TestTransportSendsProofAndToken(t *testing.T) {
-	ws := newWireServer(t, EdDSA, func(w http.ResponseWriter, r *http.Request, n int, h hop) {
+	ws := newWireServer(t, algEdDSA, func(w http.ResponseWriter, r *http.Request, n int, h hop) {
 		w.Header().Set("DPoP-Nonce", "fresh-1")
 		io.WriteString(w, "ok")
 	})
-	tr := &Transport{Signer: newTestSigner(t, EdDSA), Source: staticToken("tok-1")}
+	tr := &Transport{Signer: newTestSigner(t, algEdDSA), Source: staticToken("tok-1")}
 	req, _ := http.NewRequest("GET", ws.URL+"/a%2Fb?q=1", nil)
 	req.Header.Set("X-Caller", "v")
 	before := req.Header.Clone()
@@ -175,8 +175,8 @@ func TestTransportRetries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ws := newWireServer(t, ES256, tt.respond)
-			tr := &Transport{Signer: newTestSigner(t, ES256), Source: staticToken("tok")}
+			ws := newWireServer(t, algES256, tt.respond)
+			tr := &Transport{Signer: newTestSigner(t, algES256), Source: staticToken("tok")}
 			resp, err := (&http.Client{Transport: tr}).Get(ws.URL + "/r")
 			if err != nil {
 				t.Fatal(err)
@@ -202,10 +202,10 @@ func TestTransportRetries(t *testing.T) {
 // TestTransportSameNonceNoRetry: a challenge repeating the nonce just sent
 // is not retried (the server refused it; sending it again cannot help).
 func TestTransportSameNonceNoRetry(t *testing.T) {
-	ws := newWireServer(t, ES256, func(w http.ResponseWriter, r *http.Request, n int, h hop) {
+	ws := newWireServer(t, algES256, func(w http.ResponseWriter, r *http.Request, n int, h hop) {
 		rsChallenge(w, "stuck")
 	})
-	tr := &Transport{Signer: newTestSigner(t, ES256), Nonces: new(NonceCache)}
+	tr := &Transport{Signer: newTestSigner(t, algES256), Nonces: new(NonceCache)}
 	tr.Nonces.Put(ws.URL, "stuck")
 	resp, err := (&http.Client{Transport: tr}).Get(ws.URL)
 	if err != nil {
@@ -218,10 +218,10 @@ func TestTransportSameNonceNoRetry(t *testing.T) {
 }
 
 func TestTransportOneShotBodyNotRetried(t *testing.T) {
-	ws := newWireServer(t, ES256, func(w http.ResponseWriter, r *http.Request, n int, h hop) {
+	ws := newWireServer(t, algES256, func(w http.ResponseWriter, r *http.Request, n int, h hop) {
 		asChallenge(w, "as-1")
 	})
-	tr := &Transport{Signer: newTestSigner(t, ES256)}
+	tr := &Transport{Signer: newTestSigner(t, algES256)}
 	body := &closeCounter{Reader: strings.NewReader("grant_type=x")}
 	req, _ := http.NewRequest("POST", ws.URL+"/token", body)
 	req.GetBody = nil // one shot
@@ -245,7 +245,7 @@ func TestTransportOneShotBodyNotRetried(t *testing.T) {
 // TestTransportLargeBodyRetried sends a 3 MiB POST that is challenged, and
 // checks the retry delivers every byte.
 func TestTransportLargeBodyRetried(t *testing.T) {
-	ws := newWireServer(t, ES256, func(w http.ResponseWriter, r *http.Request, n int, h hop) {
+	ws := newWireServer(t, algES256, func(w http.ResponseWriter, r *http.Request, n int, h hop) {
 		if h.Claims.Nonce == "" {
 			rsChallenge(w, "rs-1")
 			return
@@ -254,7 +254,7 @@ func TestTransportLargeBodyRetried(t *testing.T) {
 	})
 	payload := make([]byte, 3<<20)
 	rand.Read(payload)
-	tr := &Transport{Signer: newTestSigner(t, ES256), Source: staticToken("tok")}
+	tr := &Transport{Signer: newTestSigner(t, algES256), Source: staticToken("tok")}
 	resp, err := (&http.Client{Transport: tr}).Post(ws.URL+"/upload", "application/octet-stream", bytes.NewReader(payload))
 	if err != nil {
 		t.Fatal(err)
@@ -274,12 +274,12 @@ func TestTransportLargeBodyRetried(t *testing.T) {
 func TestTransportNonNonce400(t *testing.T) {
 	for _, size := range []int{10, maxPeek, maxPeek + 1, 1 << 20} {
 		body := `{"error":"invalid_grant","pad":"` + strings.Repeat("x", size) + `"}`
-		ws := newWireServer(t, ES256, func(w http.ResponseWriter, r *http.Request, n int, h hop) {
+		ws := newWireServer(t, algES256, func(w http.ResponseWriter, r *http.Request, n int, h hop) {
 			w.Header().Set("DPoP-Nonce", "as-1")
 			w.WriteHeader(400)
 			io.WriteString(w, body)
 		})
-		tr := &Transport{Signer: newTestSigner(t, ES256)}
+		tr := &Transport{Signer: newTestSigner(t, algES256)}
 		resp, err := (&http.Client{Transport: tr}).Post(ws.URL, "text/plain", strings.NewReader("x"))
 		if err != nil {
 			t.Fatal(err)
@@ -301,10 +301,10 @@ func TestTransportNonNonce400(t *testing.T) {
 // TestTransportAuthorizationFromHeader: with no Source, a DPoP token set on
 // the request by a layer above (oauth2.Transport here) is hashed into ath.
 func TestTransportAuthorizationFromHeader(t *testing.T) {
-	ws := newWireServer(t, EdDSA, func(w http.ResponseWriter, r *http.Request, n int, h hop) {})
+	ws := newWireServer(t, algEdDSA, func(w http.ResponseWriter, r *http.Request, n int, h hop) {})
 	tr := &oauth2.Transport{
 		Source: staticToken("stacked"),
-		Base:   &Transport{Signer: newTestSigner(t, EdDSA)},
+		Base:   &Transport{Signer: newTestSigner(t, algEdDSA)},
 	}
 	resp, err := (&http.Client{Transport: tr}).Get(ws.URL)
 	if err != nil {
@@ -320,8 +320,8 @@ func TestTransportAuthorizationFromHeader(t *testing.T) {
 // TestTransportNoTokenNoATH: proof-only requests (token endpoint) carry no
 // ath and no Authorization.
 func TestTransportNoTokenNoATH(t *testing.T) {
-	ws := newWireServer(t, EdDSA, func(w http.ResponseWriter, r *http.Request, n int, h hop) {})
-	resp, err := (&http.Client{Transport: &Transport{Signer: newTestSigner(t, EdDSA)}}).Get(ws.URL)
+	ws := newWireServer(t, algEdDSA, func(w http.ResponseWriter, r *http.Request, n int, h hop) {})
+	resp, err := (&http.Client{Transport: &Transport{Signer: newTestSigner(t, algEdDSA)}}).Get(ws.URL)
 	if err != nil {
 		t.Fatal(err)
 	}

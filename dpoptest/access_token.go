@@ -9,9 +9,9 @@ import (
 	"github.com/go-jose/go-jose/v4"
 )
 
-// TokenInfo describes a verified access token: a JWT in the style of
+// AccessToken describes a verified access token: a JWT in the style of
 // RFC 9068 bound to a DPoP key by its cnf.jkt claim (RFC 9449 §6.1).
-type TokenInfo struct {
+type AccessToken struct {
 	Token    string // the access token as presented
 	ID       string // jti
 	Subject  string // sub: the user, or the client for client_credentials
@@ -22,13 +22,13 @@ type TokenInfo struct {
 	Expiry   time.Time
 }
 
-type tokenInfoKey struct{}
+type accessTokenKey struct{}
 
 // TokenFromContext returns the access token of the request whose context
 // is ctx, as verified by the resource server before it called a handler
 // registered with [Server.Handle].
-func TokenFromContext(ctx context.Context) (*TokenInfo, bool) {
-	ti, ok := ctx.Value(tokenInfoKey{}).(*TokenInfo)
+func TokenFromContext(ctx context.Context) (*AccessToken, bool) {
+	ti, ok := ctx.Value(accessTokenKey{}).(*AccessToken)
 	return ti, ok
 }
 
@@ -87,7 +87,7 @@ func (s *Server) mintToken(jkt, subject, clientID, scope string) (string, time.D
 
 // parseToken verifies an access token minted by this server: signature,
 // typ, iss, aud and exp (RFC 9068 §4).
-func (s *Server) parseToken(tok string) (*TokenInfo, error) {
+func (s *Server) parseToken(tok string) (*AccessToken, error) {
 	jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		return nil, errors.New("dpoptest: access token is not a JWS: " + err.Error())
@@ -113,7 +113,7 @@ func (s *Server) parseToken(tok string) (*TokenInfo, error) {
 	if c.Cnf.JKT == "" {
 		return nil, errors.New("dpoptest: access token has no cnf.jkt")
 	}
-	return &TokenInfo{
+	return &AccessToken{
 		Token:    tok,
 		ID:       c.ID,
 		Subject:  c.Subject,

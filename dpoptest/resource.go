@@ -74,7 +74,7 @@ func (s *Server) protect(h http.Handler) http.Handler {
 		if s.cfg.RequireNonce && !s.cfg.NoNonceOnSuccess {
 			w.Header().Set("DPoP-Nonce", s.rsNonce.get()) // a rotation shows at once
 		}
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenInfoKey{}, ti)))
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), accessTokenKey{}, ti)))
 	})
 }
 

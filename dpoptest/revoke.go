@@ -26,7 +26,7 @@ func (s *Server) Revoke(token string) {
 
 // revokeAccess remembers an access token's jti until it expires, and
 // forgets those that have.
-func (s *Server) revokeAccess(ti *TokenInfo) {
+func (s *Server) revokeAccess(ti *AccessToken) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -39,7 +39,7 @@ func (s *Server) revokeAccess(ti *TokenInfo) {
 }
 
 // revoked reports whether the access token ti was revoked.
-func (s *Server) revoked(ti *TokenInfo) bool {
+func (s *Server) revoked(ti *AccessToken) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.revokedAT[ti.ID]

@@ -90,7 +90,7 @@ func newFAPIFlow(t *testing.T) *fapiFlow {
 func (f *fapiFlow) assertionSigner(t *testing.T, alg string) *dpop.AssertionSigner {
 	t.Helper()
 	k := f.s.keys[alg]
-	a, err := dpop.NewAssertionSigner(k.Key.(crypto.Signer), &dpop.AssertionSignerOptions{KeyID: k.KeyID})
+	a, err := dpop.NewAssertionSigner(k.Key.(crypto.Signer), &dpop.SignerOptions{KeyID: k.KeyID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func (f *fapiFlow) checkAssertions(t *testing.T, forms []recordedForm, alg strin
 	t.Helper()
 	k := f.s.keys[alg]
 	for i, r := range forms {
-		if got := r.form.Get("client_assertion_type"); got != dpop.ClientAssertionType {
+		if got := r.form.Get("client_assertion_type"); got != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
 			t.Errorf("%s attempt %d: client_assertion_type = %q", r.path, i, got)
 		}
 		if r.form.Has("client_secret") {
@@ -164,11 +164,11 @@ func (f *fapiFlow) checkAssertions(t *testing.T, forms []recordedForm, alg strin
 
 // TestFAPI2AuthCode runs the whole authorization code flow of a FAPI 2.0
 // client for each algorithm pair: PAR (challenged for a nonce, answered
-// with a new assertion), headless login, Config.AuthCode on the redirect
+// with a new assertion), headless login, Config.VerifyAuthResponse on the redirect
 // (state and iss), exchange, a resource call, a refresh, another resource
 // call with the refreshed token.
 func TestFAPI2AuthCode(t *testing.T) {
-	for _, algs := range [][2]string{{dpop.ES256, dpop.ES256}, {dpop.PS256, dpop.EdDSA}, {dpop.EdDSA, dpop.PS256}} {
+	for _, algs := range [][2]string{{"ES256", "ES256"}, {"PS256", "EdDSA"}, {"EdDSA", "PS256"}} {
 		t.Run(algs[0]+"-proofs-"+algs[1]+"-assertions", func(t *testing.T) {
 			f := newFAPIFlow(t)
 			cfg := f.config(t, algs[0], algs[1])
@@ -192,12 +192,12 @@ func TestFAPI2AuthCode(t *testing.T) {
 			f.checkAssertions(t, forms, algs[1], seen)
 
 			q := headlessAuthorize(t, authURL)
-			code, err := cfg.AuthCode(q, state)
+			code, err := cfg.VerifyAuthResponse(q, state)
 			if err != nil {
-				t.Fatalf("AuthCode(%v): %v", q, err)
+				t.Fatalf("VerifyAuthResponse(%v): %v", q, err)
 			}
-			if _, err := cfg.AuthCode(q, "another-state"); err == nil {
-				t.Error("AuthCode with another state: no error")
+			if _, err := cfg.VerifyAuthResponse(q, "another-state"); err == nil {
+				t.Error("VerifyAuthResponse with another state: no error")
 			}
 			tok, err := cfg.Exchange(f.ctx, code, oauth2.VerifierOption(verifier))
 			if err != nil {
@@ -217,7 +217,7 @@ func TestFAPI2AuthCode(t *testing.T) {
 				t.Error("refresh returned the old tokens")
 			}
 			for _, e := range f.rec.take() {
-				if e.path == token && e.status != 200 && e.code != dpop.ErrorUseNonce {
+				if e.path == token && e.status != 200 && e.code != dpop.CodeUseNonce {
 					t.Errorf("refresh: %v", e)
 				}
 			}
@@ -228,7 +228,7 @@ func TestFAPI2AuthCode(t *testing.T) {
 			// Revocation authenticates the client with its own assertion;
 			// the revoked refresh token then refreshes nothing.
 			cfg.RevocationURL = f.md.RevocationEndpoint
-			if err := cfg.Revoke(f.ctx, tok2.RefreshToken, dpop.HintRefreshToken); err != nil {
+			if err := cfg.Revoke(f.ctx, tok2.RefreshToken, "refresh_token"); err != nil {
 				t.Fatalf("revoke: %v", err)
 			}
 			f.rec.take()
@@ -260,19 +260,19 @@ func fapiCallRS(t *testing.T, f *fapiFlow, cfg *dpop.Config, tok *oauth2.Token) 
 // oidc-provider spends the assertion of the challenged attempt.
 func TestFAPI2NonceRetryNewAssertion(t *testing.T) {
 	f := newFAPIFlow(t)
-	cfg := f.config(t, dpop.ES256, dpop.ES256)
+	cfg := f.config(t, "ES256", "ES256")
 	verifier := oauth2.GenerateVerifier()
 	authURL, err := cfg.PushAuthCodeURL(f.ctx, "st-1", oauth2.S256ChallengeOption(verifier))
 	if err != nil {
 		t.Fatalf("PushAuthCodeURL: %v", err)
 	}
-	code, err := cfg.AuthCode(headlessAuthorize(t, authURL), "st-1")
+	code, err := cfg.VerifyAuthResponse(headlessAuthorize(t, authURL), "st-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.rec.take()
 	seen := map[string]bool{}
-	f.checkAssertions(t, f.forms.take(), dpop.ES256, seen)
+	f.checkAssertions(t, f.forms.take(), "ES256", seen)
 
 	fresh := *cfg
 	fresh.Nonces = dpop.NewNonceCache(0) // knows no nonce: the exchange is challenged
@@ -289,7 +289,7 @@ func TestFAPI2NonceRetryNewAssertion(t *testing.T) {
 	if len(forms) != 2 {
 		t.Fatalf("%d attempts on the wire; want 2", len(forms))
 	}
-	f.checkAssertions(t, forms, dpop.ES256, seen)
+	f.checkAssertions(t, forms, "ES256", seen)
 	if forms[0].form.Get("client_assertion") == forms[1].form.Get("client_assertion") {
 		t.Error("the retry resent the first attempt's assertion")
 	}
@@ -299,11 +299,11 @@ func TestFAPI2NonceRetryNewAssertion(t *testing.T) {
 // grant in FAPI 2.0 mode and calls the RS with it.
 func TestFAPI2ClientCredentials(t *testing.T) {
 	f := newFAPIFlow(t)
-	s := sdkSigner(t, dpop.PS256)
+	s := sdkSigner(t, "PS256")
 	cc := &dpop.ClientCredentials{
 		OAuth2:          &clientcredentials.Config{ClientID: f.s.clientID, TokenURL: f.md.TokenEndpoint, Scopes: []string{"api:read"}},
 		Signer:          s,
-		ClientAssertion: f.assertionSigner(t, dpop.EdDSA),
+		ClientAssertion: f.assertionSigner(t, "EdDSA"),
 		Issuer:          f.md.Issuer,
 		FAPI2:           true,
 	}
@@ -313,7 +313,7 @@ func TestFAPI2ClientCredentials(t *testing.T) {
 	}
 	token := urlPath(t, f.md.TokenEndpoint)
 	checkExchanges(t, "client credentials", f.rec.take(), "POST "+token+" 400 use_dpop_nonce", "POST "+token+" 200")
-	f.checkAssertions(t, f.forms.take(), dpop.EdDSA, map[string]bool{})
+	f.checkAssertions(t, f.forms.take(), "EdDSA", map[string]bool{})
 	checkBoundToken(t, tok, s, f.s.rs)
 	a := sdkCallRS(t, cc.Client(f.ctx), "GET", f.s.rs+"/api/cc", nil)
 	if a.ClientID != f.s.clientID || a.JKT != s.Thumbprint() {
@@ -326,7 +326,7 @@ func TestFAPI2ClientCredentials(t *testing.T) {
 // PAR without PKCE, and a DPoP key the profile does not allow.
 func TestFAPI2ParRequired(t *testing.T) {
 	f := newFAPIFlow(t)
-	cfg := f.config(t, dpop.ES256, dpop.ES256)
+	cfg := f.config(t, "ES256", "ES256")
 	func() {
 		defer func() {
 			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "PushAuthCodeURL") {
@@ -338,7 +338,7 @@ func TestFAPI2ParRequired(t *testing.T) {
 	if _, err := cfg.PushAuthCodeURL(f.ctx, "st"); err == nil {
 		t.Error("PushAuthCodeURL without PKCE: no error")
 	}
-	cfg.Signer = sdkSigner(t, dpop.ES384)
+	cfg.Signer = sdkSigner(t, "ES384")
 	if _, err := cfg.PushAuthCodeURL(f.ctx, "st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())); err == nil {
 		t.Error("PushAuthCodeURL with an ES384 signer: no error")
 	}

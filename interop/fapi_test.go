@@ -10,10 +10,10 @@ import (
 	"context"
 	"crypto"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,7 +32,7 @@ const (
 
 // fapiAlgs are the algorithms the FAPI 2.0 AS accepts, for DPoP proofs and
 // client assertions alike (FAPI 2.0 Security Profile §5.4.1).
-var fapiAlgs = []string{dpop.ES256, dpop.PS256, dpop.EdDSA}
+var fapiAlgs = []string{"ES256", "PS256", "EdDSA"}
 
 // fapiServer is the FAPI 2.0 AS and its one client, "fapi": a confidential
 // native app (any loopback port on http://127.0.0.1/callback) that
@@ -64,7 +64,7 @@ func requireFAPI(t *testing.T) *fapiServer {
 	}
 	s.keys = readClientKeys(t, jwksPath)
 	def := readClientKey(t, os.Getenv(envFAPIClientKey))
-	if def.Algorithm != dpop.ES256 || def.KeyID != s.keys[dpop.ES256].KeyID {
+	if def.Algorithm != "ES256" || def.KeyID != s.keys["ES256"].KeyID {
 		t.Fatalf("%s: alg %q kid %q; want the ES256 key of %s", envFAPIClientKey, def.Algorithm, def.KeyID, envFAPIClientJWKS)
 	}
 	return s
@@ -162,10 +162,9 @@ func TestFAPI2Discovery(t *testing.T) {
 			t.Errorf("CheckSigner(%s) = %v; want nil", alg, err)
 		}
 	}
-	for _, alg := range []string{dpop.ES384, dpop.ES512, dpop.RS256} {
-		var ae *dpop.AlgError
-		if err := md.CheckSigner(sdkSigner(t, alg)); !errors.As(err, &ae) {
-			t.Errorf("CheckSigner(%s) = %v; want an *AlgError (not a FAPI 2.0 alg)", alg, err)
+	for _, alg := range []string{"ES384", "ES512", "RS256"} {
+		if err := md.CheckSigner(sdkSigner(t, alg)); err == nil || !strings.Contains(err.Error(), alg) {
+			t.Errorf("CheckSigner(%s) = %v; want an error naming %s (not a FAPI 2.0 alg)", alg, err, alg)
 		}
 	}
 }

@@ -148,7 +148,7 @@ func newSDKFlow(t *testing.T) *sdkFlow {
 	t.Helper()
 	issuer, rs := requireInterop(t)
 	md := sdkDiscover(t, issuer)
-	s := sdkSigner(t, dpop.ES256)
+	s := sdkSigner(t, "ES256")
 	f := &sdkFlow{rs: rs, md: md, s: s, cfg: sdkPublicConfig(t, md, s), token: urlPath(t, md.TokenEndpoint)}
 	f.ctx, f.rec = sdkContext(t)
 	return f
@@ -169,7 +169,7 @@ func (f *sdkFlow) loginExchange(t *testing.T) *oauth2.Token {
 // it with invalid_grant, and no token may come back.
 func (f *sdkFlow) checkOtherKeyRefused(t *testing.T, what, code, verifier string) {
 	t.Helper()
-	other := withSigner(f.cfg, sdkSigner(t, dpop.ES256))
+	other := withSigner(f.cfg, sdkSigner(t, "ES256"))
 	tok, err := other.Exchange(f.ctx, code, oauth2.VerifierOption(verifier))
 	if tok != nil {
 		t.Errorf("%s returned a token", what)
@@ -232,7 +232,7 @@ func TestSDKRefresh(t *testing.T) {
 	sdkCallAsUser(t, f.ctx, f.rec, f.cfg, tok2, f.rs, "/api/refreshed")
 
 	// Another key with the newest refresh token.
-	other := withSigner(f.cfg, sdkSigner(t, dpop.ES256))
+	other := withSigner(f.cfg, sdkSigner(t, "ES256"))
 	stolen := *tok2
 	stolen.Expiry = time.Now().Add(-time.Minute)
 	_, err = other.TokenSource(f.ctx, &stolen).Token()

@@ -31,7 +31,7 @@ func TestSDKRevoke(t *testing.T) {
 	f.rec.take()
 	revocation := urlPath(t, f.md.RevocationEndpoint)
 
-	if err := f.cfg.Revoke(f.ctx, tok.RefreshToken, dpop.HintRefreshToken); err != nil {
+	if err := f.cfg.Revoke(f.ctx, tok.RefreshToken, "refresh_token"); err != nil {
 		t.Fatalf("Revoke(refresh token) = %v; want nil", err)
 	}
 	checkExchanges(t, "Revoke(refresh token)", f.rec.take(), "POST "+revocation+" 200")
@@ -42,7 +42,7 @@ func TestSDKRevoke(t *testing.T) {
 		t.Errorf("ErrorCode = %q; want invalid_grant", re.ErrorCode)
 	}
 
-	err = f.cfg.Revoke(f.ctx, tok.AccessToken, dpop.HintAccessToken)
+	err = f.cfg.Revoke(f.ctx, tok.AccessToken, "access_token")
 	var re *dpop.TokenError
 	if !errors.As(err, &re) || re.StatusCode != 400 || re.ErrorCode != "unsupported_token_type" {
 		t.Errorf("Revoke(JWT access token) = %v; want a *TokenError 400 unsupported_token_type", err)

@@ -27,7 +27,7 @@ import (
 func TestSDKResourceServerNonce(t *testing.T) {
 	issuer, rs := requireInterop(t)
 	md := sdkDiscover(t, issuer)
-	s := sdkSigner(t, dpop.ES256)
+	s := sdkSigner(t, "ES256")
 	cc := sdkBackend(t, md, s, "api:read api:write")
 	ctx, rec := sdkContext(t)
 	c := cc.Client(ctx)
@@ -70,7 +70,7 @@ func TestSDKResourceServerNonce(t *testing.T) {
 func TestSDKResourceServerRotation(t *testing.T) {
 	issuer, rs := requireInterop(t)
 	md := sdkDiscover(t, issuer)
-	s := sdkSigner(t, dpop.ES256)
+	s := sdkSigner(t, "ES256")
 	cc := sdkBackend(t, md, s)
 	ctx, rec := sdkContext(t)
 	c := cc.Client(ctx)
@@ -101,12 +101,12 @@ func TestSDKResourceServerRotation(t *testing.T) {
 }
 
 // TestSDKResourceServerUnrewindableBody: a body without GetBody cannot be sent
-// twice, so the Transport hands the nonce challenge back; CheckResponse and
-// NonceFromError expose it, and the next request carries the nonce.
+// twice, so the Transport hands the nonce challenge back; CheckResponse
+// exposes it, and the next request carries the nonce.
 func TestSDKResourceServerUnrewindableBody(t *testing.T) {
 	issuer, rs := requireInterop(t)
 	md := sdkDiscover(t, issuer)
-	s := sdkSigner(t, dpop.ES256)
+	s := sdkSigner(t, "ES256")
 	cc := sdkBackend(t, md, s)
 	ctx, rec := sdkContext(t)
 	c := cc.Client(ctx)
@@ -129,12 +129,11 @@ func TestSDKResourceServerUnrewindableBody(t *testing.T) {
 	if !errors.As(err, &ce) {
 		t.Fatalf("CheckResponse = %v; want a *dpop.ChallengeError", err)
 	}
-	if ce.ErrorCode != dpop.ErrorUseNonce {
-		t.Errorf("ErrorCode = %q; want %q", ce.ErrorCode, dpop.ErrorUseNonce)
+	if ce.ErrorCode != dpop.CodeUseNonce {
+		t.Errorf("ErrorCode = %q; want %q", ce.ErrorCode, dpop.CodeUseNonce)
 	}
-	nonce, ok := dpop.NonceFromError(err)
-	if !ok || nonce != resp.Header.Get("DPoP-Nonce") {
-		t.Errorf("NonceFromError = %q, %v; want %q, true", nonce, ok, resp.Header.Get("DPoP-Nonce"))
+	if ce.Nonce != resp.Header.Get("DPoP-Nonce") {
+		t.Errorf("ChallengeError.Nonce = %q; want %q", ce.Nonce, resp.Header.Get("DPoP-Nonce"))
 	}
 	ex := rec.take()
 	if n := len(ex); n == 0 || ex[n-1].String() != "POST /api/stream 401 use_dpop_nonce" {
@@ -161,8 +160,8 @@ func TestSDKResourceServerUnrewindableBody(t *testing.T) {
 	checkBody(t, a, body)
 	ex = rec.take()
 	checkExchanges(t, "second unrewindable POST", ex, "POST /api/stream 200")
-	if len(ex) == 1 && ex[0].proofNonce != nonce {
-		t.Errorf("second POST proof nonce = %q; want %q", ex[0].proofNonce, nonce)
+	if len(ex) == 1 && ex[0].proofNonce != ce.Nonce {
+		t.Errorf("second POST proof nonce = %q; want %q", ex[0].proofNonce, ce.Nonce)
 	}
 }
 
@@ -173,7 +172,7 @@ func TestSDKResourceServerUnrewindableBody(t *testing.T) {
 func TestSDKCheckResponseKeyMismatch(t *testing.T) {
 	issuer, rs := requireInterop(t)
 	md := sdkDiscover(t, issuer)
-	s := sdkSigner(t, dpop.ES256)
+	s := sdkSigner(t, "ES256")
 	ctx, rec := sdkContext(t)
 	tok, err := sdkBackend(t, md, s).Token(ctx)
 	if err != nil {
@@ -181,7 +180,7 @@ func TestSDKCheckResponseKeyMismatch(t *testing.T) {
 	}
 	rec.take()
 
-	other := sdkSigner(t, dpop.ES256)
+	other := sdkSigner(t, "ES256")
 	c := &http.Client{Transport: &dpop.Transport{
 		Base:   rec,
 		Source: oauth2.StaticTokenSource(tok),
@@ -205,8 +204,8 @@ func TestSDKCheckResponseKeyMismatch(t *testing.T) {
 		if !errors.As(err, &ce) {
 			t.Fatalf("CheckResponse = %v; want a *dpop.ChallengeError", err)
 		}
-		if ce.StatusCode != http.StatusUnauthorized || ce.ErrorCode != dpop.ErrorInvalidToken {
-			t.Errorf("ChallengeError = %d %q; want 401 %q", ce.StatusCode, ce.ErrorCode, dpop.ErrorInvalidToken)
+		if ce.StatusCode != http.StatusUnauthorized || ce.ErrorCode != dpop.CodeInvalidToken {
+			t.Errorf("ChallengeError = %d %q; want 401 %q", ce.StatusCode, ce.ErrorCode, dpop.CodeInvalidToken)
 		}
 		if ce.Description == "" {
 			t.Errorf("ChallengeError.Description is empty")
@@ -218,9 +217,6 @@ func TestSDKCheckResponseKeyMismatch(t *testing.T) {
 			if !ce.AcceptsAlg(alg) {
 				t.Errorf("AcceptsAlg(%s) = false; RS algs %q", alg, ce.Algs)
 			}
-		}
-		if n, ok := dpop.NonceFromError(err); ok {
-			t.Errorf("NonceFromError = %q, true; want false for invalid_token", n)
 		}
 		if !strings.HasPrefix(err.Error(), "dpop: ") {
 			t.Errorf("Error() = %q; want the prefix \"dpop: \"", err)

@@ -13,7 +13,7 @@
 //
 // This package does not compute thumbprints: pass the RFC 7638 thumbprint
 // ("jkt") of the current key, as the dpop package's Signer reports it, to
-// [SaveToken], [LoadToken] and [TokenSource].
+// [SaveToken], [LoadToken] and [SavingTokenSource].
 //
 // # Key encoding and sizes
 //
@@ -40,10 +40,11 @@
 //
 // [SaveToken] stores an oauth2.Token as JSON together with the thumbprint
 // of its key; [LoadToken] returns it only if that thumbprint is the current
-// key's, and otherwise an error matching [ErrLoginRequired]. [TokenSource]
-// saves every token that differs from the last one saved in any field, a
-// rotated refresh token included; its TokenContext and Invalidate methods let
-// the dpop package's Transport bound the wait by a request's context and
+// key's, and otherwise an error matching [ErrLoginRequired].
+// [SavingTokenSource] saves every token that differs from the last one
+// saved in any field, a rotated refresh token included; it is a
+// [dpop.TokenSource], whose TokenContext and Invalidate methods let the
+// dpop package's Transport bound the wait by a request's context and
 // replace a token a server refused. A token whose JSON exceeds a backend's
 // limit is refused with a [*TooLargeError]; it is not split.
 //
@@ -51,8 +52,8 @@
 //
 // No type of this package prints a key, a token or an entry's data under
 // any verb of package fmt: [MemoryStore], [Keychain] and the source
-// [TokenSource] returns print their configuration only. No error quotes an
-// entry's data; one about a corrupt entry names it and says which field or
+// [SavingTokenSource] returns print their configuration only. No error
+// quotes an entry's data; one about a corrupt entry names it and says which field or
 // byte offset is wrong.
 //
 // A [FileStore] trusts only what its user controls, as ssh does: it refuses

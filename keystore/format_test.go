@@ -95,7 +95,7 @@ func TestFormatHidesSecrets(t *testing.T) {
 func TestFormatTokenSource(t *testing.T) {
 	tok := secretToken()
 	s := new(MemoryStore)
-	ts := TokenSource(s, "tok", "jkt", oauth2.StaticTokenSource(tok))
+	ts := SavingTokenSource(s, "tok", "jkt", oauth2.StaticTokenSource(tok))
 	if _, err := ts.Token(); err != nil {
 		t.Fatal(err)
 	}

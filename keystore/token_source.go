@@ -5,63 +5,53 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/dpopkit/dpop"
 	"golang.org/x/oauth2"
 )
 
-// TokenSource returns a TokenSource that returns src's tokens and saves each
-// new one (a token that differs from the last one saved in any field it
-// keeps: AccessToken, RefreshToken, Expiry or TokenType) under name in s
-// with [SaveToken], bound to jkt. x/oauth2 has no refresh hook; this is how
-// a refreshed token, and its rotated refresh token, outlives the process.
-// A refresh that keeps the access token but rotates the refresh token is
-// saved too.
+// SavingTokenSource returns a [dpop.TokenSource] that returns src's tokens
+// and saves each new one (a token that differs from the last one saved in
+// any field it keeps: AccessToken, RefreshToken, Expiry or TokenType)
+// under name in s with [SaveToken], bound to jkt. x/oauth2 has no refresh
+// hook; this is how a refreshed token, and its rotated refresh token,
+// outlives the process. A refresh that keeps the access token but rotates
+// the refresh token is saved too.
 //
 // If saving fails, Token returns the error and no token, so the caller's
 // request fails rather than continue with a refresh token that exists only
 // in memory; the next call tries the save again (src, a reusing source
-// such as dpop.Config.TokenSource or [oauth2.ReuseTokenSource], still holds
-// the token). src is called
-// on every Token call, so it should cache. The returned TokenSource is safe
-// for concurrent use; calls to src and saves are serialized together (as
+// such as [dpop.Config.TokenSource] or [oauth2.ReuseTokenSource], still
+// holds the token). src is called on every Token call, so it should
+// cache. The returned source is safe for concurrent use; calls to src and saves are serialized together (as
 // ReuseTokenSource serializes refreshes), so an older token never
 // overwrites a newer one. (A [Keychain] save that timed out may still land
 // later; Keychain makes the next save of the entry wait for it, so it
 // cannot land over a newer token either.)
 //
-// The returned TokenSource also has the two methods the dpop package's
-// Transport looks for:
-//
-//	TokenContext(ctx context.Context) (*oauth2.Token, error)
-//	Invalidate(tok *oauth2.Token) bool
-//
-// TokenContext is Token with every wait bounded by ctx: it calls src's
+// Its TokenContext is Token with every wait bounded by ctx: it calls src's
 // TokenContext method if src has one, else src.Token in a goroutine of its
 // own that it stops waiting for when ctx ends (that call goes on, and saves
 // its token, for the next caller). Invalidate reports that a server refused
 // tok (invalid_token): it calls src's Invalidate method if src has one, and
 // returns false (the source cannot get a new token) if not. Every token
 // either method brings is saved by the rule above. Printing the returned
-// TokenSource shows name and jkt only.
-func TokenSource(s Store, name, jkt string, src oauth2.TokenSource) oauth2.TokenSource {
+// source shows name and jkt only.
+func SavingTokenSource(s Store, name, jkt string, src oauth2.TokenSource) dpop.TokenSource {
 	return &savingTokenSource{s: s, name: name, jkt: jkt, src: src, sem: make(chan struct{}, 1)}
 }
 
-// contextTokenSource is a token source whose waits ctx bounds; the dpop
-// package's Transport uses this method when a source has it.
+// contextTokenSource and invalidator are the halves of [dpop.TokenSource]
+// that a wrapped src may have one without the other; each is used when src
+// has it.
 type contextTokenSource interface {
 	TokenContext(ctx context.Context) (*oauth2.Token, error)
 }
 
-// invalidator is a token source that can be told that a server refused a
-// token, so that its next token is a new one.
 type invalidator interface {
 	Invalidate(tok *oauth2.Token) bool
 }
 
-var (
-	_ contextTokenSource = (*savingTokenSource)(nil)
-	_ invalidator        = (*savingTokenSource)(nil)
-)
+var _ dpop.TokenSource = (*savingTokenSource)(nil)
 
 type savingTokenSource struct {
 	s         Store
@@ -131,7 +121,7 @@ func (ts *savingTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, e
 // check returns an error naming a nil part of ts.
 func (ts *savingTokenSource) check() error {
 	if ts.s == nil || ts.src == nil {
-		return fmt.Errorf("keystore: TokenSource %q: the Store or the source is nil", ts.name)
+		return fmt.Errorf("keystore: SavingTokenSource %q: the Store or the source is nil", ts.name)
 	}
 	return nil
 }
@@ -178,5 +168,5 @@ func sameStoredFields(a, b *oauth2.Token) bool {
 // Format implements [fmt.Formatter]: every verb prints the entry's name
 // and jkt, never a token.
 func (ts *savingTokenSource) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "&keystore.TokenSource{name: %q, jkt: %q}", ts.name, ts.jkt)
+	fmt.Fprintf(f, "&keystore.SavingTokenSource{name: %q, jkt: %q}", ts.name, ts.jkt)
 }

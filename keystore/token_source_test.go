@@ -54,7 +54,7 @@ func (s *countingStore) Put(name string, data []byte) error {
 func TestTokenSourceSavesRefreshed(t *testing.T) {
 	s := new(countingStore)
 	src := &seqSource{toks: []*oauth2.Token{testToken("at-1"), testToken("at-1"), testToken("at-2")}}
-	ts := TokenSource(s, "tok", "jkt", src)
+	ts := SavingTokenSource(s, "tok", "jkt", src)
 
 	for i, want := range []string{"at-1", "at-1", "at-2", "at-2"} {
 		tok, err := ts.Token()
@@ -79,7 +79,7 @@ func TestTokenSourceSavesRefreshed(t *testing.T) {
 func TestTokenSourceSaveError(t *testing.T) {
 	s := &countingStore{fail: errors.New("disk full")}
 	src := &seqSource{toks: []*oauth2.Token{testToken("at-1")}}
-	ts := TokenSource(s, "tok", "jkt", src)
+	ts := SavingTokenSource(s, "tok", "jkt", src)
 	tok, err := ts.Token()
 	if tok != nil || !errors.Is(err, s.fail) || !strings.HasPrefix(err.Error(), "keystore: ") {
 		t.Fatalf("Token with failing store = %v, %v; want nil and the store's error", tok, err)
@@ -114,7 +114,7 @@ func (r *refresher) Token() (*oauth2.Token, error) {
 func TestTokenSourceConcurrent(t *testing.T) {
 	s := new(MemoryStore)
 	r := new(refresher)
-	ts := TokenSource(s, "tok", "jkt", r)
+	ts := SavingTokenSource(s, "tok", "jkt", r)
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Add(1)
@@ -138,7 +138,7 @@ func TestTokenSourceConcurrent(t *testing.T) {
 // TestTokenSourceReuse wraps an oauth2.ReuseTokenSource, the usual src.
 func TestTokenSourceReuse(t *testing.T) {
 	s := new(countingStore)
-	ts := TokenSource(s, "tok", "jkt", oauth2.ReuseTokenSource(nil, new(refresher)))
+	ts := SavingTokenSource(s, "tok", "jkt", oauth2.ReuseTokenSource(nil, new(refresher)))
 	for range 5 {
 		if _, err := ts.Token(); err != nil {
 			t.Fatal(err)
@@ -156,7 +156,7 @@ func (nilSource) Token() (*oauth2.Token, error) { return nil, nil }
 
 func TestTokenSourceNilToken(t *testing.T) {
 	s := new(countingStore)
-	ts := TokenSource(s, "tok", "jkt", nilSource{})
+	ts := SavingTokenSource(s, "tok", "jkt", nilSource{})
 	tok, err := ts.Token()
 	if want := "keystore: token source returned no token"; tok != nil || err == nil || err.Error() != want {
 		t.Errorf("Token = %v, %v; want nil, %q", tok, err, want)
@@ -179,7 +179,7 @@ func TestTokenSourceSavesAnyChange(t *testing.T) {
 	retyped.TokenType = "dpop"
 	s := new(countingStore)
 	src := &seqSource{toks: []*oauth2.Token{base, &rotated, &later, &retyped, &retyped}}
-	ts := TokenSource(s, "tok", "jkt", src)
+	ts := SavingTokenSource(s, "tok", "jkt", src)
 	for i, want := range []*oauth2.Token{base, &rotated, &later, &retyped, &retyped} {
 		if _, err := ts.Token(); err != nil {
 			t.Fatalf("call %d: %v", i, err)
@@ -253,9 +253,9 @@ func TestTokenSourceContextAndInvalidate(t *testing.T) {
 		t.Run(fmt.Sprintf("canRefresh=%v", canRefresh), func(t *testing.T) {
 			s := new(countingStore)
 			inner := &invalidatingSource{canRefresh: canRefresh}
-			ts, ok := TokenSource(s, "tok", "jkt", inner).(contextSource)
+			ts, ok := SavingTokenSource(s, "tok", "jkt", inner).(contextSource)
 			if !ok {
-				t.Fatal("TokenSource's source has no TokenContext and Invalidate methods")
+				t.Fatal("SavingTokenSource's source has no TokenContext and Invalidate methods")
 			}
 			ctx := context.WithValue(context.Background(), ctxKey{}, "caller")
 			tok, err := ts.TokenContext(ctx)
@@ -302,7 +302,7 @@ func TestTokenSourceContextAndInvalidate(t *testing.T) {
 // TestTokenSourceInvalidateUnsupported: a source without Invalidate cannot
 // get a new token on demand.
 func TestTokenSourceInvalidateUnsupported(t *testing.T) {
-	ts := TokenSource(new(MemoryStore), "tok", "jkt", &seqSource{toks: []*oauth2.Token{testToken("at-1")}}).(contextSource)
+	ts := SavingTokenSource(new(MemoryStore), "tok", "jkt", &seqSource{toks: []*oauth2.Token{testToken("at-1")}}).(contextSource)
 	if ts.Invalidate(testToken("at-1")) {
 		t.Error("Invalidate = true for a source without Invalidate; want false")
 	}
@@ -328,7 +328,7 @@ func (s *blockingSource) Token() (*oauth2.Token, error) {
 func TestTokenSourceContextBoundsPlainSource(t *testing.T) {
 	s := new(countingStore)
 	inner := &blockingSource{started: make(chan struct{}), release: make(chan struct{})}
-	ts := TokenSource(s, "tok", "jkt", inner).(contextSource)
+	ts := SavingTokenSource(s, "tok", "jkt", inner).(contextSource)
 
 	// First the call that waits for the source; then one that waits for
 	// the lock the abandoned call still holds (or, if cancel comes first,
@@ -367,7 +367,7 @@ func TestNilStoreParts(t *testing.T) {
 	if _, err := LoadOrCreate(nil, "key", nil); err == nil || !strings.Contains(err.Error(), "Store is nil") {
 		t.Errorf("LoadOrCreate(nil) = %v; want an error naming the Store", err)
 	}
-	if _, err := TokenSource(nil, "tok", "jkt", nil).Token(); err == nil || !strings.Contains(err.Error(), "nil") {
-		t.Errorf("TokenSource(nil, …).Token() = %v; want an error", err)
+	if _, err := SavingTokenSource(nil, "tok", "jkt", nil).Token(); err == nil || !strings.Contains(err.Error(), "nil") {
+		t.Errorf("SavingTokenSource(nil, …).Token() = %v; want an error", err)
 	}
 }

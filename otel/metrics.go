@@ -174,24 +174,24 @@ func method(m string) string {
 // servers.
 func errorCode(c string) string {
 	switch c {
-	case dpop.ErrorUseNonce, dpop.ErrorInvalidProof, dpop.ErrorInvalidToken:
+	case dpop.CodeUseNonce, dpop.CodeInvalidProof, dpop.CodeInvalidToken:
 		return c
 	}
 	return other
 }
 
-func retryReason(r string) string {
+func retryReason(r dpop.RetryReason) string {
 	switch r {
 	case dpop.RetryNonce, dpop.RetryClock, dpop.RetryInvalidToken:
-		return r
+		return string(r)
 	}
 	return other
 }
 
-func grantType(g string) string {
+func grantType(g dpop.GrantType) string {
 	switch g {
 	case dpop.GrantAuthorizationCode, dpop.GrantRefreshToken, dpop.GrantClientCredentials, dpop.GrantDeviceCode:
-		return g
+		return string(g)
 	}
 	return other
 }
@@ -218,7 +218,7 @@ func errorType(err error) string {
 		switch te.ErrorCode {
 		case "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
 			"unsupported_grant_type", "invalid_scope", "access_denied", "expired_token",
-			"authorization_pending", "slow_down", dpop.ErrorUseNonce, dpop.ErrorInvalidProof:
+			"authorization_pending", "slow_down", dpop.CodeUseNonce, dpop.CodeInvalidProof:
 			return te.ErrorCode
 		}
 	}

@@ -19,8 +19,11 @@ const ScopeName = "github.com/dpopkit/dpop/otel"
 // active in each event's context ([trace.SpanFromContext]) when that span
 // is recording. If mp is nil, [otel.GetMeterProvider] is used.
 //
-// It needs no TracerProvider: the events go on the caller's span, the one
-// the request's or the token request's context carries. Give the Trace to
+// NewTrace is named after what it returns, the dpop package's hooks (as
+// otelhttptrace.NewClientTrace returns an httptrace.ClientTrace): it makes
+// no span of its own and needs no TracerProvider; the events go on the
+// caller's span, the one the request's or the token request's context
+// carries. Give the Trace to
 // [dpop.Transport.Trace] (or the Trace field of a grant); join it with
 // others, such as [dpop.NewLogTrace], with [dpop.JoinTraces]. It is safe
 // for concurrent use.
@@ -125,7 +128,7 @@ func (r *recorder) clockOffsetLearned(i dpop.ClockOffsetInfo) {
 	}
 }
 
-func (r *recorder) tokenObtained(i dpop.TokenInfo) {
+func (r *recorder) tokenObtained(i dpop.TokenRequestInfo) {
 	ctx := orBackground(i.Context)
 	k := tokenKey{grantType(i.GrantType), errorType(i.Err)}
 	opt := r.tokenSets.get(k)

@@ -242,7 +242,7 @@ func TestTraceTokenObtained(t *testing.T) {
 		&dpop.TokenError{ErrorCode: "made_up"},
 		errors.New("something else"),
 	} {
-		tel.trace.TokenObtained(dpop.TokenInfo{GrantType: dpop.GrantRefreshToken, Err: err}) // no context: allowed
+		tel.trace.TokenObtained(dpop.TokenRequestInfo{GrantType: dpop.GrantRefreshToken, Err: err}) // no context: allowed
 	}
 	parent.End()
 
@@ -304,6 +304,6 @@ func TestNewTraceGlobal(t *testing.T) {
 	tr.Retry(dpop.RetryInfo{Reason: "y"})
 	tr.NonceLearned(dpop.NonceInfo{})
 	tr.ClockOffsetLearned(dpop.ClockOffsetInfo{Offset: time.Minute})
-	tr.TokenObtained(dpop.TokenInfo{GrantType: "z"})
+	tr.TokenObtained(dpop.TokenRequestInfo{GrantType: "z"})
 	tr.DowngradeRefused(dpop.DowngradeInfo{TokenType: "Bearer"})
 }

@@ -23,7 +23,7 @@
 //     (up to -nonce-retries each), corrects a clock difference and replaces
 //     a refused token; the program prints what that cost on the wire:
 //     requests per answer, retries, and the challenges by error code;
-//   - what errors look like: an *oauth2.RetrieveError from the token
+//   - what errors look like: a *dpop.TokenError from the token
 //     endpoint, a *dpop.TokenTypeError for a Bearer downgrade, a
 //     *dpop.ChallengeError (from dpop.CheckResponse) for a resource server's
 //     refusal.
@@ -274,18 +274,14 @@ func (e *apiError) Unwrap() error { return e.Challenge }
 // describe prints what a program would branch on for each kind of error.
 func describe(w io.Writer, err error) {
 	var (
-		re  *oauth2.RetrieveError
+		te  *dpop.TokenError
 		tte *dpop.TokenTypeError
 		ce  *dpop.ChallengeError
 	)
 	switch {
-	case errors.As(err, &re):
-		status := 0
-		if re.Response != nil {
-			status = re.Response.StatusCode
-		}
-		fmt.Fprintf(w, "backend: the token endpoint refused: HTTP %d, error %q, description %q\n", status, re.ErrorCode, re.ErrorDescription)
-		if re.ErrorCode == "invalid_client" {
+	case errors.As(err, &te):
+		fmt.Fprintf(w, "backend: the token endpoint refused: HTTP %d, error %q, description %q\n", te.StatusCode, te.ErrorCode, te.Description)
+		if te.ErrorCode == "invalid_client" {
 			fmt.Fprintln(w, "backend: check -client-id and -client-secret")
 		}
 	case errors.As(err, &tte):

@@ -13,7 +13,6 @@ import (
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/dpoptest"
-	"golang.org/x/oauth2"
 )
 
 func backendArgs(srv *dpoptest.Server, secret, api string, extra ...string) []string {
@@ -45,7 +44,7 @@ func TestRunManyWorkersOneToken(t *testing.T) {
 			if r.Proof == nil || r.Proof.ATH == "" {
 				t.Errorf("resource request without a proof carrying ath: %+v", r)
 			}
-		case r.Kind == "resource" && r.Error != dpop.ErrorUseNonce:
+		case r.Kind == "resource" && r.Error != dpop.CodeUseNonce:
 			t.Errorf("resource request failed other than with a nonce challenge: %+v", r)
 		}
 	}
@@ -59,7 +58,7 @@ func TestRunManyWorkersOneToken(t *testing.T) {
 	for _, r := range srv.Requests() {
 		if r.Kind == "resource" {
 			wire++
-			if r.Error == dpop.ErrorUseNonce {
+			if r.Error == dpop.CodeUseNonce {
 				challenges++
 			}
 		}
@@ -81,9 +80,9 @@ func TestRunWrongSecret(t *testing.T) {
 	defer srv.Close()
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), backendArgs(srv, "wrong", srv.URL+"/api/things", "-workers", "4", "-requests", "3"), &stdout, &stderr)
-	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) || re.ErrorCode != "invalid_client" {
-		t.Fatalf("run = %v; want an *oauth2.RetrieveError with invalid_client", err)
+	var te *dpop.TokenError
+	if !errors.As(err, &te) || te.ErrorCode != "invalid_client" {
+		t.Fatalf("run = %v; want a *dpop.TokenError with invalid_client", err)
 	}
 	if !strings.Contains(stderr.String(), `error "invalid_client"`) {
 		t.Errorf("stderr = %q; want the token endpoint's error described", stderr.String())
@@ -111,7 +110,7 @@ func TestRunChallenge(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), backendArgs(as, "backend-secret", rs.URL+"/api/things", "-workers", "2", "-requests", "2"), &stdout, &stderr)
 	var ce *dpop.ChallengeError
-	if !errors.As(err, &ce) || ce.StatusCode != http.StatusUnauthorized || ce.ErrorCode != dpop.ErrorInvalidToken {
+	if !errors.As(err, &ce) || ce.StatusCode != http.StatusUnauthorized || ce.ErrorCode != dpop.CodeInvalidToken {
 		t.Fatalf("run = %v; want a 401 *dpop.ChallengeError invalid_token", err)
 	}
 	if !strings.Contains(stderr.String(), "DPoP challenge") {

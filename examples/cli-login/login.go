@@ -141,7 +141,7 @@ func (h *callbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// state, then iss (RFC 9207: a mix-up), error (a *dpop.AuthResponseError), code.
 	var res callbackResult
-	if code, err := h.md.AuthCode(q, h.state); err != nil {
+	if code, err := h.md.VerifyAuthResponse(q, h.state); err != nil {
 		res.err = fmt.Errorf("cli-login: %w", err)
 	} else if res.tok, res.err = h.exchange(code); res.err != nil {
 		res.err = fmt.Errorf("cli-login: code exchange: %w", res.err)

@@ -297,7 +297,7 @@ func revoke(ctx context.Context, o *options, store keystore.Store, keyName, toke
 	}
 	if tok.RefreshToken != "" {
 		// Revoking the refresh token ends the grant (RFC 7009 §2.1).
-		if err := cfg.Revoke(ctx, tok.RefreshToken, dpop.HintRefreshToken); err != nil {
+		if err := cfg.Revoke(ctx, tok.RefreshToken, "refresh_token"); err != nil {
 			fmt.Fprintf(stderr, "cli-login: could not revoke the refresh token: %v\n", err)
 		} else {
 			fmt.Fprintln(stderr, "cli-login: revoked the refresh token at the server")
@@ -306,7 +306,7 @@ func revoke(ctx context.Context, o *options, store keystore.Store, keyName, toke
 	if tok.AccessToken == "" || !tok.Valid() {
 		return
 	}
-	err = cfg.Revoke(ctx, tok.AccessToken, dpop.HintAccessToken)
+	err = cfg.Revoke(ctx, tok.AccessToken, "access_token")
 	var re *dpop.TokenError
 	switch {
 	case err == nil:

@@ -32,8 +32,8 @@ type session struct {
 	cfg       *dpop.Config
 	tokenName string
 	jkt       string
-	ts        oauth2.TokenSource // saves every new token; set by ensureLogin
-	close     func()             // releases the key (a TPM key and the TPM)
+	ts        dpop.TokenSource // saves every new token; set by ensureLogin
+	close     func()           // releases the key (a TPM key and the TPM)
 }
 
 // newSession discovers the server, checks that it accepts DPoP, and loads
@@ -106,7 +106,7 @@ func newSigner(key crypto.Signer, md *dpop.Metadata) (*dpop.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s, md.CheckSigner(s) // an *AlgError that names both sides
+	return s, md.CheckSigner(s) // an error that names both sides
 }
 
 // ensureLogin loads the stored token, or logs in when there is none that
@@ -124,13 +124,13 @@ func (s *session) ensureLogin(ctx context.Context) error {
 		fmt.Fprintln(s.stderr, "cli-login: login required: the stored token expired and cannot be refreshed")
 		return s.login(ctx)
 	}
-	s.ts = keystore.TokenSource(s.store, s.tokenName, s.jkt, s.cfg.TokenSource(ctx, tok))
+	s.ts = keystore.SavingTokenSource(s.store, s.tokenName, s.jkt, s.cfg.TokenSource(ctx, tok))
 	// Refresh now if needed, so that a refresh token the server no longer
 	// accepts leads to a new login rather than to a failed API call.
 	cur, err := s.ts.Token()
 	if err != nil {
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
+		var te *dpop.TokenError
+		if errors.As(err, &te) && te.ErrorCode == "invalid_grant" {
 			fmt.Fprintf(s.stderr, "cli-login: login required: the server refused the stored refresh token (%s)\n", err)
 			return s.login(ctx)
 		}
@@ -177,7 +177,7 @@ func (s *session) login(ctx context.Context) error {
 	}
 	fmt.Fprintln(s.stderr, "cli-login: logged in")
 	// The token source refreshes on the caller's context, not the login's.
-	s.ts = keystore.TokenSource(s.store, s.tokenName, s.jkt, s.cfg.TokenSource(ctx, tok))
+	s.ts = keystore.SavingTokenSource(s.store, s.tokenName, s.jkt, s.cfg.TokenSource(ctx, tok))
 	return nil
 }
 
@@ -218,7 +218,7 @@ func (s *session) callAPI(ctx context.Context, apiURL string, stdout, stderr io.
 	if errors.As(challenge, &ce) {
 		fmt.Fprintf(stderr, "cli-login: DPoP challenge: status %d, error %q, description %q, algs %q, nonce %q\n",
 			ce.StatusCode, ce.ErrorCode, ce.Description, ce.Algs, ce.Nonce)
-		if ce.ErrorCode == dpop.ErrorInvalidToken {
+		if ce.ErrorCode == dpop.CodeInvalidToken {
 			fmt.Fprintln(stderr, `cli-login: the API does not accept the token; "cli-login logout" and log in again`)
 		}
 	}

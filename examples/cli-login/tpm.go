@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/keystore"
 	"github.com/dpopkit/dpop/tpmkey"
 )
@@ -16,7 +15,7 @@ import (
 // store keeps only its TPM-wrapped blob. close releases the key and the
 // TPM; the caller calls it when the session ends.
 func loadTPMKey(o *options, store keystore.Store, keyName string, supported []string) (key crypto.Signer, close func(), err error) {
-	if !slices.Contains(supported, dpop.ES256) {
+	if !slices.Contains(supported, "ES256") {
 		return nil, nil, fmt.Errorf("cli-login: -store tpm makes ES256 keys, which the server does not accept (it takes %q); use -store keychain or -store file", supported)
 	}
 	var tpm *tpmkey.TPM

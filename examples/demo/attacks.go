@@ -35,7 +35,7 @@ func (d *demo) stolenToken(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := d.expectRefused(r, dpop.ErrorInvalidToken, "stolen token refused with another key: 401 invalid_token"); err != nil {
+	if err := d.expectRefused(r, dpop.CodeInvalidToken, "stolen token refused with another key: 401 invalid_token"); err != nil {
 		return err
 	}
 
@@ -44,7 +44,7 @@ func (d *demo) stolenToken(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return d.expectRefused(r, dpop.ErrorInvalidToken, "stolen token refused as a Bearer token: 401 invalid_token")
+	return d.expectRefused(r, dpop.CodeInvalidToken, "stolen token refused as a Bearer token: 401 invalid_token")
 }
 
 // attackerKey returns a new key, or the client's own when the options say
@@ -84,5 +84,5 @@ func (d *demo) replayedProof(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return d.expectRefused(r, dpop.ErrorInvalidProof, "replayed proof refused: 401 invalid_dpop_proof (jti already used)")
+	return d.expectRefused(r, dpop.CodeInvalidProof, "replayed proof refused: 401 invalid_dpop_proof (jti already used)")
 }

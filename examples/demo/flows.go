@@ -96,7 +96,7 @@ func (d *demo) generate(ctx context.Context) error {
 	}
 	d.out.info("client key", "ECDSA P-256, proofs signed "+d.key.Alg())
 	d.out.info("jkt", d.key.Thumbprint()+" (RFC 7638 thumbprint: tokens get bound to it)")
-	return d.expect(d.key.Alg() == dpop.ES256, "the key signs ES256 proofs", d.key.Alg())
+	return d.expect(d.key.Alg() == "ES256", "the key signs ES256 proofs", d.key.Alg())
 }
 
 func (d *demo) clientCredentials(ctx context.Context) error {

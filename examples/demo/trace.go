@@ -114,7 +114,7 @@ func (a *attempt) readResponse(resp *http.Response) {
 // nonceChallenge reports whether the response asked for another nonce than
 // the one sent: the case in which a dpop.Transport tries once more.
 func (a *attempt) nonceChallenge() bool {
-	return a.Error == dpop.ErrorUseNonce && a.NonceReceived != "" && a.NonceReceived != a.NonceSent
+	return a.Error == dpop.CodeUseNonce && a.NonceReceived != "" && a.NonceReceived != a.NonceSent
 }
 
 // traceLog keeps the attempts of a run, recognises the Transport's retries
