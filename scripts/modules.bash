@@ -1,6 +1,7 @@
-# modules.bash holds what scripts/release.sh and scripts/test-install.sh
-# share about the modules of this repository. It is sourced, not run; the
-# functions work on the checkout in the current directory.
+# modules.bash holds what scripts/release.sh, scripts/test-install.sh and
+# scripts/with-local-modules.sh share about the modules of this
+# repository. It is sourced, not run; the functions work on the checkout in
+# the current directory.
 #
 # A module is a directory with a go.mod that git tracks or would track (not
 # ignored), outside testdata: the root module and the nested ones (otel,
