@@ -11,10 +11,10 @@
 //
 // A key is found by its label (CKA_LABEL, [Token.FindKey]) or its ID
 // (CKA_ID, [Token.FindKeyByID]); a label naming two keys is an error, not a
-// choice. Either way a [Key] is named by both in messages (Key.String). [Token.GenerateKey] creates an ECDSA P-256 key (ES256) on the
-// token, sensitive, not extractable and private. PKCS #11 has no
-// create-if-absent, so unlike tpmkey.LoadOrCreate it is a provisioning step
-// to run once, not at every start (see its doc).
+// choice; either way a [Key] prints as both. [Token.GenerateKey] creates an
+// ECDSA P-256 key (ES256) on the token, sensitive, not extractable and
+// private. PKCS #11 has no create-if-absent, so unlike tpmkey.LoadOrCreate
+// it is a provisioning step to run once, not at every start (see its doc).
 //
 // # What a token key protects against, and what it does not
 //

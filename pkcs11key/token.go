@@ -158,9 +158,12 @@ func (k *Key) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 	return sig, nil
 }
 
-// String names the key by its label and ID on the token, however it was
-// found: pkcs11key.Key(label "dpop-key", ID 9f86d081884c7d65).
-func (k *Key) String() string { return "pkcs11key.Key(" + k.name() + ")" }
+// Format names the key by its label and ID on the token, however it was
+// found, whatever the verb: pkcs11key.Key(label "dpop-key", ID
+// 9f86d081884c7d65). A Key reaches the token's session, logged in with the
+// PIN: as for the secret-holding types of package dpop, there is Format and
+// no String, and no verb prints its fields.
+func (k *Key) Format(f fmt.State, verb rune) { io.WriteString(f, "pkcs11key.Key("+k.name()+")") }
 
 // name is the key's label and ID, cut to 64 characters and 32 bytes: they
 // come from the token.

@@ -195,8 +195,10 @@ func TestPKCS11KeyNames(t *testing.T) {
 	}
 	want := fmt.Sprintf("pkcs11key.Key(label %q, ID %x)", t.Name(), id.Value)
 	for how, k := range map[string]*Key{"generated": k, "by ID": byID, "by label": byLabel} {
-		if got := k.String(); got != want {
-			t.Errorf("String of the key %s = %q; want %q", how, got, want)
+		for _, verb := range []string{"%v", "%s", "%d", "%#v"} {
+			if got := fmt.Sprintf(verb, k); got != want {
+				t.Errorf("Sprintf(%q) of the key %s = %q; want %q", verb, how, got, want)
+			}
 		}
 	}
 }

@@ -280,7 +280,7 @@ func (k *Key) Public() crypto.PublicKey { return k.pub }
 // Only the TPM that made it can load it, so it may be stored like a
 // public key; it is not a secret that lets its holder sign elsewhere. On
 // this machine it lets whoever can use the TPM sign with the key, so it is
-// not logged either: Key's Format prints its description only.
+// not printed either: Key's Format prints its description only.
 func (k *Key) Marshal() []byte { return append([]byte(nil), k.file...) }
 
 // Sign signs digest, a SHA-256 hash (opts.HashFunc() must be crypto.SHA256),
@@ -339,13 +339,11 @@ func (k *Key) Close() error {
 	return nil
 }
 
-// String describes the key without any secret: its curve and that it lives
-// in a TPM.
-func (k *Key) String() string { return "tpmkey.Key(P-256, in TPM)" }
-
-// Format prints what String returns, whatever the verb: not the key file,
-// which lets whoever holds it sign with this TPM (see [Key.Marshal]).
-func (k *Key) Format(f fmt.State, verb rune) { io.WriteString(f, k.String()) }
+// Format describes the key, whatever the verb: its curve and that it lives
+// in a TPM; never its key file, which lets whoever holds it sign with this
+// TPM (see [Key.Marshal]). As for the secret-holding types of package dpop,
+// there is Format and no String.
+func (k *Key) Format(f fmt.State, verb rune) { io.WriteString(f, "tpmkey.Key(P-256, in TPM)") }
 
 // LoadKey loads the key stored under name in s into t: an error matching
 // keystore.ErrNotFound if there is none, a [*keystore.CorruptError] naming

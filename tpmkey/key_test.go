@@ -51,7 +51,7 @@ func TestTPMSignVerifies(t *testing.T) {
 // description, never its key file.
 func TestKeyFormat(t *testing.T) {
 	k := &Key{file: syntheticKeyFile(t, nil)}
-	want := k.String()
+	const want = "tpmkey.Key(P-256, in TPM)"
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%o", "%t", "%e", "%b"} {
 		if got := fmt.Sprintf(verb, k); got != want {
 			t.Errorf("Sprintf(%q, key) = %q; want %q", verb, got, want)
