@@ -64,7 +64,9 @@ done
 echo "== benchmarks compile and run (1 iteration; figures: see BENCHMARKS.md)"
 go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
 # --- OpenTelemetry: the otel module, a module of its own (go vet/test ./...
-# of the root module do not enter it); real SDK, no external collector ---
+# of the root module do not enter it, in the workspace of go.work either;
+# from its directory they build it against this checkout's core); real
+# SDK, no external collector ---
 echo "== otel: vet, go test -race, benchmarks once"
 (
 	cd otel
@@ -138,4 +140,11 @@ hw_module() { # dir
 scripts/with-swtpm.sh scripts/with-softhsm.sh \
 	bash -c "set -euo pipefail; $(declare -f fuzz_target hw_module); hw_module tpmkey; hw_module pkcs11key; hw_module examples/cli-login"
 # --- end of hardware keys ---
+# --- Modules as users get them: go.work agrees with the go.mod files, and
+# every module installs with a plain go get from a local module source (a
+# git repository on disk, tagged by scripts/release.sh in a copy), with no
+# network. See scripts/test-install.sh. ---
+echo "== modules: go.work agrees with the go.mod files; each module installs with go get (local module source)"
+scripts/test-install.sh
+# --- end of modules ---
 echo "test-all: all passed"
