@@ -93,18 +93,54 @@ func TestVerifyAuthResponseEmptyExpectations(t *testing.T) {
 	}
 }
 
-// FuzzAuthCode feeds VerifyAuthResponse arbitrary callback queries: it must never
-// panic, return a code only for the right state and issuer, and print
-// errors without control characters.
+// TestVerifyAuthResponseEmptyEntries: a parameter present with no value
+// (a url.Values entry holding no string, which a caller's own parsing can
+// make) is an error, never a panic.
+func TestVerifyAuthResponseEmptyEntries(t *testing.T) {
+	for _, p := range []string{"iss", "state", "code", "error", "error_description", "error_uri"} {
+		q := url.Values{"code": {"c1"}, "state": {"s1"}, "iss": {testIssuer}}
+		q[p] = []string{}
+		for _, required := range []bool{false, true} {
+			var code string
+			var err error
+			if r := noPanic(func() {
+				code, err = (&dpop.Metadata{Issuer: testIssuer, AuthorizationResponseISSParameterSupported: required}).VerifyAuthResponse(q, "s1")
+			}); r != nil {
+				t.Fatalf("VerifyAuthResponse with an empty %s entry panicked: %v", p, r)
+			}
+			if p == "error" || p == "error_description" || p == "error_uri" {
+				continue // no value: not an error answer; the code stands
+			}
+			if err == nil || code != "" {
+				t.Errorf("VerifyAuthResponse with an empty %s entry = %q, %v; want an error", p, code, err)
+			}
+		}
+	}
+}
+
+// FuzzVerifyAuthResponse feeds VerifyAuthResponse arbitrary callback
+// queries (with the parameters named in empty also present with no
+// value): it must never panic, return a code only for the right state and
+// issuer, and print errors without control characters.
 func FuzzVerifyAuthResponse(f *testing.F) {
-	f.Add("code=c1&state=s1&iss=https%3A%2F%2Fas.example", true)
-	f.Add("error=access_denied&error_description=%1B%5B31m&state=s1", false)
-	f.Add("state=s1&state=s1&code=c", false)
-	f.Add("code=c1&state=s1;iss=x", true)
-	f.Fuzz(func(t *testing.T, raw string, required bool) {
+	f.Add("code=c1&state=s1&iss=https%3A%2F%2Fas.example", true, "")
+	f.Add("error=access_denied&error_description=%1B%5B31m&state=s1", false, "")
+	f.Add("state=s1&state=s1&code=c", false, "")
+	f.Add("code=c1&state=s1;iss=x", true, "")
+	f.Add("code=c1&state=s1", false, "iss")
+	f.Add("code=c1&iss=https%3A%2F%2Fas.example", true, "state,code")
+	f.Fuzz(func(t *testing.T, raw string, required bool, empty string) {
 		q, _ := url.ParseQuery(raw)
+		for _, p := range strings.Split(empty, ",") {
+			if p != "" && !q.Has(p) {
+				q[p] = []string{}
+			}
+		}
 		md := &dpop.Metadata{Issuer: testIssuer, AuthorizationResponseISSParameterSupported: required}
 		code, err := md.VerifyAuthResponse(q, "s1")
+		if c2, err2 := (&dpop.Config{Issuer: testIssuer, FAPI2: required}).VerifyAuthResponse(q, "s1"); c2 != code || (err2 == nil) != (err == nil) {
+			t.Fatalf("Config.VerifyAuthResponse = %q, %v; want Metadata.VerifyAuthResponse's %q, %v", c2, err2, code, err)
+		}
 		if err != nil {
 			if code != "" {
 				t.Fatalf("VerifyAuthResponse = %q, %v; want no code with an error", code, err)
@@ -114,10 +150,10 @@ func FuzzVerifyAuthResponse(f *testing.F) {
 			}
 			return
 		}
-		if code == "" || q.Get("state") != "s1" || q.Has("error") {
+		if code == "" || q.Get("state") != "s1" || q.Has("error") && q.Get("error") != "" {
 			t.Fatalf("VerifyAuthResponse(%q) = %q; want an error", raw, code)
 		}
-		if iss, ok := q["iss"]; (ok && iss[0] != testIssuer) || (!ok && required) {
+		if iss, ok := q["iss"]; (ok && (len(iss) != 1 || iss[0] != testIssuer)) || (!ok && required) {
 			t.Fatalf("VerifyAuthResponse(%q) = %q with iss %q; want an error", raw, code, iss)
 		}
 	})

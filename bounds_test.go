@@ -322,3 +322,59 @@ func TestHugeTokenBodyReleased(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryRequestEndsWithContext sends every request of every grant to
+// a server that never answers, each with a 300 ms deadline: each returns
+// context.DeadlineExceeded within maxWait. (Config.DeviceAuth did not:
+// x/oauth2 builds that request without the context.)
+func TestEveryRequestEndsWithContext(t *testing.T) {
+	stall := make(chan struct{})
+	as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stall:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(stall) }) // before the server closes
+	s := newSigner(t)
+	cfg := &dpop.Config{OAuth2: &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{AuthURL: as.URL + "/auth",
+		TokenURL: as.URL + "/token", DeviceAuthURL: as.URL + "/device"}}, Signer: s, PARURL: as.URL + "/par", RevocationURL: as.URL + "/revoke"}
+	cc := &dpop.ClientCredentials{OAuth2: &clientcredentials.Config{ClientID: "c", ClientSecret: "s", TokenURL: as.URL + "/token"}, Signer: s}
+	expired := &oauth2.Token{AccessToken: "old", TokenType: "DPoP", RefreshToken: "rt", Expiry: time.Now().Add(-time.Hour)}
+	for _, tt := range []struct {
+		name string
+		call func(ctx context.Context) error
+	}{
+		{"Exchange", func(ctx context.Context) error { _, err := cfg.Exchange(ctx, "code"); return err }},
+		{"refresh", func(ctx context.Context) error { _, err := cfg.TokenSource(ctx, expired).Token(); return err }},
+		{"PushAuthCodeURL", func(ctx context.Context) error { _, err := cfg.PushAuthCodeURL(ctx, "st"); return err }},
+		{"DeviceAuth", func(ctx context.Context) error { _, err := cfg.DeviceAuth(ctx); return err }},
+		{"DeviceAccessToken", func(ctx context.Context) error {
+			_, err := cfg.DeviceAccessToken(ctx, &oauth2.DeviceAuthResponse{DeviceCode: "dc", Interval: 1, Expiry: time.Now().Add(time.Minute)})
+			return err
+		}},
+		{"Revoke", func(ctx context.Context) error { return cfg.Revoke(ctx, "rt", "") }},
+		{"ClientCredentials.Token", func(ctx context.Context) error { _, err := cc.Token(ctx); return err }},
+		{"Discover", func(ctx context.Context) error { _, err := dpop.Discover(ctx, as.URL); return err }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			timeout := 300 * time.Millisecond
+			if tt.name == "DeviceAccessToken" {
+				timeout += time.Second // the first poll waits the interval
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			errc := make(chan error, 1)
+			go func() { errc <- tt.call(ctx) }()
+			select {
+			case err := <-errc:
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("err = %v; want context.DeadlineExceeded", err)
+				}
+			case <-time.After(maxWait):
+				t.Fatalf("did not return within %v of its deadline", maxWait)
+			}
+		})
+	}
+}

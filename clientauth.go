@@ -80,7 +80,12 @@ func (a *AssertionSigner) Alg() string {
 }
 
 // KeyID returns the kid of the assertions, or "".
-func (a *AssertionSigner) KeyID() string { return a.kid }
+func (a *AssertionSigner) KeyID() string {
+	if a == nil {
+		return ""
+	}
+	return a.kid
+}
 
 // Public returns the public key, the one to register for the client.
 func (a *AssertionSigner) Public() crypto.PublicKey {

@@ -371,3 +371,17 @@ func TestClientAssertionConfigErrors(t *testing.T) {
 		t.Errorf("the server got %d requests; want 0", len(srv.forms))
 	}
 }
+
+// TestAssertionSignerNil: the accessors of a nil or zero AssertionSigner
+// return zero values instead of panicking.
+func TestAssertionSignerNil(t *testing.T) {
+	for _, a := range []*dpop.AssertionSigner{nil, new(dpop.AssertionSigner)} {
+		if r := noPanic(func() {
+			if a.Alg() != "" || a.KeyID() != "" || a.Public() != nil {
+				t.Errorf("accessors of %v: %q %q %v; want zero values", a, a.Alg(), a.KeyID(), a.Public())
+			}
+		}); r != nil {
+			t.Errorf("accessors of %#v panicked: %v", a, r)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -63,6 +62,9 @@ func (c ClientCredentials) MarshalJSON() ([]byte, error) { return c.summary().ma
 
 // Token requests a new token.
 func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
+	if ctx == nil {
+		return nil, nilContextError("ClientCredentials.Token")
+	}
 	if err := c.check(); err != nil {
 		return nil, err
 	}
@@ -72,7 +74,7 @@ func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
 	if c.ClientAssertion != nil {
 		auth = &clientAuth{assertion: c.ClientAssertion, clientID: cfg.ClientID, audience: c.Issuer, fapi2: c.FAPI2}
 	}
-	p, start := tokenParts{signer: c.Signer, nonces: c.nonces(), auth: auth, trace: c.Trace, tokenURL: cfg.TokenURL}, time.Now()
+	p, start := tokenParts{signer: c.Signer, nonces: c.nonces(), auth: auth, trace: c.Trace, tokenURL: cfg.TokenURL}, timeNow()
 	tok, err := cfg.Token(tokenContext(ctx, p))
 	if err != nil {
 		err = requestErrorAt("client credentials", cfg.TokenURL, err)
@@ -85,9 +87,13 @@ func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
 // TokenSource returns a token source that requests a token when it has
 // none or the last one expired; concurrent callers wait for one request.
 func (c *ClientCredentials) TokenSource(ctx context.Context) TokenSource {
-	return newReuseSource(ctx, nil, func(ctx context.Context, _ *oauth2.Token) (*oauth2.Token, error) {
+	s := newReuseSource(ctx, nil, func(ctx context.Context, _ *oauth2.Token) (*oauth2.Token, error) {
 		return c.Token(ctx)
 	}, func(*oauth2.Token) bool { return true })
+	if ctx == nil {
+		s.err = nilContextError("ClientCredentials.TokenSource")
+	}
+	return s
 }
 
 // Client returns an HTTP client whose requests carry a token from

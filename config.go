@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -145,10 +144,13 @@ func (c *Config) authCodeURL(state string, opts ...oauth2.AuthCodeOption) string
 // Exchange converts an authorization code into a DPoP-bound token (RFC 6749
 // §4.1.3, RFC 9449 §5). Pass oauth2.VerifierOption(verifier) for PKCE.
 func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthCodeOption) (*oauth2.Token, error) {
+	if ctx == nil {
+		return nil, nilContextError("Config.Exchange")
+	}
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	p, start := c.parts(), time.Now()
+	p, start := c.parts(), timeNow()
 	tok, err := c.oauth2().Exchange(tokenContext(ctx, p), code, opts...)
 	if err != nil {
 		err = requestErrorAt("code exchange", c.OAuth2.Endpoint.TokenURL, err)
@@ -166,14 +168,26 @@ func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthC
 // [oauth2.HTTPClient]), and for at most a minute when ctx has no deadline.
 // Save the returned tokens if the refresh token must survive the process:
 // the keystore package has a wrapper that does.
+//
+// A tok with a refresh token and no access token is refreshed at the first
+// call. A Config that c's checks refuse (a FAPI2 one that the profile
+// forbids, say) makes a source that returns that error from every call,
+// and never hands out tok.
 func (c *Config) TokenSource(ctx context.Context, tok *oauth2.Token) TokenSource {
-	return newReuseSource(ctx, tok, c.refresh, hasRefreshToken)
+	s := newReuseSource(ctx, tok, c.refresh, hasRefreshToken)
+	if ctx == nil {
+		s.err = nilContextError("Config.TokenSource")
+	} else if err := c.check(); err != nil {
+		s.err = err
+	}
+	return s
 }
 
 // Client returns an HTTP client whose requests carry tok (refreshed as
 // needed) with a DPoP proof. Its Transport's Base is the context's
 // [oauth2.HTTPClient] transport, if one is set. Each client has its own
-// resource-server nonce cache.
+// resource-server nonce cache. Its requests fail, and send nothing, when
+// c's checks refuse it, as [Config.TokenSource]'s calls do.
 func (c *Config) Client(ctx context.Context, tok *oauth2.Token) *http.Client {
 	return dpopClient(ctx, c.TokenSource(ctx, tok), c.Signer, c.AllowBearer, c.Trace)
 }
@@ -226,7 +240,7 @@ func (c *Config) refresh(ctx context.Context, prev *oauth2.Token) (*oauth2.Token
 	if !hasRefreshToken(prev) {
 		return nil, ErrNoRefreshToken
 	}
-	p, start := c.parts(), time.Now()
+	p, start := c.parts(), timeNow()
 	tok, err := c.oauth2().TokenSource(tokenContext(ctx, p), &oauth2.Token{RefreshToken: prev.RefreshToken}).Token()
 	if err != nil {
 		err = requestErrorAt("refresh", c.OAuth2.Endpoint.TokenURL, err)

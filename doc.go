@@ -146,6 +146,10 @@
 //     ([TokenError] keeps it reachable, on purpose, through its
 //     [oauth2.RetrieveError]).
 //   - [Trace] callbacks and [NewLogTrace] logs are given no secret.
+//   - What a server chooses for a person to read (the device grant's user
+//     code and verification URIs, the endpoints [Discover] accepts) is
+//     printable text of bounded length, without control or bidirectional
+//     characters, and its URIs are https (http on loopback).
 //
 // Printing follows one convention: every type that holds or reaches a
 // secret ([Signer], [AssertionSigner], [ProofOptions], [Transport],
@@ -162,13 +166,18 @@
 //
 //   - Waits: for a token, for the first request to an origin, and for a
 //     retry, by the request's context; a token request that others wait for
-//     by the context of its source, or a minute when that has no deadline.
+//     by the context of its source, or a minute when that has no deadline;
+//     every request of the grants by the caller's context; device polling
+//     by the device code's expiry, and at most an hour.
 //   - Bodies: a 400 body is peeked for at most 4 KiB and a second, a
-//     challenge's body drained for at most 64 KiB and 50 ms; token, PAR
-//     and revocation responses are read up to 256 KiB, metadata up to
+//     challenge's body drained for at most 64 KiB and 50 ms; token, PAR,
+//     device authorization and revocation error responses are read up to
+//     256 KiB (a successful revocation's body is not read), metadata up to
 //     1 MiB. Nonces are at most 512 bytes, a NonceCache holds a
 //     bounded number of origins.
-//   - Retries: as above, each reason its own small bound.
+//   - Retries: as above, each reason its own small bound; a token request
+//     the endpoint answered 429 or 5xx is tried once more, once for all
+//     the callers waiting for it.
 //
 // Proofs are verified in this module's tests by go-jose, never only by the
 // code that made them; the dpoptest package is a strict authorization and

@@ -125,21 +125,22 @@ func (e *ChallengeError) AcceptsAlg(alg string) bool {
 type TokenTypeError struct {
 	TokenType string // as answered, cut short and cleaned; may be empty
 
-	source bool // the Transport's Source handed it out, rather than a token response
+	answered bool // a token response answered it; else a token source handed it out
 }
 
 func (e *TokenTypeError) Error() string {
 	switch {
 	case !e.Downgrade():
 		return fmt.Sprintf("dpop: got token_type %s; want DPoP (RFC 9449 §5)", quote(e.TokenType))
-	case e.source:
-		return "dpop: the Transport's Source handed out a Bearer token, not a DPoP-bound one: it was probably obtained without DPoP " +
-			"(by another client, or stored before DPoP was turned on); get a new one through Config or ClientCredentials, " +
-			"or set AllowBearer to send it unbound"
+	case e.answered:
+		return "dpop: the authorization server issued a Bearer token where a DPoP-bound token was expected (RFC 9449 §5): " +
+			"it probably does not support DPoP, or not for this client (see its dpop_signing_alg_values_supported, and the " +
+			"client's registration), or something on the way removed the DPoP header; AllowBearer accepts such a token, " +
+			"which is not bound to the key, and gives up what DPoP protects"
 	}
-	return "dpop: the authorization server issued a Bearer token, not a DPoP-bound one (RFC 9449 §5): it probably does not support DPoP, " +
-		"or not for this client (see its dpop_signing_alg_values_supported, and the client's registration), or something on the way " +
-		"removed the DPoP header; AllowBearer accepts such a token, unbound, and gives up what DPoP protects"
+	return "dpop: the token source handed out a Bearer token where a DPoP-bound token was expected: it was probably " +
+		"obtained without DPoP (by another client, or stored before DPoP was turned on); get a new one through Config " +
+		"or ClientCredentials, or set AllowBearer to send it as it is, not bound to the key"
 }
 
 // Downgrade reports whether the server issued a Bearer token.
@@ -303,4 +304,27 @@ func requestErrorAt(op, endpoint string, err error) error {
 		op += " at " + quote(redactURL(endpoint))
 	}
 	return &opError{op, err}
+}
+
+// AuthResponseError is an error answered by the authorization endpoint in
+// the redirect to the client (RFC 6749 §4.1.2.1), such as access_denied.
+// It is returned only for a response whose state (and iss, when checked)
+// belong to the request: a forged redirect is a different error.
+type AuthResponseError struct {
+	ErrorCode   string // error, such as "access_denied" or "invalid_request"
+	Description string // error_description, for people; may be empty
+	URI         string // error_uri; may be empty
+}
+
+// Error quotes the server's words: they arrived in a URL anyone could
+// have crafted, so they are escaped, never printed raw.
+func (e *AuthResponseError) Error() string {
+	s := "dpop: authorization server answered " + quote(e.ErrorCode)
+	if e.Description != "" {
+		s += ": " + quote(e.Description)
+	}
+	if e.URI != "" {
+		s += " (see " + quote(e.URI) + ")"
+	}
+	return s
 }

@@ -7,9 +7,12 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -204,4 +207,95 @@ func TestSecureURLRule(t *testing.T) {
 			t.Errorf("DeviceAuthURL %q: err = %v; want accepted %v", tt.url, err, tt.ok)
 		}
 	}
+}
+
+// TestFAPI2EveryMethod calls every method that sends a request, of a FAPI
+// 2.0 Config and ClientCredentials whose configuration the profile
+// forbids, a stored token's client included: each refuses with an error
+// naming FAPI 2.0 (AuthCodeURL, which has no error result, panics), and
+// nothing reaches the server, so neither a Bearer token nor an RS256
+// proof is ever sent. (Config.AuthCode sends nothing: it reads a redirect
+// with the Issuer alone.)
+func TestFAPI2EveryMethod(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs256, err := dpop.NewSigner(rsaKey, &dpop.SignerOptions{Alg: "RS256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newAssertionServer(t, ec.Public())
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name      string
+		tokenType string // of the stored token
+		change    func(c *dpop.Config, cc *dpop.ClientCredentials)
+	}{
+		{"RS256 proofs", "DPoP", func(c *dpop.Config, cc *dpop.ClientCredentials) { c.Signer, cc.Signer = rs256, rs256 }},
+		{"AllowBearer", "Bearer", func(c *dpop.Config, cc *dpop.ClientCredentials) { c.AllowBearer, cc.AllowBearer = true, true }},
+		{"http revocation endpoint", "DPoP", func(c *dpop.Config, cc *dpop.ClientCredentials) {
+			c.RevocationURL, cc.OAuth2.TokenURL = "http://as.example/revoke", "http://as.example/token"
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := fapiConfig(t, srv, ec)
+			cfg.RevocationURL = srv.URL + "/revoke"
+			cc := &dpop.ClientCredentials{OAuth2: &clientcredentials.Config{ClientID: "fapi", TokenURL: srv.URL + "/token"},
+				Signer: cfg.Signer, ClientAssertion: cfg.ClientAssertion, Issuer: srv.URL, FAPI2: true}
+			tt.change(cfg, cc)
+			tok := &oauth2.Token{AccessToken: "at", TokenType: tt.tokenType, RefreshToken: "rt", Expiry: time.Now().Add(time.Hour)}
+			verifier := oauth2.GenerateVerifier()
+			get := func(c *http.Client) error {
+				resp, err := c.Get(srv.URL + "/api")
+				if err == nil {
+					resp.Body.Close()
+				}
+				return err
+			}
+			for _, m := range []struct {
+				name string
+				call func() error
+			}{
+				{"AuthCodeURL", func() (err error) {
+					defer func() { err = fmt.Errorf("%v", recover()) }()
+					cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier))
+					return nil
+				}},
+				{"PushAuthCodeURL", func() error {
+					_, err := cfg.PushAuthCodeURL(ctx, "st", oauth2.S256ChallengeOption(verifier))
+					return err
+				}},
+				{"Exchange", func() error { _, err := cfg.Exchange(ctx, "code", oauth2.VerifierOption(verifier)); return err }},
+				{"DeviceAuth", func() error { _, err := cfg.DeviceAuth(ctx); return err }},
+				{"DeviceAccessToken", func() error {
+					_, err := cfg.DeviceAccessToken(ctx, &oauth2.DeviceAuthResponse{DeviceCode: "dc", Expiry: time.Now().Add(time.Minute)})
+					return err
+				}},
+				{"Revoke", func() error { return cfg.Revoke(ctx, "rt", "refresh_token") }},
+				{"TokenSource", func() error { _, err := cfg.TokenSource(ctx, tok).Token(); return err }},
+				{"Client", func() error { return get(cfg.Client(ctx, tok)) }},
+				{"ClientCredentials.Token", func() error { _, err := cc.Token(ctx); return err }},
+				{"ClientCredentials.TokenSource", func() error { _, err := cc.TokenSource(ctx).Token(); return err }},
+				{"ClientCredentials.Client", func() error { return get(cc.Client(ctx)) }},
+			} {
+				before := srv.requests()
+				err := m.call()
+				if err == nil || !strings.Contains(err.Error(), "FAPI 2.0") {
+					t.Errorf("%s = %v; want an error naming FAPI 2.0", m.name, err)
+				}
+				if n := srv.requests() - before; n != 0 {
+					t.Errorf("%s sent %d requests; want 0", m.name, n)
+				}
+			}
+		})
+	}
+}
+
+// requests returns how many requests s received.
+func (s *assertionServer) requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.forms)
 }

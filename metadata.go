@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"golang.org/x/oauth2"
@@ -56,9 +55,9 @@ const maxMetadata = 1 << 20
 // downgraded or substituted document is never accepted. The HTTP client
 // comes from the context's [oauth2.HTTPClient], else [http.DefaultClient].
 func Discover(ctx context.Context, issuer string) (*Metadata, error) {
-	u, err := secureURL("issuer", issuer)
+	u, err := secureURL(issuer)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dpop: issuer: %w (RFC 8414 §2)", err)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("dpop: issuer %s has a query or fragment (RFC 8414 §2)", quote(issuer))
@@ -91,7 +90,10 @@ func Discover(ctx context.Context, issuer string) (*Metadata, error) {
 }
 
 // checkEndpoints applies the issuer's rule (https, or http on loopback) to
-// every endpoint of m, and requires a token endpoint.
+// every endpoint of m, and requires a token endpoint. An endpoint may be
+// shown to a person (the authorization endpoint starts the URL a CLI
+// prints), so each must be printable and of reasonable length, as the
+// device grant's verification URI must ([checkShown]).
 func (m *Metadata) checkEndpoints() error {
 	if m.TokenEndpoint == "" {
 		return errors.New("dpop: no token_endpoint")
@@ -107,25 +109,14 @@ func (m *Metadata) checkEndpoints() error {
 		if e.url == "" {
 			continue
 		}
-		if _, err := secureURL(e.name, e.url); err != nil {
-			return err
+		if err := checkShown(e.name, e.url, maxShownURI); err != nil {
+			return fmt.Errorf("dpop: %w", err)
+		}
+		if _, err := secureURL(e.url); err != nil {
+			return fmt.Errorf("dpop: %s: %w (RFC 8414 §2)", e.name, err)
 		}
 	}
 	return nil
-}
-
-// secureURL parses raw, the value of what, and returns it when it is an
-// absolute https URL, or an http URL on a loopback address (RFC 8414 §2,
-// RFC 8252 §8.3).
-func secureURL(what, raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil || !httpURL(u) {
-		return nil, fmt.Errorf("dpop: %s %s is not an absolute https URL", what, quote(raw))
-	}
-	if lowerASCII(u.Scheme) != "https" && !loopback(u.Hostname()) {
-		return nil, fmt.Errorf("dpop: %s %s must use https (RFC 8414 §2); plain http is allowed on loopback only", what, quote(raw))
-	}
-	return u, nil
 }
 
 func fetchMetadata(ctx context.Context, loc string) (*Metadata, int, error) {
@@ -139,12 +130,12 @@ func fetchMetadata(ctx context.Context, loc string) (*Metadata, int, error) {
 		return nil, 0, &opError{"metadata", err}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK { // its body, however large or slow, is not needed
+		return nil, resp.StatusCode, fmt.Errorf("dpop: metadata from %s: status %d", loc, resp.StatusCode)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadata+1))
 	if err != nil {
 		return nil, resp.StatusCode, fmt.Errorf("dpop: metadata from %s: %w", loc, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, resp.StatusCode, fmt.Errorf("dpop: metadata from %s: status %d", loc, resp.StatusCode)
 	}
 	if len(body) > maxMetadata {
 		return nil, resp.StatusCode, fmt.Errorf("dpop: metadata from %s is larger than %d bytes", loc, maxMetadata)
@@ -174,6 +165,9 @@ func (m *Metadata) Endpoint() oauth2.Endpoint {
 // before the first token request, to fail with a clear message instead of
 // a rejected proof.
 func (m *Metadata) CheckSigner(s *Signer) error {
+	if m == nil {
+		return errors.New("dpop: Metadata.CheckSigner: the Metadata is nil")
+	}
 	if s == nil || s.key == nil {
 		return errZeroSigner
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/dpoptest"
@@ -81,5 +82,78 @@ func TestDiscoverNotMetadata(t *testing.T) {
 	_, err := dpop.Discover(context.Background(), srv.URL)
 	if err == nil || !strings.Contains(err.Error(), "text/html") || !strings.Contains(err.Error(), "not") {
 		t.Errorf("Discover = %v; want an error saying the answer is a text/html page, not metadata", err)
+	}
+}
+
+// TestDiscoverNotFoundBody: a 404 at the RFC 8414 location is not read:
+// its body, however slow, does not hold discovery from the OpenID
+// location.
+func TestDiscoverNotFoundBody(t *testing.T) {
+	stop := make(chan struct{})
+	var as *httptest.Server
+	as = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/.well-known/openid-configuration" {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]string{"issuer": as.URL, "token_endpoint": as.URL + "/token"})
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, "<html>")
+		w.(http.Flusher).Flush()
+		select {
+		case <-stop:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(as.Close)
+	t.Cleanup(func() { close(stop) }) // before the server closes
+	errc := make(chan error, 1)
+	go func() {
+		_, err := dpop.Discover(context.Background(), as.URL)
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Errorf("Discover = %v", err)
+		}
+	case <-time.After(maxWait):
+		t.Fatalf("Discover did not return within %v", maxWait)
+	}
+}
+
+// TestMetadataNil: the methods of a nil *Metadata that have an error
+// result return one naming it.
+func TestMetadataNil(t *testing.T) {
+	var md *dpop.Metadata
+	var err error
+	if r := noPanic(func() { err = md.CheckSigner(newSigner(t)) }); r != nil || err == nil || !strings.Contains(err.Error(), "Metadata is nil") {
+		t.Errorf("CheckSigner on a nil Metadata = %v (panic %v); want an error naming the nil Metadata", err, r)
+	}
+}
+
+// TestDiscoverShownEndpoints: an endpoint a person may be shown (the
+// authorization endpoint starts the URL a CLI prints) with a bidirectional
+// control or another non-printing character is refused, naming it.
+func TestDiscoverShownEndpoints(t *testing.T) {
+	for _, tt := range []struct{ member, path string }{
+		{"authorization_endpoint", "/\u202eauth"},
+		{"token_endpoint", "/tok\u200ben"},
+		{"revocation_endpoint", "/" + strings.Repeat("r", 4096)},
+	} {
+		t.Run(tt.member, func(t *testing.T) {
+			var issuer string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				m := map[string]string{"issuer": issuer, "token_endpoint": issuer + "/token"}
+				m[tt.member] = issuer + tt.path
+				json.NewEncoder(w).Encode(m)
+			}))
+			defer srv.Close()
+			issuer = srv.URL
+			_, err := dpop.Discover(context.Background(), issuer)
+			if err == nil || !strings.Contains(err.Error(), tt.member) || strings.ContainsAny(err.Error(), "\u202e\u200b") {
+				t.Errorf("Discover = %v; want an escaped error naming %s", err, tt.member)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -21,14 +22,19 @@ const maxClockOffset = 24 * time.Hour
 // §3.1).
 const noRetry RetryReason = ""
 
-// retry is the retry policy: it looks at each response and decides,
-// through retryReason, whether to send the request again with a new
-// proof, until a response it keeps. Every reason has its own bound, so it
-// never loops, and a body that cannot be sent again is never retried.
+// retry is the retry policy's loop: it reads each response, asks decide
+// whether to send the request again, applies the decision, and sends a new
+// attempt with a new proof, until a response it keeps. Every reason has its
+// own bound, so it never loops, and a body that cannot be sent again is
+// never retried.
 func (t *Transport) retry(c *call, resp *http.Response) (*http.Response, error) {
 	for attempt := 2; ; attempt++ {
-		why := t.retryReason(c, resp)
-		if why == noRetry {
+		a, ok := t.read(c, resp)
+		if !ok {
+			return resp, nil
+		}
+		d := decide(a, t.state(c))
+		if d.reason == noRetry || !t.apply(c, d) {
 			return resp, nil
 		}
 		drainClose(resp)
@@ -37,9 +43,9 @@ func (t *Transport) retry(c *call, resp *http.Response) (*http.Response, error) 
 			return nil, err
 		}
 		if tr := t.Trace; tr != nil && tr.Retry != nil {
-			tr.Retry(t.retryInfo(c, why, attempt))
+			tr.Retry(t.retryInfo(c, d.reason, attempt))
 		}
-		if why == RetryInvalidToken {
+		if d.reason == RetryInvalidToken {
 			tok, err := t.presented(ctx, c.req) // checked as the first one was
 			if err != nil {
 				return nil, &opError{"the server refused the access token (invalid_token), and no new one could be had", err}
@@ -56,77 +62,151 @@ func (t *Transport) retry(c *call, resp *http.Response) (*http.Response, error) 
 	}
 }
 
-// retryReason decides whether c's request goes again after resp, and
-// records in c what the next attempt needs. It reads no body but a 400's
-// first few KiB, and only when the response can be a challenge.
-func (t *Transport) retryReason(c *call, resp *http.Response) RetryReason {
+// answer is what the retry policy reads of a response.
+type answer struct {
+	status int
+	code   string        // the DPoP error code of its challenge
+	nonce  string        // its valid DPoP-Nonce, "" for none
+	skew   time.Duration // the server's Date minus the proof's clock
+	dated  bool          // whether skew was read from a Date
+}
+
+// state is what the retry policy needs of a call, read before deciding.
+type state struct {
+	nonce         string                      // the nonce the last attempt carried
+	refused       [maxNonceRetries + 1]string // the nonces challenged so far, nonceRetries of them
+	nonceRetries  int
+	nonceBound    int  // the use_dpop_nonce retries allowed
+	replayable    bool // whether the body can be sent again
+	offset        time.Duration
+	offsetDropped bool // the last attempt went with an offset the server's Date no longer shows
+	clockRetry    bool // whether the clock retry was made
+	token         bool // whether an access token went with the request
+	refreshable   bool // whether the Source can replace a refused token
+	tokRetry      bool // whether the token retry was made
+}
+
+// decision is what the retry policy decided about a response.
+type decision struct {
+	reason RetryReason   // noRetry keeps the response
+	nonce  string        // the nonce for the next attempt
+	offset time.Duration // the clock offset for the next attempt
+	learn  bool          // whether offset is new to the origin
+}
+
+// read returns what the retry policy reads of resp, or false when resp
+// cannot be a challenge to answer. It reads no body but a 400's first few
+// KiB, and only when the response can be a challenge; it reports each
+// challenge to the Trace.
+func (t *Transport) read(c *call, resp *http.Response) (answer, bool) {
 	if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusUnauthorized {
-		return noRetry
+		return answer{}, false
 	}
-	newNonce := responseNonce(resp)
-	now := t.now()
-	skew, dated := serverClockSkew(resp, now.Add(c.offset))
-	clockOff := dated && (skew >= clockTolerance || skew <= -clockTolerance) && skew < maxClockOffset && skew > -maxClockOffset
-	if resp.StatusCode == http.StatusBadRequest && newNonce == "" && !clockOff && !c.offsetDropped {
-		return noRetry // neither a nonce challenge nor a clock to mend: leave the body unread
+	a := answer{status: resp.StatusCode, nonce: responseNonce(resp)}
+	a.skew, a.dated = serverClockSkew(resp, t.now().Add(c.offset))
+	if resp.StatusCode == http.StatusBadRequest && a.nonce == "" && !clockOff(a) && !c.offsetDropped {
+		return answer{}, false // neither a nonce challenge nor a clock to mend: leave the body unread
 	}
 	ce := responseError(resp)
 	if ce == nil || !ce.dpop() && t.authServer {
-		return noRetry // an authorization server's 401 for another scheme asks for client authentication (RFC 6749 §5.2)
+		return answer{}, false // an authorization server's 401 for another scheme asks for client authentication (RFC 6749 §5.2)
 	}
-	tr := t.Trace
-	if tr != nil && tr.ChallengeReceived != nil {
+	if tr := t.Trace; tr != nil && tr.ChallengeReceived != nil {
 		tr.ChallengeReceived(t.challengeInfo(c, ce))
 	}
-	if !replayable(c.req) || !ce.dpop() {
-		return noRetry // a challenge for another scheme: a new proof or token would not help
+	if !ce.dpop() {
+		return answer{}, false // a challenge for another scheme: a new proof or token would not help
 	}
-	switch {
-	case ce.ErrorCode == CodeUseNonce:
-		if newNonce == "" || newNonce == c.nonce || c.wasRefused(newNonce) || c.nonceRetries >= t.nonceRetries(c.req) {
-			return noRetry
-		}
-		c.refused[c.nonceRetries] = c.nonce
-		c.nonceRetries++
-		c.nonce = newNonce
-		return RetryNonce
-	case ce.ErrorCode == CodeInvalidProof && (clockOff || c.offsetDropped) && !c.clockRetry:
-		// The proof's iat was off: by the server's Date, or by an offset
-		// that the server's clock no longer has (attempt dropped it).
-		c.clockRetry = true
-		if clockOff {
-			c.offset = min(max(c.offset+skew.Round(time.Second), -maxClockOffset), maxClockOffset)
-			c.nonces.setOffset(c.origin, c.offset)
-			if tr != nil && tr.ClockOffsetLearned != nil {
-				tr.ClockOffsetLearned(t.clockOffsetInfo(c))
-			}
-		}
-	case ce.ErrorCode == CodeInvalidToken && resp.StatusCode == http.StatusUnauthorized && c.tok != nil && !c.tokRetry:
-		src, ok := t.Source.(TokenSource)
-		if !ok || !src.Invalidate(&oauth2.Token{AccessToken: c.tok.token}) {
-			return noRetry
-		}
-		c.tokRetry = true
-	default:
-		return noRetry
-	}
-	if newNonce != "" {
-		c.nonce = newNonce // the retry of another reason goes with the newest nonce
-	}
-	if ce.ErrorCode == CodeInvalidProof {
-		return RetryClock
-	}
-	return RetryInvalidToken
+	a.code = ce.ErrorCode
+	return a, true
 }
 
-// wasRefused reports whether nonce was challenged already for c.
-func (c *call) wasRefused(nonce string) bool {
-	for _, n := range c.refused[:c.nonceRetries] {
-		if n == nonce {
-			return true
+// state returns what decide needs of c.
+func (t *Transport) state(c *call) state {
+	src, ok := t.Source.(TokenSource)
+	return state{
+		nonce:         c.nonce,
+		refused:       c.refused,
+		nonceRetries:  c.nonceRetries,
+		nonceBound:    t.nonceRetries(c.req),
+		replayable:    replayable(c.req),
+		offset:        c.offset,
+		offsetDropped: c.offsetDropped,
+		clockRetry:    c.clockRetry,
+		token:         c.tok != nil,
+		refreshable:   ok && src != nil,
+		tokRetry:      c.tokRetry,
+	}
+}
+
+// clockOff reports whether a's Date shows a clock difference the proofs
+// must correct: at least clockTolerance, at most maxClockOffset.
+func clockOff(a answer) bool {
+	return a.dated && (a.skew >= clockTolerance || a.skew <= -clockTolerance) && a.skew < maxClockOffset && a.skew > -maxClockOffset
+}
+
+// decide is the retry policy: from a response's answer and the call's
+// state, whether to send the request again, why, and with what nonce and
+// clock offset. It has no effects; [Transport.apply] carries the decision
+// out.
+func decide(a answer, s state) decision {
+	keep := decision{reason: noRetry, nonce: s.nonce, offset: s.offset}
+	if !s.replayable {
+		return keep
+	}
+	d := keep
+	switch {
+	case a.code == CodeUseNonce:
+		if a.nonce == "" || a.nonce == s.nonce || slices.Contains(s.refused[:s.nonceRetries], a.nonce) || s.nonceRetries >= s.nonceBound {
+			return keep
+		}
+		d.reason = RetryNonce
+	case a.code == CodeInvalidProof && (clockOff(a) || s.offsetDropped) && !s.clockRetry:
+		// The proof's iat was off: by the server's Date, or by an offset
+		// that the server's clock no longer has (attempt dropped it).
+		d.reason = RetryClock
+		if clockOff(a) {
+			d.offset = min(max(s.offset+a.skew.Round(time.Second), -maxClockOffset), maxClockOffset)
+			d.learn = true
+		}
+	case a.code == CodeInvalidToken && a.status == http.StatusUnauthorized && s.token && s.refreshable && !s.tokRetry:
+		d.reason = RetryInvalidToken
+	default:
+		return keep
+	}
+	if a.nonce != "" {
+		d.nonce = a.nonce // a retry of any reason goes with the newest nonce
+	}
+	return d
+}
+
+// apply carries out d on c: it records the refused nonce and the retries
+// made, shares a learned clock offset, and has a refused token replaced.
+// It returns false when the retry cannot be made after all (the Source
+// cannot replace the token).
+func (t *Transport) apply(c *call, d decision) bool {
+	switch d.reason {
+	case RetryNonce:
+		c.refused[c.nonceRetries] = c.nonce
+		c.nonceRetries++
+	case RetryClock:
+		c.clockRetry = true
+	case RetryInvalidToken:
+		src := t.Source.(TokenSource)
+		if !src.Invalidate(&oauth2.Token{AccessToken: c.tok.token}) {
+			return false
+		}
+		c.tokRetry = true
+	}
+	c.nonce = d.nonce
+	if d.learn {
+		c.offset = d.offset
+		c.nonces.setOffset(c.origin, c.offset)
+		if tr := t.Trace; tr != nil && tr.ClockOffsetLearned != nil {
+			tr.ClockOffsetLearned(t.clockOffsetInfo(c))
 		}
 	}
-	return false
+	return true
 }
 
 // nonceRetries returns the bound of use_dpop_nonce retries for req.

@@ -1,6 +1,7 @@
 package dpop_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/dpoptest"
@@ -221,4 +223,94 @@ func TestRevokeDpoptest(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("API with the revoked access token: %d; want 401", resp.StatusCode)
 	}
+}
+
+// TestRevokeAnswerBody: a 2xx answer is a success whatever its body (RFC
+// 7009 §2.2: the client ignores its content), large or slow, and is not
+// waited for; an error answer with a large body is still the server's
+// error, with its status and Retry-After.
+func TestRevokeAnswerBody(t *testing.T) {
+	stop := make(chan struct{})
+	big := strings.Repeat("x", 2<<20)
+	rs := newRevocationServer(t, map[string]func(w http.ResponseWriter){
+		"large": func(w http.ResponseWriter) { io.WriteString(w, big) },
+		"slow": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			io.WriteString(w, "{")
+			w.(http.Flusher).Flush()
+			<-stop
+		},
+		"no-content": func(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) },
+		"busy": func(w http.ResponseWriter) {
+			w.Header().Set("Retry-After", "7")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, big)
+		},
+	})
+	t.Cleanup(func() { close(stop) }) // before the server closes
+	revoke := func(token string) error {
+		errc := make(chan error, 1)
+		go func() { errc <- revocationConfig(t, rs.URL+"/revoke", "").Revoke(context.Background(), token, "") }()
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(maxWait):
+			t.Fatalf("Revoke(%s) did not return within %v", token, maxWait)
+			return nil
+		}
+	}
+	for _, token := range []string{"large", "slow", "no-content"} {
+		if err := revoke(token); err != nil {
+			t.Errorf("Revoke(%s) = %v; want nil", token, err)
+		}
+	}
+	err := revoke("busy")
+	var te *dpop.TokenError
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &te) || te.StatusCode != http.StatusServiceUnavailable || !errors.As(err, &re) || re.Response.Header.Get("Retry-After") != "7" {
+		t.Errorf("Revoke(busy) = %v; want a *TokenError 503 with Retry-After 7", err)
+	}
+}
+
+// FuzzRevoke serves arbitrary revocation answers to Revoke: no panic; a
+// 2xx is a success whatever its body; anything else is a *TokenError of
+// revocation with the answer's status, whose text is prefixed, short,
+// printable and without the token.
+func FuzzRevoke(f *testing.F) {
+	f.Add(200, []byte(nil), "", "")
+	f.Add(200, []byte(`{"error":"invalid_request"}`), "application/json", "")
+	f.Add(204, []byte("x"), "text/html", "")
+	f.Add(400, []byte(`{"error":"unsupported_token_type","error_description":"tok-S3cretRevocationToken \u202e"}`), "application/json", "")
+	f.Add(400, []byte(`{"error":"use_dpop_nonce"}`), "application/json", "n-1")
+	f.Add(503, bytes.Repeat([]byte("<html>"), 1000), "text/html", "")
+	const token = "tok-S3cretRevocationToken"
+	s := newSigner(f)
+	f.Fuzz(func(t *testing.T, status int, body []byte, contentType, nonce string) {
+		status = 100 + (status%900+900)%900
+		ctx := withClient(&http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			r.Body.Close()
+			h := http.Header{"Content-Type": {contentType}}
+			if nonce != "" {
+				h.Set("DPoP-Nonce", nonce)
+			}
+			return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(bytes.NewReader(body)), Request: r}, nil
+		})})
+		cfg := &dpop.Config{OAuth2: &oauth2.Config{ClientID: "c"}, Signer: s, RevocationURL: "https://as.example/revoke"}
+		err := cfg.Revoke(ctx, token, "refresh_token")
+		if ok := status >= 200 && status <= 299; ok != (err == nil) {
+			t.Fatalf("status %d: Revoke = %v", status, err)
+		}
+		if err == nil {
+			return
+		}
+		var te *dpop.TokenError
+		if !errors.As(err, &te) || te.Op != "revocation" || te.StatusCode != status {
+			t.Fatalf("status %d: Revoke = %v; want a *TokenError of revocation with the status", status, err)
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "dpop: ") || len(msg) > 2000 || strings.Contains(msg, token) || strings.IndexFunc(msg, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+			t.Fatalf("error text %q: want it prefixed, short, printable and without the token", msg)
+		}
+	})
 }

@@ -75,15 +75,6 @@ func sameOriginClient(ctx context.Context) *http.Client {
 	return &hc
 }
 
-// noRedirectContext returns ctx with a [noRedirectClient] that bounds
-// response sizes as its oauth2.HTTPClient, for x/oauth2's requests that
-// carry client credentials but no proof (device authorization).
-func noRedirectContext(ctx context.Context) context.Context {
-	hc := noRedirectClient(ctx)
-	hc.Transport = limitedTransport{contextTransport(ctx)}
-	return context.WithValue(ctx, oauth2.HTTPClient, hc)
-}
-
 // tokenParts is what the token-side requests of a grant configuration
 // share.
 type tokenParts struct {
@@ -109,7 +100,7 @@ func (p tokenParts) obtained(ctx context.Context, grant GrantType, start time.Ti
 		}
 		if tr.TokenObtained != nil {
 			tr.TokenObtained(TokenRequestInfo{Context: ctx, GrantType: grant, Origin: origin, Path: path,
-				Duration: time.Since(start), Err: err})
+				Duration: timeNow().Sub(start), Err: err})
 		}
 	}
 	return tok, err
@@ -144,30 +135,29 @@ func tokenClient(ctx context.Context, p tokenParts) *http.Client {
 	return hc
 }
 
-// authContext returns ctx with a copy of its HTTP client that adds client
-// assertions from auth, if any, and no proof: for requests that
-// authenticate the client but bind nothing, such as device authorization
-// (RFC 8628 §3.1).
-func authContext(ctx context.Context, auth *clientAuth) context.Context {
-	if auth == nil {
-		return ctx
+// authClient returns a copy of the context's HTTP client that follows no
+// redirect, bounds response sizes and adds client assertions from auth, if
+// any, but no proof: for requests that authenticate the client and bind
+// nothing, such as device authorization (RFC 8628 §3.1).
+func authClient(ctx context.Context, auth *clientAuth) *http.Client {
+	hc := noRedirectClient(ctx)
+	var rt http.RoundTripper = limitedTransport{contextTransport(ctx)}
+	if auth != nil {
+		rt = &clientAuthTransport{base: rt, auth: auth}
 	}
-	hc := *contextClient(ctx)
-	hc.Transport = &clientAuthTransport{base: contextTransport(ctx), auth: auth}
-	return context.WithValue(ctx, oauth2.HTTPClient, &hc)
+	hc.Transport = rt
+	return hc
 }
 
-// dpopClient returns an HTTP client whose requests carry tokens from src
-// with proofs from s, over the context's transport, with a resource-server
-// nonce cache of its own.
-func dpopClient(ctx context.Context, src oauth2.TokenSource, s *Signer, allowBearer bool, trace *Trace) *http.Client {
-	return &http.Client{Transport: &Transport{
-		Base:        contextTransport(ctx),
-		Source:      src,
-		Signer:      s,
-		AllowBearer: allowBearer,
-		Trace:       trace,
-	}}
+// failingTransport fails every request with err, for a client that was
+// made wrong and must send nothing.
+type failingTransport struct{ err error }
+
+func (f failingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	return nil, f.err
 }
 
 // postForm POSTs form to endpoint with the client authentication of cfg,
@@ -178,22 +168,7 @@ func dpopClient(ctx context.Context, src oauth2.TokenSource, s *Signer, allowBea
 // body bounded by maxTokenResponse. It returns the response
 // with its body read and closed. form is modified.
 func postForm(ctx context.Context, cfg *oauth2.Config, p tokenParts, endpoint string, form url.Values) (*http.Response, []byte, error) {
-	inHeader := cfg.Endpoint.AuthStyle == oauth2.AuthStyleInHeader
-	if !inHeader {
-		form.Set("client_id", cfg.ClientID)
-		if cfg.ClientSecret != "" {
-			form.Set("client_secret", cfg.ClientSecret)
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, "POST", endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if inHeader {
-		req.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
-	}
-	resp, err := tokenClient(ctx, p).Do(req)
+	resp, err := sendForm(ctx, cfg, p, endpoint, form)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -203,6 +178,34 @@ func postForm(ctx context.Context, cfg *oauth2.Config, p tokenParts, endpoint st
 		return nil, nil, err
 	}
 	return resp, body, nil
+}
+
+// sendForm sends the request of postForm and returns the response with
+// its body unread, for an answer whose body may not be needed; the caller
+// closes it.
+func sendForm(ctx context.Context, cfg *oauth2.Config, p tokenParts, endpoint string, form url.Values) (*http.Response, error) {
+	inHeader := cfg.Endpoint.AuthStyle == oauth2.AuthStyleInHeader
+	if !inHeader {
+		form.Set("client_id", cfg.ClientID)
+		if cfg.ClientSecret != "" {
+			form.Set("client_secret", cfg.ClientSecret)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if inHeader {
+		req.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
+	}
+	return tokenClient(ctx, p).Do(req)
+}
+
+// nilContextError is the error of call given a nil context, which
+// net/http refuses too.
+func nilContextError(call string) error {
+	return fmt.Errorf("dpop: %s: the context is nil", call)
 }
 
 // checkParts returns an error naming the first required field of a grant
@@ -244,7 +247,7 @@ func checkToken(tok *oauth2.Token, allowBearer bool) (*oauth2.Token, error) {
 	case strings.EqualFold(tt, "DPoP"):
 	case strings.EqualFold(tt, "Bearer") && allowBearer:
 	default:
-		return nil, &TokenTypeError{TokenType: cleanText(tt, maxCodeText)}
+		return nil, &TokenTypeError{TokenType: cleanText(tt, maxCodeText), answered: true}
 	}
 	if negativeExpiry(tok.Extra("expires_in")) {
 		return nil, errors.New("dpop: token response has a negative expires_in (RFC 6749 §5.1: the lifetime in seconds)")
@@ -297,9 +300,9 @@ func (l limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // limitedBody closes the body it wraps as soon as a read fails (the
-// limit, or an error): x/oauth2's device authorization request never
-// closes its response body, and an unclosed body keeps its connection, and
-// the server writing to it, alive for ever.
+// limit, or an error): a caller that gives up at the error and never
+// closes the body (x/oauth2's device authorization request was one) would
+// keep its connection, and the server writing to it, alive for ever.
 type limitedBody struct {
 	rc     io.ReadCloser
 	left   int64

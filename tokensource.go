@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -55,6 +56,7 @@ type reuseSource struct {
 	ctx        context.Context                                                      // of the token requests (the HTTP client); its end ends them
 	fetch      func(ctx context.Context, prev *oauth2.Token) (*oauth2.Token, error) // prev: the last token, or nil
 	renewable  func(prev *oauth2.Token) bool                                        // whether fetch can do without a login
+	err        error                                                                // set when made: a configuration that must send nothing, not even the stored token
 	mu         sync.Mutex                                                           // guards the fields below
 	tok        *oauth2.Token                                                        // the last token; nil before the first
 	handOutTil time.Time                                                            // tok is handed out until then; zero: no expiry
@@ -68,6 +70,9 @@ type tokenFetch struct {
 	tok      *oauth2.Token
 	err      error
 	panicked any // what the token request panicked with, passed on to every waiter
+
+	retryable bool        // a first try: its waiters may try once more after a transient failure
+	retry     *tokenFetch // that one more try, shared by all of them; guarded by reuseSource.mu
 }
 
 var _ TokenSource = (*reuseSource)(nil)
@@ -101,21 +106,67 @@ func (s *reuseSource) MarshalJSON() ([]byte, error) { return s.summary().marshal
 // (bounded by the source's context and maxFetchTime).
 func (s *reuseSource) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
 
-// TokenContext implements [TokenSource].
+// TokenContext implements [TokenSource]. A token request that failed
+// transiently (transientFetchError) is tried once more, one request for
+// all of its waiters, as x/oauth2's reuse source lets the next caller try
+// again: one failed refresh does not fail every request waiting for it.
 func (s *reuseSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	if ctx == nil {
+		return nil, nilContextError("TokenSource.TokenContext")
+	}
+	if s.err != nil {
+		return nil, s.err
+	}
 	s.mu.Lock()
-	if s.tok != nil && !s.refused && (s.handOutTil.IsZero() || timeNow().Before(s.handOutTil)) {
-		tok := s.tok
+	if tok := s.valid(); tok != nil {
 		s.mu.Unlock()
 		return tok, nil
 	}
 	f := s.flight
 	if f == nil {
-		f = &tokenFetch{done: make(chan struct{})}
-		s.flight = f
-		go s.run(f, s.tok)
+		f = s.start(true)
 	}
 	s.mu.Unlock()
+	tok, err := f.wait(ctx)
+	if err == nil || !f.retryable || !transientFetchError(err) || ctx.Err() != nil {
+		return tok, err
+	}
+	s.mu.Lock()
+	if f.retry == nil {
+		if tok := s.valid(); tok != nil { // another caller's request got one since
+			s.mu.Unlock()
+			return tok, nil
+		}
+		f.retry = s.flight // a request under way is as good as one more
+		if f.retry == nil {
+			f.retry = s.start(false)
+		}
+	}
+	r := f.retry
+	s.mu.Unlock()
+	return r.wait(ctx)
+}
+
+// valid returns the token to hand out, or nil when a token request is
+// needed: none yet, refused, expired, or a stored token that has only a
+// refresh token (x/oauth2 refreshes that too). s.mu is held.
+func (s *reuseSource) valid() *oauth2.Token {
+	if s.tok == nil || s.tok.AccessToken == "" || s.refused || !s.handOutTil.IsZero() && !timeNow().Before(s.handOutTil) {
+		return nil
+	}
+	return s.tok
+}
+
+// start starts a token request, the source's flight. s.mu is held.
+func (s *reuseSource) start(retryable bool) *tokenFetch {
+	f := &tokenFetch{done: make(chan struct{}), retryable: retryable}
+	s.flight = f
+	go s.run(f, s.tok)
+	return f
+}
+
+// wait returns f's token once it has one, no later than ctx ends.
+func (f *tokenFetch) wait(ctx context.Context) (*oauth2.Token, error) {
 	select {
 	case <-f.done:
 		if f.panicked != nil {
@@ -125,6 +176,17 @@ func (s *reuseSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("dpop: waiting for a token: %w", ctx.Err())
 	}
+}
+
+// transientFetchError reports whether a token request's err is the token
+// endpoint saying that it failed for now: 429 (RFC 6585 §4) or a 5xx (RFC
+// 9110 §15.6), not an answer about the grant (RFC 6749 §5.2 errors are 400
+// and 401). A request that got no answer is not tried again at once: the
+// server may have used a rotated refresh token already, and a second use
+// of it can revoke the grant (RFC 9700 §4.14.2).
+func transientFetchError(err error) bool {
+	var te *TokenError
+	return errors.As(err, &te) && (te.StatusCode == http.StatusTooManyRequests || te.StatusCode >= 500)
 }
 
 // run makes the token request of f. Whatever happens, a panic included,
@@ -163,6 +225,9 @@ func (s *reuseSource) set(tok *oauth2.Token, now time.Time) {
 
 // Invalidate implements [TokenSource].
 func (s *reuseSource) Invalidate(tok *oauth2.Token) bool {
+	if s.err != nil {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if tok != nil && s.tok != nil && s.tok.AccessToken == tok.AccessToken {

@@ -194,8 +194,12 @@ func join[T any](a, b func(T)) func(T) {
 // nonces and token requests that succeed at debug level. Every line says
 // which server the request went to ("server": "authorization" or
 // "resource"), and the request's method, origin and path, never its
-// query.
+// query. It panics, with a message saying so, when l is nil: it has no
+// error result, and a nil logger would otherwise fail inside a request.
 func NewLogTrace(l *slog.Logger) *Trace {
+	if l == nil {
+		panic("dpop: NewLogTrace: the logger is nil")
+	}
 	log := func(ctx context.Context, level slog.Level, msg string, authServer bool, origin, method, path string, attrs ...slog.Attr) {
 		if ctx == nil {
 			ctx = context.Background()
@@ -262,6 +266,3 @@ func NewLogTrace(l *slog.Logger) *Trace {
 		},
 	}
 }
-
-// String returns the origin as scheme://host[:port], for traces.
-func (o origin) String() string { return o.scheme + "://" + o.host }

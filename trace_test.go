@@ -358,3 +358,16 @@ func TestLogTraceNonceOnce(t *testing.T) {
 		t.Errorf("NonceLearned = %+v; want two: n1 (none before), then n2 (changed)", r.nonces)
 	}
 }
+
+// TestLogTraceNilLogger: NewLogTrace, which has no error result, refuses
+// a nil logger at once with a message naming it, instead of a nil
+// dereference later, inside some request's trace callback.
+func TestLogTraceNilLogger(t *testing.T) {
+	r := noPanic(func() {
+		tr := dpop.NewLogTrace(nil)
+		tr.ProofSigned(dpop.ProofInfo{Context: context.Background()})
+	})
+	if s, ok := r.(string); !ok || !strings.Contains(s, "NewLogTrace") || !strings.Contains(s, "nil") {
+		t.Errorf("NewLogTrace(nil): recovered %v; want a panic naming NewLogTrace's nil logger", r)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop/resource"
+	"github.com/dpopkit/dpop/resource/storetest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -20,122 +21,25 @@ import (
 func TestConformance(t *testing.T) {
 	t.Run("server", func(t *testing.T) {
 		redisAddr(t)
-		testReplayStore(t, func(t *testing.T) resource.ReplayStore { return newTestStore(t) })
+		storetest.TestReplayStore(t, func(t *testing.T) resource.ReplayStore { return newTestStore(t) })
 	})
 	t.Run("server-without-ContextTimeoutEnabled", func(t *testing.T) {
 		c := newClient(t, redisAddr(t), false)
-		testReplayStore(t, func(t *testing.T) resource.ReplayStore {
+		storetest.TestReplayStore(t, func(t *testing.T) resource.ReplayStore {
 			return &Store{Client: c, Prefix: testPrefix(t), Timeout: testTimeout}
 		})
 	})
 	t.Run("sentinel", func(t *testing.T) {
 		c := startSentinel(t)
-		testReplayStore(t, func(t *testing.T) resource.ReplayStore {
+		storetest.TestReplayStore(t, func(t *testing.T) resource.ReplayStore {
 			return &Store{Client: c, Prefix: testPrefix(t), Timeout: testTimeout}
 		})
 	})
 	t.Run("cluster", func(t *testing.T) {
 		c := startCluster(t)
-		testReplayStore(t, func(t *testing.T) resource.ReplayStore {
+		storetest.TestReplayStore(t, func(t *testing.T) resource.ReplayStore {
 			return &Store{Client: c, Prefix: testPrefix(t), Timeout: testTimeout}
 		})
-	})
-}
-
-// testReplayStore checks the resource.ReplayStore contract on the stores
-// newStore returns: claim then replay, sender-scoped records, expiry, one
-// winner among concurrent claims, and no claim for an ended context.
-func testReplayStore(t *testing.T, newStore func(t *testing.T) resource.ReplayStore) {
-	far := time.Now().Add(time.Hour)
-	t.Run("ClaimThenReplay", func(t *testing.T) {
-		s := newStore(t)
-		jkt, jti := newPair(t)
-		if err := s.Claim(context.Background(), jkt, jti, far); err != nil {
-			t.Fatalf("first Claim = %v; want nil", err)
-		}
-		for i := range 2 {
-			if err := s.Claim(context.Background(), jkt, jti, far); !errors.Is(err, resource.ErrReplayed) {
-				t.Errorf("Claim again (%d) = %v; want ErrReplayed", i, err)
-			}
-		}
-	})
-	t.Run("SenderScoped", func(t *testing.T) {
-		s := newStore(t)
-		jkt, jti := newPair(t)
-		other, _ := newPair(t)
-		for _, p := range [][2]string{{jkt, jti}, {other, jti}, {jkt, other}, {jti, jkt}} {
-			if err := s.Claim(context.Background(), p[0], p[1], far); err != nil {
-				t.Errorf("Claim(%.8s…, %.8s…) = %v; want nil (each pair is another proof)", p[0], p[1], err)
-			}
-		}
-	})
-	t.Run("Expiry", func(t *testing.T) {
-		s := newStore(t)
-		jkt, jti := newPair(t)
-		if err := s.Claim(context.Background(), jkt, jti, time.Now().Add(50*time.Millisecond)); err != nil {
-			t.Fatalf("Claim = %v; want nil", err)
-		}
-		time.Sleep(150 * time.Millisecond)
-		if err := s.Claim(context.Background(), jkt, jti, far); err != nil {
-			t.Errorf("Claim after until = %v; want nil (the record has expired)", err)
-		}
-		if err := s.Claim(context.Background(), jkt, jti, far); !errors.Is(err, resource.ErrReplayed) {
-			t.Errorf("Claim again = %v; want ErrReplayed", err)
-		}
-	})
-	t.Run("Concurrent", func(t *testing.T) {
-		s := newStore(t)
-		const proofs, claimants = 10, 64
-		for range proofs {
-			jkt, jti := newPair(t)
-			var wg sync.WaitGroup
-			var won, replayed atomic.Int32
-			start := make(chan struct{})
-			errs := make(chan error, claimants)
-			for range claimants {
-				wg.Go(func() {
-					<-start
-					switch err := s.Claim(context.Background(), jkt, jti, far); {
-					case err == nil:
-						won.Add(1)
-					case errors.Is(err, resource.ErrReplayed):
-						replayed.Add(1)
-					default:
-						errs <- err
-					}
-				})
-			}
-			close(start)
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Errorf("Claim = %v", err)
-			}
-			if won.Load() != 1 || replayed.Load() != claimants-1 {
-				t.Errorf("of %d concurrent claims of one proof, %d nil and %d ErrReplayed; want 1 and %d",
-					claimants, won.Load(), replayed.Load(), claimants-1)
-			}
-		}
-	})
-	t.Run("ContextEnded", func(t *testing.T) {
-		s := newStore(t)
-		jkt, jti := newPair(t)
-		canceled, cancel := context.WithCancel(context.Background())
-		cancel()
-		expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
-		defer cancel2()
-		for _, ctx := range []context.Context{canceled, expired} {
-			err := s.Claim(ctx, jkt, jti, far)
-			if err == nil || errors.Is(err, resource.ErrReplayed) {
-				t.Errorf("Claim with an ended context = %v; want its error", err)
-			}
-			if !errors.Is(err, ctx.Err()) {
-				t.Errorf("Claim with an ended context = %v; want it to wrap %v", err, ctx.Err())
-			}
-		}
-		if err := s.Claim(context.Background(), jkt, jti, far); err != nil {
-			t.Errorf("Claim after the ended ones = %v; want nil (they recorded nothing)", err)
-		}
 	})
 }
 
