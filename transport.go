@@ -236,6 +236,9 @@ func sourceToken(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, er
 	if s, ok := src.(TokenSource); ok {
 		return s.TokenContext(ctx)
 	}
+	if ctx.Done() == nil {
+		return src.Token() // no wait to bound, and no closure to allocate
+	}
 	return ctxwait.Do(ctx, src.Token)
 }
 
