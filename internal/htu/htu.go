@@ -72,6 +72,13 @@ func Normalize(rawURL string) (string, error) {
 	return lower + "://" + host + np, nil
 }
 
+// Host returns the normal form of authority, the host[:port] of a URL of
+// scheme "http" or "https", as [Normalize] writes it, or an error saying
+// why Normalize would refuse a URL with this authority. It costs no
+// allocation for an authority already in normal form. The client checks
+// with it that the host of every htu it signs is one a verifier reads.
+func Host(scheme, authority string) (string, error) { return normalHost(scheme, authority) }
+
 // normalHost returns the normal form of authority, host[:port], for a URL
 // of the lower-case scheme.
 func normalHost(scheme, authority string) (string, error) {
