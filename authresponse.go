@@ -7,29 +7,6 @@ import (
 	"net/url"
 )
 
-// AuthResponseError is an error answered by the authorization endpoint in
-// the redirect to the client (RFC 6749 §4.1.2.1), such as access_denied.
-// It is returned only for a response whose state (and iss, when checked)
-// belong to the request: a forged redirect is a different error.
-type AuthResponseError struct {
-	ErrorCode   string // error, such as "access_denied" or "invalid_request"
-	Description string // error_description, for people; may be empty
-	URI         string // error_uri; may be empty
-}
-
-// Error quotes the server's words: they arrived in a URL anyone could
-// have crafted, so they are escaped, never printed raw.
-func (e *AuthResponseError) Error() string {
-	s := "dpop: authorization server answered " + quote(e.ErrorCode)
-	if e.Description != "" {
-		s += ": " + quote(e.Description)
-	}
-	if e.URI != "" {
-		s += " (see " + quote(e.URI) + ")"
-	}
-	return s
-}
-
 // VerifyAuthResponse checks the authorization response, the redirect to
 // the client, and returns its authorization code, given the redirect's
 // query and the state the request was sent with (RFC 6749 §4.1.2). It

@@ -2,6 +2,7 @@ package dpop
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"golang.org/x/oauth2"
@@ -24,4 +25,21 @@ import (
 // counterparts do.
 func NewClient(ctx context.Context, src oauth2.TokenSource, s *Signer) *http.Client {
 	return dpopClient(ctx, src, s, false, nil)
+}
+
+// dpopClient returns an HTTP client whose requests carry tokens from src
+// with proofs from s, over the context's transport, with a resource-server
+// nonce cache of its own.
+func dpopClient(ctx context.Context, src oauth2.TokenSource, s *Signer, allowBearer bool, trace *Trace) *http.Client {
+	var base http.RoundTripper = failingTransport{errors.New("dpop: the client was made with a nil context")}
+	if ctx != nil {
+		base = contextTransport(ctx)
+	}
+	return &http.Client{Transport: &Transport{
+		Base:        base,
+		Source:      src,
+		Signer:      s,
+		AllowBearer: allowBearer,
+		Trace:       trace,
+	}}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -63,7 +62,7 @@ func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
 	if c.ClientAssertion != nil {
 		auth = &clientAuth{assertion: c.ClientAssertion, clientID: cfg.ClientID, audience: c.Issuer, fapi2: c.FAPI2}
 	}
-	p, start := tokenParts{c.Signer, c.nonces(), auth, c.Trace}, time.Now()
+	p, start := tokenParts{c.Signer, c.nonces(), auth, c.Trace}, timeNow()
 	tok, err := cfg.Token(tokenContext(ctx, p))
 	if err != nil {
 		err = requestError("client credentials", err)

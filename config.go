@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -139,7 +138,7 @@ func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthC
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	p, start := c.parts(), time.Now()
+	p, start := c.parts(), timeNow()
 	tok, err := c.oauth2().Exchange(tokenContext(ctx, p), code, opts...)
 	if err != nil {
 		err = requestError("code exchange", err)
@@ -229,7 +228,7 @@ func (c *Config) refresh(ctx context.Context, prev *oauth2.Token) (*oauth2.Token
 	if !hasRefreshToken(prev) {
 		return nil, ErrNoRefreshToken
 	}
-	p, start := c.parts(), time.Now()
+	p, start := c.parts(), timeNow()
 	tok, err := c.oauth2().TokenSource(tokenContext(ctx, p), &oauth2.Token{RefreshToken: prev.RefreshToken}).Token()
 	if err != nil {
 		err = requestError("refresh", err)

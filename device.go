@@ -69,7 +69,7 @@ func (c *Config) DeviceAuth(ctx context.Context, opts ...oauth2.AuthCodeOption) 
 	if err != nil {
 		return nil, requestError("device authorization", err)
 	}
-	da, err := parseDeviceAuth(resp, body, time.Now())
+	da, err := parseDeviceAuth(resp, body, timeNow())
 	if err != nil {
 		return nil, requestError("device authorization", err)
 	}
@@ -176,7 +176,7 @@ func checkDeviceAuth(da *oauth2.DeviceAuthResponse) error {
 		if err := checkShown(u.name, u.uri, maxShownURI); err != nil {
 			return err
 		}
-		if err := checkSecureURL(u.uri); err != nil {
+		if _, err := secureURL(u.uri); err != nil {
 			return fmt.Errorf("%s: %w", u.name, err)
 		}
 		if pu, _ := url.Parse(u.uri); pu.User != nil {
@@ -248,7 +248,7 @@ func (c *Config) DeviceAccessToken(ctx context.Context, da *oauth2.DeviceAuthRes
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	start := time.Now()
+	start := timeNow()
 	tok, err := c.pollDevice(ctx, da, opts)
 	return c.parts().obtained(ctx, GrantDeviceCode, start, tok, err)
 }
@@ -261,7 +261,7 @@ func (c *Config) pollDevice(ctx context.Context, da *oauth2.DeviceAuthResponse, 
 	if err := checkDeviceAuth(da); err != nil {
 		return nil, &opError{"device access token", err}
 	}
-	deadline := time.Now().Add(maxDeviceLifetime) // also for a da without an Expiry (x/oauth2 makes one)
+	deadline := timeNow().Add(maxDeviceLifetime) // also for a da without an Expiry (x/oauth2 makes one)
 	if !da.Expiry.IsZero() && da.Expiry.Before(deadline) {
 		deadline = da.Expiry
 	}
@@ -306,7 +306,7 @@ func (c *Config) pollDevice(ctx context.Context, da *oauth2.DeviceAuthResponse, 
 		default:
 			return checkToken(tok, c.AllowBearer)
 		}
-		st.ErrorCode, st.Wait = code, max(interval, retryAfter(resp.Header, time.Now()))
+		st.ErrorCode, st.Wait = code, max(interval, retryAfter(resp.Header, timeNow()))
 	}
 }
 
@@ -401,7 +401,7 @@ func parseTokenResponse(resp *http.Response, body []byte) (tok *oauth2.Token, er
 		if n > 0 {
 			n = min(n, math.MaxInt32)
 			tok.ExpiresIn = n
-			tok.Expiry = time.Now().Add(time.Duration(n) * time.Second)
+			tok.Expiry = timeNow().Add(time.Duration(n) * time.Second)
 		}
 	}
 	return tok, "", nil

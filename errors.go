@@ -303,3 +303,26 @@ func redact(s string, secrets []string) string {
 // from server text: a client_id "c" or a code "1" would blank out every
 // such letter of a description, and reveals nothing.
 const minSecret = 4
+
+// AuthResponseError is an error answered by the authorization endpoint in
+// the redirect to the client (RFC 6749 §4.1.2.1), such as access_denied.
+// It is returned only for a response whose state (and iss, when checked)
+// belong to the request: a forged redirect is a different error.
+type AuthResponseError struct {
+	ErrorCode   string // error, such as "access_denied" or "invalid_request"
+	Description string // error_description, for people; may be empty
+	URI         string // error_uri; may be empty
+}
+
+// Error quotes the server's words: they arrived in a URL anyone could
+// have crafted, so they are escaped, never printed raw.
+func (e *AuthResponseError) Error() string {
+	s := "dpop: authorization server answered " + quote(e.ErrorCode)
+	if e.Description != "" {
+		s += ": " + quote(e.Description)
+	}
+	if e.URI != "" {
+		s += " (see " + quote(e.URI) + ")"
+	}
+	return s
+}

@@ -87,14 +87,14 @@ func (p *grantParts) checkFAPI2() error {
 	if p.allowBearer {
 		add("AllowBearer is set: FAPI 2.0 access tokens are sender-constrained (§5.3.2.1)")
 	}
-	if err := checkSecureURL(p.issuer); err != nil {
+	if _, err := secureURL(p.issuer); err != nil {
 		add("Issuer: %v", err)
 	}
 	for _, e := range p.endpoints {
 		if e.url == "" && !e.required {
 			continue
 		}
-		if err := checkSecureURL(e.url); err != nil {
+		if _, err := secureURL(e.url); err != nil {
 			add("%s: %v", e.name, err)
 		}
 	}
@@ -102,25 +102,6 @@ func (p *grantParts) checkFAPI2() error {
 		return nil
 	}
 	return fmt.Errorf("dpop: %s does not meet FAPI 2.0: %s", p.owner, strings.Join(problems, "; "))
-}
-
-// checkSecureURL returns an error unless raw is an absolute https URL, or
-// an http URL whose host is a loopback address (127.0.0.0/8, ::1 or
-// localhost), the same rule as [Discover]'s for issuers: traffic to a
-// loopback address never leaves the machine, and a test server has no
-// certificate.
-func checkSecureURL(raw string) error {
-	if raw == "" {
-		return errors.New("empty")
-	}
-	u, err := url.Parse(raw)
-	if err != nil || !httpURL(u) {
-		return fmt.Errorf("%q is not an absolute https URL", raw)
-	}
-	if lowerASCII(u.Scheme) != "https" && !loopback(u.Hostname()) {
-		return fmt.Errorf("%q is not https (plain http is allowed on loopback addresses only)", raw)
-	}
-	return nil
 }
 
 // checkFAPI2Request returns an error unless the parameters of an

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"golang.org/x/oauth2"
@@ -56,9 +55,9 @@ const maxMetadata = 1 << 20
 // downgraded or substituted document is never accepted. The HTTP client
 // comes from the context's [oauth2.HTTPClient], else [http.DefaultClient].
 func Discover(ctx context.Context, issuer string) (*Metadata, error) {
-	u, err := secureURL("issuer", issuer)
+	u, err := secureURL(issuer)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dpop: issuer: %w (RFC 8414 §2)", err)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("dpop: issuer %s has a query or fragment (RFC 8414 §2)", quote(issuer))
@@ -113,25 +112,11 @@ func (m *Metadata) checkEndpoints() error {
 		if err := checkShown(e.name, e.url, maxShownURI); err != nil {
 			return fmt.Errorf("dpop: %w", err)
 		}
-		if _, err := secureURL(e.name, e.url); err != nil {
-			return err
+		if _, err := secureURL(e.url); err != nil {
+			return fmt.Errorf("dpop: %s: %w (RFC 8414 §2)", e.name, err)
 		}
 	}
 	return nil
-}
-
-// secureURL parses raw, the value of what, and returns it when it is an
-// absolute https URL, or an http URL on a loopback address (RFC 8414 §2,
-// RFC 8252 §8.3).
-func secureURL(what, raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil || !httpURL(u) {
-		return nil, fmt.Errorf("dpop: %s %s is not an absolute https URL", what, quote(raw))
-	}
-	if lowerASCII(u.Scheme) != "https" && !loopback(u.Hostname()) {
-		return nil, fmt.Errorf("dpop: %s %s must use https (RFC 8414 §2); plain http is allowed on loopback only", what, quote(raw))
-	}
-	return u, nil
 }
 
 func fetchMetadata(ctx context.Context, loc string) (*Metadata, int, error) {

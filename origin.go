@@ -237,3 +237,27 @@ func loopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// secureURL parses raw and returns an error unless it is an absolute https
+// URL, or an http URL whose host is a loopback address (127.0.0.0/8, ::1 or
+// localhost): traffic to a loopback address never leaves the machine, and
+// a test server has no certificate. It is the one rule for every endpoint
+// the SDK is told or discovers (RFC 8414 §2, RFC 9449 §11.6, FAPI 2.0
+// Security Profile §5.2.2); its errors quote raw and leave the context to
+// the caller.
+func secureURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("empty")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !httpURL(u) {
+		return nil, fmt.Errorf("%s is not an absolute https URL", quote(raw))
+	}
+	if lowerASCII(u.Scheme) != "https" && !loopback(u.Hostname()) {
+		return nil, fmt.Errorf("%s is not https (plain http is allowed on loopback addresses only)", quote(raw))
+	}
+	return u, nil
+}
+
+// String returns the origin as scheme://host[:port], for traces.
+func (o origin) String() string { return o.scheme + "://" + o.host }

@@ -255,8 +255,11 @@ func (s *Signer) Proof(method, rawURL string, opts *ProofOptions) (string, error
 	return s.proof(method, originOf(u, ""), u, ath, nonce, timeNow().Unix())
 }
 
-// timeNow is the clock of the iat claim of [Signer.Proof], and of
-// CheckResponse and the token sources; tests replace it.
+// timeNow is the package's one clock: the iat of proofs and client
+// assertions, token expiries and the reuse source's comparisons with them,
+// device polling deadlines, the server Date that CheckResponse compares,
+// and the durations in traces. A Transport's Now, when set, stands in for
+// it in that Transport's proofs. Tests replace it.
 var timeNow = time.Now
 
 // bufPool holds scratch buffers for proofs, so a proof allocates little

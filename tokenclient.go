@@ -93,7 +93,7 @@ func (p tokenParts) obtained(ctx context.Context, grant GrantType, start time.Ti
 			tr.DowngradeRefused(DowngradeInfo{ctx, te.TokenType})
 		}
 		if tr.TokenObtained != nil {
-			tr.TokenObtained(TokenRequestInfo{ctx, grant, time.Since(start), err})
+			tr.TokenObtained(TokenRequestInfo{ctx, grant, timeNow().Sub(start), err})
 		}
 	}
 	return tok, err
@@ -139,23 +139,6 @@ func authClient(ctx context.Context, auth *clientAuth) *http.Client {
 	}
 	hc.Transport = rt
 	return hc
-}
-
-// dpopClient returns an HTTP client whose requests carry tokens from src
-// with proofs from s, over the context's transport, with a resource-server
-// nonce cache of its own.
-func dpopClient(ctx context.Context, src oauth2.TokenSource, s *Signer, allowBearer bool, trace *Trace) *http.Client {
-	var base http.RoundTripper = failingTransport{errors.New("dpop: the client was made with a nil context")}
-	if ctx != nil {
-		base = contextTransport(ctx)
-	}
-	return &http.Client{Transport: &Transport{
-		Base:        base,
-		Source:      src,
-		Signer:      s,
-		AllowBearer: allowBearer,
-		Trace:       trace,
-	}}
 }
 
 // failingTransport fails every request with err, for a client that was

@@ -199,6 +199,3 @@ func NewLogTrace(l *slog.Logger) *Trace {
 		},
 	}
 }
-
-// String returns the origin as scheme://host[:port], for traces.
-func (o origin) String() string { return o.scheme + "://" + o.host }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dpopkit/dpop/internal/ctxwait"
 	"golang.org/x/oauth2"
 )
 
@@ -233,32 +234,7 @@ func sourceToken(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, er
 	if s, ok := src.(TokenSource); ok {
 		return s.TokenContext(ctx)
 	}
-	if ctx.Done() == nil {
-		return src.Token()
-	}
-	type result struct {
-		tok      *oauth2.Token
-		err      error
-		panicked any
-	}
-	ch := make(chan result, 1) // the goroutine ends when src.Token returns
-	go func() {
-		var r result
-		defer func() {
-			r.panicked = recover()
-			ch <- r
-		}()
-		r.tok, r.err = src.Token()
-	}()
-	select {
-	case r := <-ch:
-		if r.panicked != nil {
-			panic(r.panicked) // on the caller's goroutine, where it would have been
-		}
-		return r.tok, r.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return ctxwait.Do(ctx, src.Token)
 }
 
 // attempt sends c's request once, with body and a new proof, and learns
@@ -330,7 +306,7 @@ func (t *Transport) outgoing(c *call) (*http.Request, error) {
 	tr := t.Trace
 	var start time.Time
 	if tr != nil && tr.ProofSigned != nil {
-		start = time.Now()
+		start = timeNow()
 	}
 	proof, err := t.Signer.proof(method, c.origin, req.URL, ath, c.nonce, iat)
 	if err != nil {
@@ -338,7 +314,7 @@ func (t *Transport) outgoing(c *call) (*http.Request, error) {
 	}
 	if tr != nil && tr.ProofSigned != nil {
 		tr.ProofSigned(ProofInfo{req.Context(), t.Signer.alg, method, htu(c.origin, req.URL),
-			c.nonce != "", ath != "", time.Since(start)})
+			c.nonce != "", ath != "", timeNow().Sub(start)})
 	}
 	out := new(outgoingRequest) // one allocation for the request and the new values
 	r2 := &out.req

@@ -50,15 +50,20 @@
 //
 // # Secrets and bounds
 //
-// No type of this package prints a key, a token or an entry's data under
-// any verb of package fmt: [MemoryStore], [Keychain] and the source
-// [SavingTokenSource] returns print their configuration only. No error
-// quotes an entry's data; one about a corrupt entry names it and says which field or
-// byte offset is wrong.
+// No type of this package shows a key, a token or an entry's data, as a
+// value or a pointer, under any verb of package fmt, any slog handler (the
+// stores implement [slog.LogValuer]) or encoding/json: [MemoryStore],
+// [Keychain] and the source [SavingTokenSource] returns print their
+// configuration only. No error quotes an entry's data; one about a corrupt
+// entry names it and says which field or byte offset is wrong, and text
+// from an entry or a keychain daemon reaches an error quoted and cut.
 //
 // A [FileStore] trusts only what its user controls, as ssh does: it refuses
-// a directory owned by another user or writable by group or others, and an
-// entry file owned by another user or open to group or others. Reads are
+// a directory owned by another user or writable by group or others, or
+// below a directory that another user owns or that group or others can
+// write to without the sticky bit; and an entry that is not a regular file
+// (a symbolic link, a named pipe, a device), is owned by another user or is
+// open to group or others. Reads are
 // bounded: a FileStore reads at most 64 KiB of an entry, a Keychain decodes
 // at most 64 KiB of base64. Every Keychain call is bounded by its Timeout.
 //

@@ -4,6 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 var (
@@ -51,7 +55,7 @@ type CorruptError struct {
 }
 
 func (e *CorruptError) Error() string {
-	return fmt.Sprintf("keystore: stored entry %q is corrupt (left untouched; inspect or delete it): %v", e.Name, e.Err)
+	return fmt.Sprintf("keystore: stored entry %s is corrupt (left untouched; inspect or delete it): %v", quote(e.Name), e.Err)
 }
 
 func (e *CorruptError) Unwrap() error { return e.Err }
@@ -68,9 +72,9 @@ type BindingError struct {
 
 func (e *BindingError) Error() string {
 	if e.Current == "" {
-		return fmt.Sprintf("keystore: token %q is bound to key %s but there is no current key: log in again", e.Name, e.Stored)
+		return fmt.Sprintf("keystore: token %s is bound to key %s but there is no current key: log in again", quote(e.Name), quote(e.Stored))
 	}
-	return fmt.Sprintf("keystore: token %q is bound to key %s, not to the current key %s: log in again", e.Name, e.Stored, e.Current)
+	return fmt.Sprintf("keystore: token %s is bound to key %s, not to the current key %s: log in again", quote(e.Name), quote(e.Stored), quote(e.Current))
 }
 
 // Is reports whether target is [ErrLoginRequired].
@@ -91,7 +95,48 @@ type TooLargeError struct {
 
 func (e *TooLargeError) Error() string {
 	if e.file {
-		return fmt.Sprintf("keystore: entry %q is too large for a FileStore: %d bytes, limit %d", e.Name, e.Size, e.Limit)
+		return fmt.Sprintf("keystore: entry %s is too large for a FileStore: %d bytes, limit %d", quote(e.Name), e.Size, e.Limit)
 	}
-	return fmt.Sprintf("keystore: entry %q is too large for the keychain: %d bytes stored, limit %d; use a smaller key type or a FileStore", e.Name, e.Size, e.Limit)
+	return fmt.Sprintf("keystore: entry %s is too large for the keychain: %d bytes stored, limit %d; use a smaller key type or a FileStore", quote(e.Name), e.Size, e.Limit)
 }
+
+// maxQuoted bounds a string from an entry, a keychain or a caller shown in
+// error text.
+const maxQuoted = 256
+
+// quote returns s for error text: cut to maxQuoted bytes (marked with
+// "…"), and quoted with every byte outside printable ASCII escaped, so that
+// no control or bidi character from a stored entry or a keychain daemon
+// reaches a log, and a long one cannot flood it. (The dpop package's rule.)
+func quote(s string) string {
+	cut := len(s) > maxQuoted
+	if cut {
+		s = s[:maxQuoted]
+		for i := 0; i < 3 && !utf8.ValidString(s); i++ {
+			s = s[:len(s)-1] // do not split a rune
+		}
+	}
+	q := strconv.QuoteToASCII(s)
+	if cut {
+		q += "…"
+	}
+	return q
+}
+
+// printable returns p as it is if it is short text without control or
+// format (bidi) characters, and quote(p) if not: for paths, which are
+// shown as they are unless a file system entry named them otherwise.
+func printable(p string) string {
+	if len(p) > 4*maxQuoted || !utf8.ValidString(p) || strings.ContainsFunc(p, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return quote(p)
+	}
+	return p
+}
+
+// foreignError wraps an error whose text comes from outside this package
+// (a keychain daemon, the encoding of a stored key): its text is quoted and
+// cut as quote does; errors.Is and errors.As see the error itself.
+type foreignError struct{ err error }
+
+func (e foreignError) Error() string { return quote(e.err.Error()) }
+func (e foreignError) Unwrap() error { return e.err }

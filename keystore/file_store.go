@@ -3,8 +3,8 @@ package keystore
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,33 +14,56 @@ import (
 // for servers and containers without a keychain. Dir is the only field and
 // is required.
 //
-// The directory is created with mode 0700 if it is missing; an existing
-// directory that is group- or world-writable is refused (on Windows, where
-// permission bits mean nothing, this check is skipped). Files are created
-// with mode 0600. Every write goes to a temporary file in Dir that is
-// synced and then renamed (Put) or hard-linked (Create) to its final name,
-// so a crash never leaves half an entry, and of two processes that Create
-// the same name exactly one wins. On a file system without hard links,
-// Create falls back to an O_EXCL open of the final name, which is still
-// exclusive but not crash-atomic.
+// The directory, and any missing parent of it, is created with mode 0700.
+// Files are created with mode 0600. Every write goes to a temporary file in
+// Dir that is synced and then renamed (Put) or hard-linked (Create) to its
+// final name, so a crash never leaves half an entry, and of two processes
+// that Create the same name exactly one wins. On a file system without hard
+// links, Create falls back to an O_EXCL open of the final name, which is
+// still exclusive but not crash-atomic.
 //
-// FileStore trusts only what its user controls, as ssh does with key files
-// (on Windows, where permission bits and owner uids mean nothing, these
-// checks are skipped): every call refuses a Dir owned by another user
-// than the process's effective user (root excepted), and Get refuses an
-// entry file owned by another user or with any group or other permission
-// bit, with an error naming the file and its mode. Entries hold at most 64
-// KiB: larger data is refused before writing, and a larger entry file
-// without reading it, with a [*TooLargeError].
+// FileStore trusts only what its user controls, as ssh does with key files:
+// whoever can change a directory on the way to a key can put a key of their
+// own in its place. Every call refuses, with an error naming the path:
+//   - a Dir that is not a directory, is owned by another user than the
+//     process's effective user (root excepted), or is writable by group or
+//     others;
+//   - a directory on the way to Dir, from the root down and through the
+//     targets of symbolic links, that is owned by another user (root
+//     excepted), or writable by group or others without the sticky bit (a
+//     Dir below /tmp, which has it, is fine); and a symbolic link on the
+//     way owned by another user.
+//
+// Get refuses an entry that is not a regular file (a symbolic link, a
+// directory, a named pipe, a device), is owned by another user, or has any
+// group or other permission bit; it opens the file without following a link
+// or waiting for a pipe's writer, and checks the file it opened. Put refuses
+// to replace an entry that is not a regular file, and Delete to remove a
+// directory. On Windows, where permission bits and owner uids mean nothing,
+// only the kinds of files are checked. Entries hold at most 64 KiB: larger
+// data is refused before writing, and a larger entry file without reading
+// it, with a [*TooLargeError].
 //
 // FileStore is safe for concurrent use, by several processes too. Entry data
 // is not encrypted: anyone who can read Dir can read the keys. Printing a
-// FileStore shows Dir only.
+// FileStore, under any encoder, shows Dir only.
 type FileStore struct {
 	Dir string
 }
 
-var _ Store = (*FileStore)(nil)
+var (
+	_ Store          = (*FileStore)(nil)
+	_ slog.LogValuer = (*FileStore)(nil)
+)
+
+// LogValue implements [slog.LogValuer]: a group holding Dir, so that every
+// store of this package logs as a group of its configuration.
+func (s *FileStore) LogValue() slog.Value {
+	if s == nil {
+		return slog.AnyValue(nil)
+	}
+	return slog.GroupValue(slog.String("dir", s.Dir))
+}
 
 // tempPrefix starts temporary files; valid names never start with '.'.
 const tempPrefix = ".tmp-"
@@ -51,31 +74,17 @@ const maxFileEntry = 64 << 10
 
 // path validates name and the directory and returns the entry's path.
 func (s *FileStore) path(name string) (string, error) {
+	if s == nil {
+		return "", errors.New("keystore: the FileStore is nil")
+	}
 	if err := validateName(name); err != nil {
 		return "", err
 	}
 	if s.Dir == "" {
 		return "", errors.New("keystore: FileStore's Dir is empty")
 	}
-	fi, err := os.Stat(s.Dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-			return "", fmt.Errorf("keystore: creating FileStore directory: %w", err)
-		}
-		fi, err = os.Stat(s.Dir)
-	}
-	if err != nil {
-		return "", fmt.Errorf("keystore: FileStore directory: %w", err)
-	}
-	if !fi.IsDir() {
-		return "", fmt.Errorf("keystore: FileStore directory %s is not a directory", s.Dir)
-	}
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o022 != 0 {
-		return "", fmt.Errorf("keystore: FileStore directory %s is writable by group or others (mode %v): chmod go-w it or choose a private directory", s.Dir, fi.Mode().Perm())
-	}
-	if uid, foreign := foreignOwner(fi); foreign {
-		return "", fmt.Errorf("keystore: FileStore directory %s is owned by uid %d, not by this user (uid %d) or root, "+
-			"who could replace its keys: choose a directory of your own", s.Dir, uid, os.Geteuid())
+	if err := trustDir(s.Dir); err != nil {
+		return "", err
 	}
 	return filepath.Join(s.Dir, name), nil
 }
@@ -94,49 +103,22 @@ func (s *FileStore) Get(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	// Look before opening: opening a device can have effects of its own.
+	fi, err := os.Lstat(p)
+	if err == nil && !fi.Mode().IsRegular() {
+		return nil, notRegular(p, fi.Mode())
+	}
+	var data []byte
+	if err == nil {
+		data, err = readEntry(name, p)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %q in %s", ErrNotFound, name, s.Dir)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("keystore: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("keystore: %w", err)
-	}
-	if err := checkEntryFile(name, p, fi); err != nil {
 		return nil, err
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileEntry+1))
-	if err != nil {
-		return nil, fmt.Errorf("keystore: reading %s: %w", p, err)
-	}
-	if len(data) > maxFileEntry { // it grew after Stat
-		return nil, &TooLargeError{Name: name, Size: len(data), Limit: maxFileEntry, file: true}
-	}
 	return data, nil
-}
-
-// checkEntryFile refuses to read the entry file p unless it is a regular
-// file that only its owner, this user (or root), can read or change, and
-// small enough.
-func checkEntryFile(name, p string, fi fs.FileInfo) error {
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("keystore: entry file %s is not a regular file (mode %v)", p, fi.Mode())
-	}
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("keystore: entry file %s has mode %v, open to group or others: "+
-			"it may have been read or changed; chmod 600 it if you trust it, or delete it", p, fi.Mode())
-	}
-	if uid, foreign := foreignOwner(fi); foreign {
-		return fmt.Errorf("keystore: entry file %s is owned by uid %d, not by this user (uid %d) or root: delete it if you do not trust it", p, uid, os.Geteuid())
-	}
-	if fi.Size() > maxFileEntry {
-		return &TooLargeError{Name: name, Size: int(min(fi.Size(), 1<<62)), Limit: maxFileEntry, file: true}
-	}
-	return nil
 }
 
 // Create implements [Store].
@@ -179,6 +161,9 @@ func (s *FileStore) Put(name string, data []byte) error {
 	if err := checkSize(name, data); err != nil {
 		return err
 	}
+	if fi, err := os.Lstat(p); err == nil && !fi.Mode().IsRegular() {
+		return notRegular(p, fi.Mode())
+	}
 	tmp, err := s.writeTemp(data)
 	if err != nil {
 		return err
@@ -196,6 +181,10 @@ func (s *FileStore) Delete(name string) error {
 	p, err := s.path(name)
 	if err != nil {
 		return err
+	}
+	// os.Remove would remove an empty directory too.
+	if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
+		return notRegular(p, fi.Mode())
 	}
 	err = os.Remove(p)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// FuzzParseKey: stored key bytes give a usable key or an error, never a
-// panic.
+// FuzzParseKey: stored key bytes give a usable key or an error whose
+// text a log can take, never a panic.
 func FuzzParseKey(f *testing.F) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalPKCS8PrivateKey(ec)
@@ -30,6 +30,7 @@ func FuzzParseKey(f *testing.F) {
 			if _, ok := err.(*CorruptError); !ok {
 				t.Fatalf("LoadKey = %v; want a *CorruptError", err)
 			}
+			checkErrorText(t, "LoadKey", err)
 			return
 		}
 		if key == nil || key.Public() == nil {
@@ -42,12 +43,13 @@ func FuzzParseKey(f *testing.F) {
 }
 
 // FuzzLoadToken: stored token JSON gives a token bound to the jkt asked for,
-// or an error, never a panic.
+// or an error whose text a log can take, never a panic.
 func FuzzLoadToken(f *testing.F) {
 	good, _ := json.Marshal(storedToken{JKT: "j", AccessToken: "a", TokenType: "DPoP", RefreshToken: "r", Expiry: time.Unix(1e9, 0)})
 	f.Add(good, "j")
 	f.Add([]byte(`{"jkt":"j","access_token":"a","expiry":"bogus"}`), "j")
 	f.Add([]byte(`null`), "")
+	f.Add([]byte(`{"jkt":"\u001b[2J\u202e","access_token":"a"}`), "j")
 	f.Fuzz(func(t *testing.T, data []byte, jkt string) {
 		var s MemoryStore
 		s.Put("tok", data)
@@ -56,6 +58,7 @@ func FuzzLoadToken(f *testing.F) {
 			if tok != nil {
 				t.Fatal("LoadToken returned a token with an error")
 			}
+			checkErrorText(t, "LoadToken", err)
 			return
 		}
 		st, perr := parseToken(data)

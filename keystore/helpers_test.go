@@ -5,9 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/zalando/go-keyring"
 )
@@ -122,4 +125,36 @@ func (f *fakeBackend) Delete(service, user string) error {
 	}
 	delete(f.m, service+"\x00"+user)
 	return nil
+}
+
+// hostile is text a stored entry or a keychain daemon could hold: long,
+// with terminal escapes, newlines and a bidi override.
+var hostile = strings.Repeat("\x1b[31mX\u202e\n\r\x00", 8<<10)
+
+// checkErrorText fails unless err is an error whose text a log can take:
+// short, valid UTF-8, without control or format (bidi) characters.
+func checkErrorText(t *testing.T, what string, err error) {
+	t.Helper()
+	if err == nil {
+		t.Errorf("%s = nil error; want one", what)
+		return
+	}
+	msg := err.Error()
+	if len(msg) > 2048 {
+		t.Errorf("%s error is %d bytes long; want it cut: %.200q…", what, len(msg), msg)
+	}
+	if i := strings.IndexFunc(msg, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }); i >= 0 || !utf8.ValidString(msg) {
+		t.Errorf("%s error holds a control or format character (at %d) or bad UTF-8: %.200q", what, i, msg)
+	}
+}
+
+// noPanic calls f and fails the test, instead of crashing it, if f panics.
+func noPanic(t *testing.T, what string, f func()) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("%s panicked: %v", what, r)
+		}
+	}()
+	f()
 }

@@ -1,6 +1,7 @@
 package keystore
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -41,7 +42,7 @@ func generateKey(opts *KeyOptions) (crypto.Signer, error) {
 	case "PS256", "RS256":
 		return rsa.GenerateKey(rand.Reader, 2048)
 	}
-	return nil, fmt.Errorf("keystore: unsupported key algorithm %q: want ES256, ES384, ES512, EdDSA, PS256 or RS256", alg)
+	return nil, fmt.Errorf("keystore: unsupported key algorithm %s: want ES256, ES384, ES512, EdDSA, PS256 or RS256", quote(alg))
 }
 
 // MarshalKey encodes key in the format every [Store] of this package holds
@@ -77,7 +78,7 @@ func ParseKey(der []byte) (crypto.Signer, error) {
 func parseKey(der []byte) (crypto.Signer, error) {
 	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
-		return nil, err
+		return nil, foreignError{err} // it may name what der holds, at any length
 	}
 	s, ok := k.(crypto.Signer)
 	if !ok {
@@ -98,12 +99,29 @@ func checkKey(key crypto.Signer) error {
 		}
 		switch k.Curve {
 		case elliptic.P256(), elliptic.P384(), elliptic.P521():
-			return nil
+		default:
+			return fmt.Errorf("unsupported ECDSA curve %s", k.Curve.Params().Name)
 		}
-		return fmt.Errorf("unsupported ECDSA curve %s", k.Curve.Params().Name)
+		if k.D == nil || k.X == nil || k.Y == nil {
+			return errors.New("ECDSA key without D, X or Y (a zero key?)")
+		}
+		// Stored is D alone: a public half that is not D's would come
+		// back as another key, with another thumbprint.
+		d, err := k.Bytes()
+		if err != nil {
+			return fmt.Errorf("invalid ECDSA key: %w", err)
+		}
+		if again, err := ecdsa.ParseRawPrivateKey(k.Curve, d); err != nil || !again.PublicKey.Equal(&k.PublicKey) {
+			return errors.New("ECDSA key whose public half is not its private scalar's")
+		}
+		return nil
 	case ed25519.PrivateKey:
 		if len(k) != ed25519.PrivateKeySize {
 			return fmt.Errorf("Ed25519 private key of %d bytes: want %d", len(k), ed25519.PrivateKeySize)
+		}
+		// Stored is the seed alone: see the ECDSA case.
+		if !bytes.Equal(ed25519.NewKeyFromSeed(k.Seed())[ed25519.SeedSize:], k[ed25519.SeedSize:]) {
+			return errors.New("Ed25519 key whose public half is not its seed's (a zero key?)")
 		}
 		return nil
 	case *rsa.PrivateKey:
@@ -114,6 +132,8 @@ func checkKey(key crypto.Signer) error {
 			return fmt.Errorf("RSA key of %d bits: want at least 2048", bits)
 		}
 		return nil
+	case nil:
+		return errors.New("the key is nil")
 	}
 	return fmt.Errorf("unsupported key type %T", key)
 }
@@ -122,7 +142,7 @@ func checkKey(key crypto.Signer) error {
 // if there is none, a [*CorruptError] naming the entry if it does not parse.
 func LoadKey(s Store, name string) (crypto.Signer, error) {
 	if s == nil {
-		return nil, fmt.Errorf("keystore: LoadKey %q: the Store is nil", name)
+		return nil, fmt.Errorf("keystore: LoadKey %s: the Store is nil", quote(name))
 	}
 	der, err := s.Get(name)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/zalando/go-keyring"
@@ -46,10 +47,12 @@ const DefaultKeychainTimeout = 5 * time.Second
 // does not depend on the environment, so that processes with different
 // HOME, XDG_CACHE_HOME or TMPDIR take the same lock: /tmp/dpop-keystore-UID
 // on unix, created with mode 0700; Create refuses it with an error unless
-// it is a directory owned by the user and not writable by group or others
-// (another local user who creates it first can make Create fail, but not
-// break its exclusivity). On Windows it is under os.UserCacheDir, which is
-// per user.
+// it is a directory owned by the user, not writable by group or others, and
+// trusted the way a [FileStore]'s Dir is (no other user can rename it or a
+// directory above it), and refuses a lock file that is not a regular file
+// (another local user who creates the directory first can make Create
+// fail, but not break its exclusivity). On Windows it is under
+// os.UserCacheDir, which is per user.
 //
 // As a last check, Create reads the entry back after its Set, and returns
 // an error matching [ErrExist] if another writer's value is there, so that
@@ -57,8 +60,9 @@ const DefaultKeychainTimeout = 5 * time.Second
 // with a writer that bypasses the lock file: one whose Set lands after
 // Create's read-back still overwrites the entry.
 //
-// Keychain is safe for concurrent use. Printing one (with any verb of
-// package fmt) shows its Service and Timeout only.
+// Keychain is safe for concurrent use. Printing one, as a value or a
+// pointer, with any verb of package fmt or any slog handler, shows its
+// Service and Timeout only; so does encoding/json.
 type Keychain struct {
 	Service string
 	Timeout time.Duration
@@ -67,12 +71,25 @@ type Keychain struct {
 	lockDir string  // "" means defaultLockDir; tests use temporary ones
 }
 
-var _ Store = (*Keychain)(nil)
+var (
+	_ Store          = (*Keychain)(nil)
+	_ slog.LogValuer = (*Keychain)(nil)
+)
 
 // Format implements [fmt.Formatter]: every verb prints Service and Timeout,
-// and nothing of the backend, whose entries hold keys and tokens.
-func (k *Keychain) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "&keystore.Keychain{Service: %q, Timeout: %v}", k.Service, k.Timeout)
+// and nothing of the backend, whose entries hold keys and tokens. Its
+// receiver is a value, so that a Keychain value prints so too.
+func (k Keychain) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "keystore.Keychain{Service: %q, Timeout: %v}", k.Service, k.Timeout)
+}
+
+// LogValue implements [slog.LogValuer]: a group holding Service and
+// Timeout.
+func (k *Keychain) LogValue() slog.Value {
+	if k == nil {
+		return slog.AnyValue(nil)
+	}
+	return slog.GroupValue(slog.String("service", k.Service), slog.Duration("timeout", k.Timeout))
 }
 
 // backend is the part of go-keyring's Keyring that Keychain uses.
@@ -108,6 +125,9 @@ func (k *Keychain) timeout() time.Duration {
 }
 
 func (k *Keychain) check(name string) error {
+	if k == nil {
+		return errors.New("keystore: the Keychain is nil")
+	}
 	if k.Service == "" {
 		return errors.New("keystore: Keychain's Service is empty")
 	}

@@ -147,6 +147,18 @@ func TestKeychainLockDirChecked(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Below a directory that others can write to, the lock directory can
+	// be renamed away and replaced.
+	open := filepath.Dir(k.lockDir)
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Create("e", []byte("x")); err == nil || !strings.Contains(err.Error(), open+" on the way") {
+		t.Errorf("Create with a lock directory below a 0777 one = %v; want an error naming %s", err, open)
+	}
+	if err := os.Chmod(open, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	link := filepath.Join(t.TempDir(), "link")
 	if err := os.Symlink(k.lockDir, link); err != nil {
 		t.Fatal(err)

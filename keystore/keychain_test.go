@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -331,5 +332,35 @@ func TestKeychainGetBound(t *testing.T) {
 	var tl *TooLargeError
 	if !errors.As(err, &tl) || tl.Name != "big" || tl.Limit != 64<<10 {
 		t.Errorf("Get = %d bytes, %v; want a *TooLargeError naming big", len(got), err)
+	}
+}
+
+// errBackend fails every call with err.
+type errBackend struct{ err error }
+
+func (b errBackend) Get(service, user string) (string, error) { return "", b.err }
+func (b errBackend) Set(service, user, password string) error { return b.err }
+func (b errBackend) Delete(service, user string) error        { return b.err }
+
+// TestKeychainHostileError: the text of a keychain failure comes from
+// outside (any process on the session bus can own the Secret Service's
+// name): it reaches the error quoted and cut, and errors.Is still finds it.
+func TestKeychainHostileError(t *testing.T) {
+	cause := errors.New(hostile)
+	k := newFakeKeychain(t, errBackend{cause})
+	for name, call := range map[string]func() error{
+		"Get":    func() error { _, err := k.Get("e"); return err },
+		"Put":    func() error { return k.Put("e", []byte("x")) },
+		"Create": func() error { return k.Create("e", []byte("x")) },
+		"Delete": func() error { return k.Delete("e") },
+	} {
+		err := call()
+		checkErrorText(t, name, err)
+		if !errors.Is(err, cause) {
+			t.Errorf("%s = %v; want it to wrap the keychain's error", name, err)
+		}
+	}
+	for _, sentinel := range []error{keyring.ErrSetDataTooBig, keyring.ErrUnsupportedPlatform} {
+		checkErrorText(t, "explain", k.explain("e", fmt.Errorf("%w: %s", sentinel, hostile)))
 	}
 }

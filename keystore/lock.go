@@ -36,9 +36,22 @@ func lockPath(service, dir string) (string, error) {
 // acquireLock takes an exclusive lock on the file at path, waiting until
 // deadline at most, and returns the function that releases it.
 func acquireLock(path string, deadline time.Time) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	// Like an entry, the lock file is opened without following a link or
+	// waiting for a pipe, and must be a regular file: a link's target, or
+	// a pipe, would exclude nothing.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|openEntryFlags, 0o600)
 	if err != nil {
+		if fi, lerr := os.Lstat(path); lerr == nil && !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("keystore: lock file %s is a %s, not a regular file: remove it", path, kind(fi.Mode()))
+		}
 		return nil, fmt.Errorf("keystore: opening lock file: %w", err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("keystore: lock file %s: %w", path, err)
+		}
+		return nil, fmt.Errorf("keystore: lock file %s is a %s, not a regular file: remove it", path, kind(fi.Mode()))
 	}
 	for {
 		err := tryLock(f)

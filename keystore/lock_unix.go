@@ -47,9 +47,10 @@ func defaultLockDir() (string, error) {
 }
 
 // checkLockDir checks that dir is a directory, not a symbolic link, owned
-// by this user and not writable by group or others: in a directory that
-// someone else controls, the lock files could be removed or replaced, and
-// the lock would exclude nothing.
+// by this user and not writable by group or others, and that no one else
+// can replace it (the rules of a FileStore's Dir, see trustWayTo): in a
+// directory that someone else controls, the lock files could be removed or
+// replaced, and the lock would exclude nothing.
 func checkLockDir(dir string) error {
 	fi, err := os.Lstat(dir)
 	if err != nil {
@@ -70,5 +71,5 @@ func checkLockDir(dir string) error {
 		return fmt.Errorf("keystore: lock directory %s has mode %v, writable by group or others, "+
 			"so it cannot make Keychain.Create exclusive: chmod 700 it", dir, perm)
 	}
-	return nil
+	return trustWayTo(dir, "lock directory")
 }

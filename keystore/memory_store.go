@@ -1,9 +1,12 @@
 package keystore
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // MemoryStore is a [Store] that keeps entries in memory, for tests and for
@@ -11,27 +14,55 @@ import (
 // to use; it is safe for concurrent use and must not be copied after first
 // use.
 //
-// Printing a MemoryStore (with any verb of package fmt) shows the number of
-// entries, never their names or data.
+// Printing a MemoryStore, as a value or a pointer, with any verb of package
+// fmt or any slog handler, shows the number of entries at most, never their
+// names or data; encoding/json shows nothing of it.
 type MemoryStore struct {
-	mu sync.Mutex         // guards m
-	m  map[string]*[]byte // lazily made; pointers, so that fmt's reflection shows no data
+	// state is reached through the unsafe.Pointer inside atomic.Pointer,
+	// which fmt's reflection never follows, so that printing a MemoryStore
+	// value (which has no Format method) shows no data under any verb.
+	state atomic.Pointer[memoryState]
 }
 
-var _ Store = (*MemoryStore)(nil)
+// memoryState is what a MemoryStore holds.
+type memoryState struct {
+	mu sync.Mutex // guards m
+	m  map[string][]byte
+}
+
+var (
+	_ Store          = (*MemoryStore)(nil)
+	_ slog.LogValuer = (*MemoryStore)(nil)
+)
+
+// load returns s's state, made on first use.
+func (s *MemoryStore) load() (*memoryState, error) {
+	if s == nil {
+		return nil, errors.New("keystore: the MemoryStore is nil")
+	}
+	if st := s.state.Load(); st != nil {
+		return st, nil
+	}
+	s.state.CompareAndSwap(nil, &memoryState{m: make(map[string][]byte)})
+	return s.state.Load(), nil
+}
 
 // Get implements [Store].
 func (s *MemoryStore) Get(name string) ([]byte, error) {
+	st, err := s.load()
+	if err != nil {
+		return nil, err
+	}
 	if err := validateName(name); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	data, ok := s.m[name]
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	data, ok := st.m[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
 	}
-	return slices.Clone(*data), nil
+	return slices.Clone(data), nil
 }
 
 // Create implements [Store].
@@ -45,41 +76,66 @@ func (s *MemoryStore) Put(name string, data []byte) error {
 }
 
 func (s *MemoryStore) set(name string, data []byte, overwrite bool) error {
+	st, err := s.load()
+	if err != nil {
+		return err
+	}
 	if err := validateName(name); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[name]; ok && !overwrite {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if _, ok := st.m[name]; ok && !overwrite {
 		return fmt.Errorf("%w: %q", ErrExist, name)
 	}
-	if s.m == nil {
-		s.m = make(map[string]*[]byte)
-	}
-	data = slices.Clone(data)
-	s.m[name] = &data
+	st.m[name] = slices.Clone(data)
 	return nil
 }
 
 // Delete implements [Store].
 func (s *MemoryStore) Delete(name string) error {
+	st, err := s.load()
+	if err != nil {
+		return err
+	}
 	if err := validateName(name); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[name]; !ok {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if _, ok := st.m[name]; !ok {
 		return fmt.Errorf("%w: %q", ErrNotFound, name)
 	}
-	delete(s.m, name)
+	delete(st.m, name)
 	return nil
+}
+
+// len returns the number of entries.
+func (s *MemoryStore) len() int {
+	st := s.state.Load()
+	if st == nil {
+		return 0
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return len(st.m)
 }
 
 // Format implements [fmt.Formatter]: every verb prints the number of
 // entries and nothing of their names or data, which hold keys and tokens.
 func (s *MemoryStore) Format(f fmt.State, verb rune) {
-	s.mu.Lock()
-	n := len(s.m)
-	s.mu.Unlock()
-	fmt.Fprintf(f, "&keystore.MemoryStore{%d entries}", n)
+	if s == nil {
+		fmt.Fprint(f, "(*keystore.MemoryStore)(nil)")
+		return
+	}
+	fmt.Fprintf(f, "&keystore.MemoryStore{%d entries}", s.len())
+}
+
+// LogValue implements [slog.LogValuer]: a group holding the number of
+// entries, as Format prints.
+func (s *MemoryStore) LogValue() slog.Value {
+	if s == nil {
+		return slog.AnyValue(nil)
+	}
+	return slog.GroupValue(slog.Int("entries", s.len()))
 }

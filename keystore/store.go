@@ -32,14 +32,14 @@ const maxNameLen = 128
 // validateName checks name against the naming rule of [Store].
 func validateName(name string) error {
 	if name == "" || len(name) > maxNameLen || name[0] == '.' {
-		return fmt.Errorf("%w %q: want 1 to %d of [A-Za-z0-9._-], not starting with '.'", ErrInvalidName, name, maxNameLen)
+		return fmt.Errorf("%w %s: want 1 to %d of [A-Za-z0-9._-], not starting with '.'", ErrInvalidName, quote(name), maxNameLen)
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
 		default:
-			return fmt.Errorf("%w %q: byte %q at %d is not one of [A-Za-z0-9._-]", ErrInvalidName, name, c, i)
+			return fmt.Errorf("%w %s: byte %q at %d is not one of [A-Za-z0-9._-]", ErrInvalidName, quote(name), c, i)
 		}
 	}
 	return nil

@@ -104,3 +104,59 @@ func TestMemoryStoreCopies(t *testing.T) {
 		t.Errorf("Get = %q; want %q (the store must copy)", again, "abc")
 	}
 }
+
+// TestValidateNameHostile: a name a caller passes, however long or
+// strange, is quoted and cut in the error.
+func TestValidateNameHostile(t *testing.T) {
+	checkErrorText(t, "validateName(a long name)", validateName(hostile))
+	checkErrorText(t, "validateName(a short bad name)", validateName(hostile[:maxNameLen]))
+	checkErrorText(t, "LoadKey(nil, a long name)", func() error { _, err := LoadKey(nil, hostile); return err }())
+}
+
+// TestNilStores: a nil Store, or a nil pointer to a store of this package,
+// gives every call an error naming it, never a panic, and prints as nil.
+func TestNilStores(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		s    Store
+		want string
+	}{
+		{"nil", nil, "the Store is nil"},
+		{"*MemoryStore", (*MemoryStore)(nil), "the MemoryStore is nil"},
+		{"*FileStore", (*FileStore)(nil), "the FileStore is nil"},
+		{"*Keychain", (*Keychain)(nil), "the Keychain is nil"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := map[string]func() error{
+				"LoadKey":      func() error { _, err := LoadKey(tc.s, "k"); return err },
+				"LoadOrCreate": func() error { _, err := LoadOrCreate(tc.s, "k", nil); return err },
+				"SaveToken":    func() error { return SaveToken(tc.s, "t", testToken("a"), "j") },
+				"LoadToken":    func() error { _, err := LoadToken(tc.s, "t", "j"); return err },
+			}
+			if tc.s != nil {
+				calls["Get"] = func() error { _, err := tc.s.Get("k"); return err }
+				calls["Create"] = func() error { return tc.s.Create("k", nil) }
+				calls["Put"] = func() error { return tc.s.Put("k", nil) }
+				calls["Delete"] = func() error { return tc.s.Delete("k") }
+			}
+			for name, call := range calls {
+				noPanic(t, name, func() {
+					if err := call(); err == nil || !strings.Contains(err.Error(), tc.want) {
+						t.Errorf("%s on a nil %s = %v; want an error saying %q", name, tc.name, err, tc.want)
+					}
+				})
+			}
+			noPanic(t, "printing it", func() {
+				for enc, out := range encodings(tc.s) {
+					switch enc {
+					case "fmt %x", "fmt %X", "fmt %d":
+						continue // a nil pointer is 0
+					}
+					if !strings.Contains(out, "nil") && !strings.Contains(out, "null") {
+						t.Errorf("%s of a nil %s = %q; want it to say nil", enc, tc.name, out)
+					}
+				}
+			})
+		})
+	}
+}

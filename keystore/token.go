@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -27,11 +28,14 @@ type storedToken struct {
 // (chunking is not attempted): a [Keychain] on Windows holds 1920 bytes of
 // JSON, enough for opaque tokens and for most JWT access tokens.
 func SaveToken(s Store, name string, tok *oauth2.Token, jkt string) error {
-	if tok == nil || tok.AccessToken == "" {
-		return fmt.Errorf("keystore: SaveToken %q: no access token", name)
+	if s == nil {
+		return fmt.Errorf("keystore: SaveToken %s: the Store is nil", quote(name))
+	}
+	if tok == nil || tok.AccessToken == "" && tok.RefreshToken == "" {
+		return fmt.Errorf("keystore: SaveToken %s: neither an access token nor a refresh token", quote(name))
 	}
 	if jkt == "" {
-		return fmt.Errorf("keystore: SaveToken %q: empty key thumbprint", name)
+		return fmt.Errorf("keystore: SaveToken %s: empty key thumbprint", quote(name))
 	}
 	data, err := json.Marshal(storedToken{
 		JKT:          jkt,
@@ -55,6 +59,9 @@ func SaveToken(s Store, name string, tok *oauth2.Token, jkt string) error {
 // error is a [*BindingError], which matches ErrLoginRequired, and the stale
 // token is not returned. An entry that does not parse is a [*CorruptError].
 func LoadToken(s Store, name string, jkt string) (*oauth2.Token, error) {
+	if s == nil {
+		return nil, fmt.Errorf("keystore: LoadToken %s: the Store is nil", quote(name))
+	}
 	data, err := s.Get(name)
 	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("%w: no token stored under %q: %w", ErrLoginRequired, name, err)
@@ -86,8 +93,8 @@ func parseToken(data []byte) (*storedToken, error) {
 	if st.JKT == "" {
 		return nil, errors.New("token JSON has no jkt")
 	}
-	if st.AccessToken == "" {
-		return nil, errors.New("token JSON has no access_token")
+	if st.AccessToken == "" && st.RefreshToken == "" {
+		return nil, errors.New("token JSON has neither access_token nor refresh_token")
 	}
 	return &st, nil
 }
@@ -105,7 +112,9 @@ func tokenJSONError(err error) error {
 	case errors.As(err, &se):
 		return fmt.Errorf("token JSON is malformed at byte %d", se.Offset)
 	case errors.As(err, &te):
-		return fmt.Errorf("token JSON field %q holds a JSON %s, not a %v", te.Field, te.Value, te.Type)
+		// Value may go on with a number from the entry: keep its kind.
+		kind, _, _ := strings.Cut(te.Value, " ")
+		return fmt.Errorf("token JSON field %s holds a JSON %s, not a %v", quote(te.Field), kind, te.Type)
 	case errors.As(err, &pe):
 		return errors.New("token JSON field \"expiry\" is not an RFC 3339 time")
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/ctxwait"
 	"golang.org/x/oauth2"
 )
 
@@ -78,6 +79,9 @@ func (ts *savingTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, e
 	if err := ts.check(); err != nil {
 		return nil, err
 	}
+	if ctx == nil {
+		return nil, fmt.Errorf("keystore: SavingTokenSource %s: the context is nil", quote(ts.name))
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, ts.ctxError(err)
 	}
@@ -90,32 +94,16 @@ func (ts *savingTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, e
 		defer func() { <-ts.sem }()
 		return ts.saveLocked(cs.TokenContext(ctx))
 	}
-	// src.Token cannot be stopped: wait for it in a goroutine that keeps
-	// the lock until it returns and saves what it brings.
-	type result struct {
-		tok      *oauth2.Token
-		err      error
-		panicked any
+	// src.Token cannot be stopped: wait for it no longer than ctx, while
+	// it keeps the lock until it returns and saves what it brings.
+	tok, err := ctxwait.Do(ctx, func() (*oauth2.Token, error) {
+		defer func() { <-ts.sem }()
+		return ts.saveLocked(ts.src.Token())
+	})
+	if cerr := ctx.Err(); cerr != nil && err == cerr {
+		return nil, ts.ctxError(err)
 	}
-	ch := make(chan result, 1)
-	go func() {
-		var r result
-		defer func() {
-			r.panicked = recover() // passed on to the caller's goroutine
-			<-ts.sem
-			ch <- r
-		}()
-		r.tok, r.err = ts.saveLocked(ts.src.Token())
-	}()
-	select {
-	case r := <-ch:
-		if r.panicked != nil {
-			panic(r.panicked)
-		}
-		return r.tok, r.err
-	case <-ctx.Done():
-		return nil, ts.ctxError(ctx.Err())
-	}
+	return tok, err
 }
 
 // check returns an error naming a nil part of ts.

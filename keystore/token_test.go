@@ -1,6 +1,7 @@
 package keystore
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -103,5 +104,48 @@ func TestSaveTokenTooLarge(t *testing.T) {
 	var tl *TooLargeError
 	if !errors.As(err, &tl) || tl.Name != "tok" || !strings.Contains(err.Error(), fmt.Sprint(tl.Limit)) {
 		t.Errorf("SaveToken(huge) = %v; want *TooLargeError naming the size and limit", err)
+	}
+}
+
+// TestLoadTokenHostile: what a token entry holds reaches an error quoted
+// and cut: the thumbprint of a token bound to another key, the fields of
+// JSON that does not parse.
+func TestLoadTokenHostile(t *testing.T) {
+	var s MemoryStore
+	for _, entry := range []map[string]any{
+		{"jkt": hostile, "access_token": "a"},
+		{"jkt": "j", "access_token": "a", "token_type": 1e300},
+		{"jkt": "j", "access_token": "a", "expiry": hostile},
+	} {
+		data, err := json.Marshal(entry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Put("tok", data)
+		_, err = LoadToken(&s, "tok", "current")
+		checkErrorText(t, fmt.Sprintf("LoadToken(%.40q…)", data), err)
+	}
+	checkErrorText(t, "SaveToken(nil token, a long name)", SaveToken(&s, hostile, nil, "j"))
+	checkErrorText(t, "BindingError with a long current key", (&BindingError{Name: "t", Stored: "s", Current: hostile}))
+}
+
+// TestRefreshTokenOnly checks that a token holding only a refresh token is
+// saved and loaded back (the token source refreshes it before first use),
+// and that a token holding neither is refused.
+func TestRefreshTokenOnly(t *testing.T) {
+	s := &MemoryStore{}
+	tok := &oauth2.Token{RefreshToken: "refresh-only", TokenType: "DPoP"}
+	if err := SaveToken(s, "rt", tok, "jkt"); err != nil {
+		t.Fatalf("SaveToken(refresh token only) = %v; want nil", err)
+	}
+	got, err := LoadToken(s, "rt", "jkt")
+	if err != nil {
+		t.Fatalf("LoadToken = %v; want nil", err)
+	}
+	if got.RefreshToken != "refresh-only" || got.AccessToken != "" {
+		t.Errorf("LoadToken = access %q, refresh %q; want the refresh token alone", got.AccessToken, got.RefreshToken)
+	}
+	if err := SaveToken(s, "none", &oauth2.Token{TokenType: "DPoP"}, "jkt"); err == nil {
+		t.Error("SaveToken(no token at all) = nil; want an error")
 	}
 }
