@@ -1,8 +1,10 @@
 // Package htu normalises the htu claim of DPoP proofs and the URLs it is
 // compared with (RFC 9449 §4.3 point 9). It is the one normalisation of the
-// repository: the resource server and the strict test server (dpoptest)
-// compare with it, and the client's origins are to follow, so that what
-// one side sends the other reads the same way.
+// repository: the resource server compares with it, and the strict test
+// server (dpoptest) through the resource server's checks; the client
+// writes the host of its htu with [Host], and its tests check that every
+// htu it makes agrees with [Normalize], so that what one side sends the
+// other reads the same way.
 //
 // It exists for internal use only.
 package htu
