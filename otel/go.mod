@@ -2,10 +2,8 @@ module github.com/dpopkit/dpop/otel
 
 go 1.26.0
 
-replace github.com/dpopkit/dpop => ../
-
 require (
-	github.com/dpopkit/dpop v0.0.0-00010101000000-000000000000
+	github.com/dpopkit/dpop v0.1.0
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/metric v1.47.0

@@ -11,10 +11,10 @@
 //
 // A key is found by its label (CKA_LABEL, [Token.FindKey]) or its ID
 // (CKA_ID, [Token.FindKeyByID]); a label naming two keys is an error, not a
-// choice. [Token.GenerateKey] creates an ECDSA P-256 key (ES256) on the
-// token, sensitive, not extractable and private. PKCS #11 has no
-// create-if-absent, so unlike tpmkey.LoadOrCreate it is a provisioning step
-// to run once, not at every start (see its doc).
+// choice; either way a [Key] prints as both. [Token.GenerateKey] creates an
+// ECDSA P-256 key (ES256) on the token, sensitive, not extractable and
+// private. PKCS #11 has no create-if-absent, so unlike tpmkey.LoadOrCreate
+// it is a provisioning step to run once, not at every start (see its doc).
 //
 // # What a token key protects against, and what it does not
 //
@@ -27,8 +27,8 @@
 // It does not protect against a process that runs on the machine with the
 // token and its PIN while the attacker controls it: it can ask the token to
 // sign, as this package does. The PIN is a secret of the configuration and
-// belongs in a secret store, not in a file next to the program. Config's
-// String and GoString leave it out.
+// belongs in a secret store, not in a file next to the program. A [Config]
+// prints, logs and encodes without it (fmt, log/slog, encoding/json).
 //
 // # Concurrency and timeouts
 //

@@ -2,13 +2,10 @@ module github.com/dpopkit/dpop/pkcs11key
 
 go 1.26.0
 
-replace github.com/dpopkit/dpop => ../
-
 require (
 	github.com/ThalesGroup/crypto11 v1.6.2
-	github.com/dpopkit/dpop v0.0.0-00010101000000-000000000000
+	github.com/dpopkit/dpop v0.1.0
 	github.com/miekg/pkcs11 v1.1.2
-	golang.org/x/oauth2 v0.38.0
 )
 
 require (
@@ -16,5 +13,6 @@ require (
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/thales-e-security/pool v0.0.2 // indirect
 	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/oauth2 v0.38.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 )

@@ -4,9 +4,11 @@ import (
 	"crypto"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -30,7 +32,16 @@ var (
 )
 
 // Config names a token. The required fields are Module and TokenLabel.
-// Its String and GoString methods leave the PIN out.
+//
+// The PIN is a secret: Config prints, logs and encodes without it, whatever
+// the way. Format writes "[redacted]" in its place under every fmt verb,
+// LogValue does the same for log/slog's handlers, and MarshalJSON leaves
+// it out, so a Config decoded from its JSON has no PIN (and Open does not
+// try a wrong one). Two cases escape these methods, as they escape every
+// Format method: fmt prints a struct of yours that holds a Config in an
+// unexported field field by field, without calling them (give your struct
+// a Format of its own), and %p of a Config value rather than a pointer,
+// which go vet reports, prints fmt's error text with the fields raw.
 type Config struct {
 	Module     string        // path of the PKCS #11 module (.so, .dll, .dylib)
 	TokenLabel string        // label of the token (CKA_LABEL of its slot's token)
@@ -38,13 +49,35 @@ type Config struct {
 	Timeout    time.Duration // bounds the wait for a session; if zero, DefaultTimeout
 }
 
-// String describes c without its PIN.
-func (c Config) String() string {
-	return fmt.Sprintf("{Module:%s TokenLabel:%s PIN:%s Timeout:%v}", c.Module, c.TokenLabel, redact(c.PIN), c.Timeout)
+// Format prints c without its PIN, whatever the verb.
+func (c Config) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "pkcs11key.Config{Module: %q, TokenLabel: %q, PIN: %s, Timeout: %v}", c.Module, c.TokenLabel, redact(c.PIN), c.Timeout)
 }
 
-// GoString describes c without its PIN.
-func (c Config) GoString() string { return "pkcs11key.Config" + c.String() }
+// LogValue logs c as a group of its fields, the PIN redacted.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("Module", c.Module),
+		slog.String("TokenLabel", c.TokenLabel),
+		slog.String("PIN", redact(c.PIN)),
+		slog.Duration("Timeout", c.Timeout),
+	)
+}
+
+// MarshalJSON encodes c without its PIN.
+func (c Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Module     string
+		TokenLabel string
+		Timeout    time.Duration
+	}{c.Module, c.TokenLabel, c.Timeout})
+}
+
+var (
+	_ fmt.Formatter  = Config{}
+	_ slog.LogValuer = Config{}
+	_ json.Marshaler = Config{}
+)
 
 func redact(pin string) string {
 	if pin == "" {
@@ -106,7 +139,8 @@ func (t *Token) Close() error { return t.ctx.Close() }
 // It is safe for concurrent use.
 type Key struct {
 	s     crypto11.Signer
-	label string
+	label string // CKA_LABEL, as the token has it
+	id    []byte // CKA_ID
 }
 
 var _ crypto.Signer = (*Key)(nil)
@@ -119,13 +153,26 @@ func (k *Key) Public() crypto.PublicKey { return k.s.Public() }
 func (k *Key) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	sig, err := k.s.Sign(r, digest, opts)
 	if err != nil {
-		return nil, fmt.Errorf("pkcs11key: signing with %q: %w", k.label, err)
+		return nil, fmt.Errorf("pkcs11key: signing with the key of %s: %w", k.name(), err)
 	}
 	return sig, nil
 }
 
-// String names the key without anything secret.
-func (k *Key) String() string { return fmt.Sprintf("pkcs11key.Key(%q)", k.label) }
+// Format names the key by its label and ID on the token, however it was
+// found, whatever the verb: pkcs11key.Key(label "dpop-key", ID
+// 9f86d081884c7d65). A Key reaches the token's session, logged in with the
+// PIN: as for the secret-holding types of package dpop, there is Format and
+// no String, and no verb prints its fields.
+func (k *Key) Format(f fmt.State, verb rune) { io.WriteString(f, "pkcs11key.Key("+k.name()+")") }
+
+// name is the key's label and ID, cut to 64 characters and 32 bytes: they
+// come from the token.
+func (k *Key) name() string {
+	if len(k.id) == 0 {
+		return fmt.Sprintf("label %.64q", k.label)
+	}
+	return fmt.Sprintf("label %.64q, ID %.32x", k.label, k.id)
+}
 
 // FindKey returns the key pair labelled label (CKA_LABEL), or an error
 // matching [ErrKeyNotFound]. More than one is an error: which one signs
@@ -140,6 +187,21 @@ func (t *Token) FindKeyByID(id []byte) (*Key, error) {
 	return t.find(id, nil, fmt.Sprintf("ID %x", id))
 }
 
+// key returns the key of s, found by id or label: it reads the other from
+// the token, so that a key has the same name however it was found. A
+// token that does not say leaves it empty.
+func (t *Token) key(s crypto11.Signer, id, label []byte) *Key {
+	if attrs, err := t.ctx.GetAttributes(s, []crypto11.AttributeType{crypto11.CkaId, crypto11.CkaLabel}); err == nil {
+		if a := attrs[crypto11.CkaId]; a != nil && id == nil {
+			id = a.Value
+		}
+		if a := attrs[crypto11.CkaLabel]; a != nil && label == nil {
+			label = a.Value
+		}
+	}
+	return &Key{s: s, label: string(label), id: id}
+}
+
 func (t *Token) find(id, label []byte, what string) (*Key, error) {
 	keys, err := t.ctx.FindKeyPairs(id, label)
 	if err != nil {
@@ -149,7 +211,7 @@ func (t *Token) find(id, label []byte, what string) (*Key, error) {
 	case 0:
 		return nil, fmt.Errorf("%w: %s has none with %s", ErrKeyNotFound, t.desc, what)
 	case 1:
-		return &Key{s: keys[0], label: string(label)}, nil
+		return t.key(keys[0], id, label), nil
 	}
 	return nil, fmt.Errorf("pkcs11key: %s has %d keys with %s; want one", t.desc, len(keys), what)
 }
@@ -187,7 +249,7 @@ func (t *Token) GenerateKey(label string) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pkcs11key: %s: generating a P-256 key: %w", t.desc, err)
 	}
-	return &Key{s: s, label: label}, nil
+	return &Key{s: s, label: label, id: id}, nil
 }
 
 // DeleteKey deletes the key pair labelled label from the token, or returns

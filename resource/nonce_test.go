@@ -183,12 +183,30 @@ func TestCheckNonce(t *testing.T) {
 	c["htu"] = testBase + "/open"
 	c["iat"] = testNow.Add(-time.Hour).Unix()
 	challenged("iat off on a route without nonce", serve(c, "/open"))
-	// A valid nonce stands in for the iat window (RFC 9449 §11.1).
-	c = claims(s.token)
-	c["nonce"] = nonce
-	c["iat"] = testNow.Add(-time.Hour).Unix()
-	if w := serve(c, ""); w.Code != 200 {
-		t.Errorf("iat an hour off with a valid nonce: %d %q; want 200", w.Code, w.Header().Get("WWW-Authenticate"))
+	// A valid nonce stands in for MaxAge (RFC 9449 §11.1) as far back as
+	// it was accepted, and no further.
+	until, _ := n.check([]byte(nonce), testNow)
+	from := until.Add(-3 * time.Minute)
+	for _, tt := range []struct {
+		name string
+		iat  time.Time
+		want int
+	}{
+		{"iat older than MaxAge, as old as the nonce", from, 200},
+		{"iat older than the nonce", from.Add(-time.Second), 401},
+		{"iat an hour back", testNow.Add(-time.Hour), 401},
+		{"iat an hour ahead", testNow.Add(time.Hour), 401},
+	} {
+		c = claims(s.token)
+		c["nonce"] = nonce
+		c["iat"] = tt.iat.Unix()
+		w := serve(c, "")
+		if w.Code != tt.want {
+			t.Errorf("%s with a valid nonce: %d %q; want %d", tt.name, w.Code, w.Header().Get("WWW-Authenticate"), tt.want)
+		}
+		if tt.want == 401 && !strings.Contains(w.Header().Get("WWW-Authenticate"), `error="invalid_dpop_proof"`) {
+			t.Errorf("%s with a valid nonce: %q; want invalid_dpop_proof", tt.name, w.Header().Get("WWW-Authenticate"))
+		}
 	}
 }
 
@@ -205,14 +223,14 @@ func TestCheckNonceReplayWindow(t *testing.T) {
 	})
 	s.store.now = func() time.Time { return now }
 	nonce := n.at(now).current
+	until, _ := n.check([]byte(nonce), now)
 	c := claims(s.token)
 	c["nonce"] = nonce
-	c["iat"] = now.Add(-time.Hour).Unix()
+	c["iat"] = until.Add(-3 * time.Minute).Unix() // older than MaxAge, as old as the nonce
 	p := s.key.proof(t, s.key.header(), c)
 	if _, err := s.v.Check(s.request(p)); err != nil {
 		t.Fatal(err)
 	}
-	until, _ := n.check([]byte(nonce), now)
 	now = until.Add(-time.Second)
 	if _, err := s.v.Check(s.request(p)); reasonOf(err) != ReasonReplay {
 		t.Errorf("replay while the nonce is accepted: %v; want a replay", err)

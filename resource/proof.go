@@ -133,8 +133,9 @@ func (v *Verifier) checkProof(ctx context.Context, raw, method string, tgt *targ
 }
 
 // checkFreshness checks the nonce and iat claims (RFC 9449 §4.3 points 10
-// and 11, §11.1): iat within [now-MaxAge, now+MaxFuture], unless the proof
-// carries a nonce this server issued, whose age then bounds the proof's.
+// and 11, §11.1): iat within [now-MaxAge, now+MaxFuture]; a nonce this
+// server issued stands in for MaxAge as far back as the nonce was
+// accepted, never further, so a proof older than its nonce is refused.
 // It sets p.until, until when the proof could be accepted, plus MaxFuture
 // for instances whose clocks differ by that much.
 func (v *Verifier) checkFreshness(ctx context.Context, p *checkedProof, c *proofClaims, now time.Time, requireNonce bool) *Error {
@@ -149,7 +150,16 @@ func (v *Verifier) checkFreshness(ctx context.Context, p *checkedProof, c *proof
 	if c.nonce != nil && v.nonces != nil {
 		nonceUntil, p.nonce = v.nonces.check(c.nonce, now)
 	}
-	iatOK := !iat.Before(now.Add(-v.maxAge)) && !iat.After(now.Add(v.maxFuture))
+	lo := now.Add(-v.maxAge)
+	if p.nonce {
+		// The nonce stands in for MaxAge, as far back as it was
+		// accepted: one step before its own (NonceIssuer.at); never
+		// further, so an iat older than the nonce is still refused.
+		if from := nonceUntil.Add(-3 * v.nonces.step); from.Before(lo) {
+			lo = from
+		}
+	}
+	iatOK := !iat.Before(lo) && !iat.After(now.Add(v.maxFuture))
 	switch {
 	case requireNonce && !p.nonce:
 		if c.nonce == nil {
@@ -158,10 +168,10 @@ func (v *Verifier) checkFreshness(ctx context.Context, p *checkedProof, c *proof
 		e := refuse(ErrorUseNonce, ReasonNonce, errNonceStale)
 		e.staleNonce = true
 		return e
-	case !p.nonce && !iatOK:
+	case !iatOK:
 		d := iat.Sub(now).Round(time.Second)
-		e := proofErr(ReasonIAT, "iat is "+d.String()+" from now, outside [-"+v.maxAge.String()+", +"+v.maxFuture.String()+"]")
-		if v.nonces != nil {
+		e := proofErr(ReasonIAT, "iat is "+d.String()+" from now, outside [-"+now.Sub(lo).Round(time.Second).String()+", +"+v.maxFuture.String()+"]")
+		if v.nonces != nil && !p.nonce {
 			e.Code = ErrorUseNonce // a nonce lets a client whose clock is off through
 			e.staleNonce = c.nonce != nil
 		}

@@ -27,18 +27,21 @@ type algInfo struct {
 }
 
 // supportedAlgs are the algorithms a Verifier can accept: asymmetric
-// signatures only (RFC 9449 §4.3 point 5). EdDSA means Ed25519.
+// signatures only (RFC 9449 §4.3 point 5). EdDSA means Ed25519; Ed25519
+// is RFC 9864's fully-specified name for it, which clients such as
+// oauth4webapi 3.8 put in their proofs.
 var supportedAlgs = map[string]algInfo{
-	"ES256": {kty: "EC", crv: "P-256", hash: crypto.SHA256, size: 32, curve: elliptic.P256()},
-	"ES384": {kty: "EC", crv: "P-384", hash: crypto.SHA384, size: 48, curve: elliptic.P384()},
-	"ES512": {kty: "EC", crv: "P-521", hash: crypto.SHA512, size: 66, curve: elliptic.P521()},
-	"EdDSA": {kty: "OKP", crv: "Ed25519", size: ed25519.PublicKeySize},
-	"RS256": {kty: "RSA", hash: crypto.SHA256},
-	"RS384": {kty: "RSA", hash: crypto.SHA384},
-	"RS512": {kty: "RSA", hash: crypto.SHA512},
-	"PS256": {kty: "RSA", hash: crypto.SHA256, pss: true},
-	"PS384": {kty: "RSA", hash: crypto.SHA384, pss: true},
-	"PS512": {kty: "RSA", hash: crypto.SHA512, pss: true},
+	"ES256":   {kty: "EC", crv: "P-256", hash: crypto.SHA256, size: 32, curve: elliptic.P256()},
+	"ES384":   {kty: "EC", crv: "P-384", hash: crypto.SHA384, size: 48, curve: elliptic.P384()},
+	"ES512":   {kty: "EC", crv: "P-521", hash: crypto.SHA512, size: 66, curve: elliptic.P521()},
+	"EdDSA":   {kty: "OKP", crv: "Ed25519", size: ed25519.PublicKeySize},
+	"Ed25519": {kty: "OKP", crv: "Ed25519", size: ed25519.PublicKeySize},
+	"RS256":   {kty: "RSA", hash: crypto.SHA256},
+	"RS384":   {kty: "RSA", hash: crypto.SHA384},
+	"RS512":   {kty: "RSA", hash: crypto.SHA512},
+	"PS256":   {kty: "RSA", hash: crypto.SHA256, pss: true},
+	"PS384":   {kty: "RSA", hash: crypto.SHA384, pss: true},
+	"PS512":   {kty: "RSA", hash: crypto.SHA512, pss: true},
 }
 
 // RSA modulus sizes a proof key may have: RFC 7518 §3.3 asks for 2048 bits

@@ -54,9 +54,10 @@ type Config struct {
 
 	// Algs are the proof algorithms accepted (RFC 9449 §4.3 point 5),
 	// announced in the algs parameter of challenges (§7.1): any of ES256,
-	// ES384, ES512, EdDSA (Ed25519), PS256, PS384, PS512, RS256, RS384,
-	// RS512. If nil: ES256, ES384, ES512, EdDSA, PS256 and RS256. none
-	// and the symmetric HS* are never accepted.
+	// ES384, ES512, EdDSA (Ed25519), Ed25519 (RFC 9864's name for EdDSA
+	// on Ed25519), PS256, PS384, PS512, RS256, RS384, RS512. If nil:
+	// ES256, ES384, ES512, EdDSA, PS256 and RS256. none and the symmetric
+	// HS* are never accepted.
 	Algs []string
 
 	// MaxAge is how old a proof's iat may be (RFC 9449 §11.1). If zero,
@@ -69,9 +70,12 @@ type Config struct {
 
 	// Nonces issues the server nonces (RFC 9449 §9). When set, the
 	// DPoP-Nonce header is on every response the Handler passes or refuses
-	// (§8.2), and a valid nonce in a proof stands in for its iat window
-	// (§11.1): a client whose clock is off gets a use_dpop_nonce challenge
-	// rather than a refusal. If nil, no nonces are issued.
+	// (§8.2), and a valid nonce in a proof stands in for MaxAge (§11.1) as
+	// far back as the nonce was accepted (one time step before its own),
+	// never further: an iat older than its nonce, or ahead by more than
+	// MaxFuture, is refused (the FAPI 2.0 negative tests send an iat an
+	// hour off with a valid nonce). A proof without a nonce whose iat is
+	// off gets a use_dpop_nonce challenge. If nil, no nonces are issued.
 	Nonces *NonceIssuer
 
 	// RequireNonce says which requests need a nonce in their proof. If nil

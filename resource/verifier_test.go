@@ -501,3 +501,27 @@ func TestReplayStoreDown(t *testing.T) {
 		t.Errorf("bad proof with the store down: %d; want 401", w.Code)
 	}
 }
+
+// TestCheckAcceptsEd25519 checks proofs whose alg is RFC 9864's
+// fully-specified "Ed25519", as oauth4webapi 3.8 signs with an Ed25519 key,
+// when the Verifier is configured to accept it; and that an Ed25519 alg
+// over another key type is still refused.
+func TestCheckAcceptsEd25519(t *testing.T) {
+	s := newSetup(t, "EdDSA", func(c *Config) { c.Algs = []string{"EdDSA", "Ed25519"} })
+	h := s.key.header()
+	h["alg"] = "Ed25519"
+	at, err := s.v.Check(s.request(s.key.proof(t, h, claims(s.token))))
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if at.JKT != s.key.jkt {
+		t.Errorf("JKT %s, want %s", at.JKT, s.key.jkt)
+	}
+	ec := newSetup(t, "ES256", func(c *Config) { c.Algs = []string{"ES256", "Ed25519"} })
+	h = ec.key.header()
+	h["alg"] = "Ed25519"
+	var e *Error
+	if _, err := ec.v.Check(ec.request(ec.key.proof(t, h, claims(ec.token)))); !errors.As(err, &e) || e.Reason != ReasonProofKey {
+		t.Errorf("Ed25519 alg over a P-256 key: %v, want %s", err, ReasonProofKey)
+	}
+}

@@ -5,7 +5,8 @@
 # gnome-keyring when missing), the interop tests against panva's
 # oidc-provider and a jose resource server on 127.0.0.1 (interop/run.sh,
 # which runs npm ci from the committed lock file), the Redis replay store
-# against a throwaway redis-server (scripts/with-redis.sh). DPOP_FULL_TEST=1 turns
+# against a throwaway redis-server (scripts/with-redis.sh), the gRPC module
+# against grpc-go servers in-process. DPOP_FULL_TEST=1 turns
 # every "real part missing" skip into a failure.
 #
 # Usage: scripts/test-all.sh            (from anywhere in the checkout)
@@ -63,7 +64,9 @@ done
 echo "== benchmarks compile and run (1 iteration; figures: see BENCHMARKS.md)"
 go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
 # --- OpenTelemetry: the otel module, a module of its own (go vet/test ./...
-# of the root module do not enter it); real SDK, no external collector ---
+# of the root module do not enter it, in the workspace of go.work either;
+# from its directory they build it against this checkout's core); real
+# SDK, no external collector ---
 echo "== otel: vet, go test -race, benchmarks once"
 (
 	cd otel
@@ -72,6 +75,20 @@ echo "== otel: vet, go test -race, benchmarks once"
 	go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
 )
 # --- end of otel ---
+# --- gRPC: the grpc module (package dpopgrpc), a module of its own (go
+# vet/test ./... of the root module do not enter it); its grpc-go and
+# connect-go servers run in-process on 127.0.0.1, so nothing is skipped ---
+echo "== grpc: vet, go test -race, fuzz, benchmarks once"
+(
+	cd grpc
+	go vet ./...
+	go test -race -count=1 -timeout 10m ./...
+	for target in $(go test -list '^Fuzz' . | grep '^Fuzz' || true); do
+		fuzz_target "$(go list .)" "$target"
+	done
+	go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
+)
+# --- end of grpc ---
 # --- Redis: the redisstore module, a module of its own, against a throwaway
 # redis-server on 127.0.0.1 without persistence (scripts/with-redis.sh, which
 # apt-get installs it when missing); its tests also start servers of their
@@ -87,6 +104,19 @@ echo "== redisstore: vet, go test -race (redis-server), fuzz, benchmarks once"
 	../scripts/with-redis.sh go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
 )
 # --- end of redisstore ---
+# --- examples/api: the runnable resource server, a module of its own (it
+# needs go-redis). Its tests start it against a dpoptest issuer, and two
+# instances on one throwaway redis-server (and on Redis servers of their own,
+# stopped and restarted). Its interop tests (oidc-provider, oauth4webapi, the
+# FAPI 2.0 negative tests) are in ./interop, run above under interop/run.sh:
+# they build this module with go build in its directory. ---
+echo "== examples/api: vet, go test -race (redis-server)"
+(
+	cd examples/api
+	go vet ./...
+	../../scripts/with-redis.sh go test -race -count=1 -timeout 10m ./...
+)
+# --- end of examples/api ---
 # --- Hardware keys: the tpmkey and pkcs11key modules, and examples/cli-login
 # (-store tpm), each a module of its own ---
 # Run under two throwaway swtpm TPMs and a softhsm2 token (both scripts
@@ -110,4 +140,11 @@ hw_module() { # dir
 scripts/with-swtpm.sh scripts/with-softhsm.sh \
 	bash -c "set -euo pipefail; $(declare -f fuzz_target hw_module); hw_module tpmkey; hw_module pkcs11key; hw_module examples/cli-login"
 # --- end of hardware keys ---
+# --- Modules as users get them: go.work agrees with the go.mod files, and
+# every module installs with a plain go get from a local module source (a
+# git repository on disk, tagged by scripts/release.sh in a copy), with no
+# network. See scripts/test-install.sh. ---
+echo "== modules: go.work agrees with the go.mod files; each module installs with go get (local module source)"
+scripts/test-install.sh
+# --- end of modules ---
 echo "test-all: all passed"

@@ -51,7 +51,7 @@ export SOFTHSM2_CONF="$tmp/softhsm2.conf"
 export DPOP_PKCS11_TEST=1
 export DPOP_PKCS11_MODULE="$module"
 export DPOP_PKCS11_TOKEN="dpop-test"
-export DPOP_PKCS11_PIN="1234"
+export DPOP_PKCS11_PIN="softhsm-user-pin-4711" # distinctive: tests look for it in output
 softhsm2-util --init-token --free --label "$DPOP_PKCS11_TOKEN" \
 	--pin "$DPOP_PKCS11_PIN" --so-pin "5678" >/dev/null
 

@@ -55,6 +55,43 @@
 // inside, and only digests and signatures travel. Commands are therefore
 // sent without parameter encryption or salted sessions.
 //
+// # How far the TPM is trusted
+//
+// What the TPM answers is checked against what was asked for, and a
+// mismatch is an error, never a key. The storage primary key and a new key
+// have the public areas of their templates: only the unique field, the
+// public key, is the TPM's to fill in, and it must be a point on P-256. A
+// loaded key has the name of the public area that was sent (its nameAlg
+// and the SHA-256 hash of it, TPM 2.0 Part 1 §16), and the object under
+// the handle TPM2_Load returned holds that public area (TPM2_ReadPublic):
+// signatures come from the key whose public key [Key.Public] reports, the
+// one in the key file, or fail. A signature is ECDSA with SHA-256 whose r
+// and s fit P-256. Responses are read up to 4096 bytes and a key file is
+// parsed as untrusted input.
+//
+// These checks catch a TPM or resource manager that confuses objects, and
+// an answer rewritten in part; they do not catch a forger. What remains
+// open to an attacker on the bus between the processor and the TPM (an
+// interposer on its LPC, SPI or I2C lines), or who serves a fake device or
+// simulator socket at the path given to [Open]:
+//
+//   - Nothing proves that the device is a TPM. A fake one can make the key in
+//     software, keep a copy, answer every check above consistently and sign
+//     anywhere. Telling a genuine TPM apart needs its endorsement key
+//     certificate, an attestation of the key (TPM2_Certify or credential
+//     activation) and sessions salted to the endorsement key, so that its
+//     answers are authenticated; this package does none of that.
+//   - An interposer sees the digests and the signatures (DPoP proofs, which
+//     the requests carry anyway), and while it sits there it can have the TPM
+//     sign proofs of its own, as a process on the machine can: the key has no
+//     password and no policy. It cannot take the key away: the private part
+//     never crosses the bus, and the key file is encrypted by the TPM.
+//   - Whoever answers in the TPM's place can deny service: the calls fail, or
+//     time out with [ErrBusy] after [TPM.Timeout]; they do not hang.
+//   - A simulator's socket is trusted like a device: keep it in a directory
+//     only its user can write, and use the system's TPM ([OpenSystem]) for
+//     keys that matter.
+//
 // # Devices, timeouts and concurrency
 //
 // [Open] takes a device (/dev/tpmrm0, the kernel's resource manager, which

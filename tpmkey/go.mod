@@ -2,12 +2,9 @@ module github.com/dpopkit/dpop/tpmkey
 
 go 1.26.0
 
-replace github.com/dpopkit/dpop => ../
-
 require (
-	github.com/dpopkit/dpop v0.0.0-00010101000000-000000000000
+	github.com/dpopkit/dpop v0.1.0
 	github.com/google/go-tpm v0.9.8
-	golang.org/x/oauth2 v0.38.0
 )
 
 require (
@@ -16,6 +13,7 @@ require (
 	github.com/godbus/dbus/v5 v5.2.2 // indirect
 	github.com/zalando/go-keyring v0.2.8 // indirect
 	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/oauth2 v0.38.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 )

@@ -1,41 +1,26 @@
 package tpmkey
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"net/http"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/dpopkit/dpop"
-	"golang.org/x/oauth2/clientcredentials"
+	"github.com/dpopkit/dpop/internal/hwkeytest"
+	"github.com/dpopkit/dpop/keystore"
+	"github.com/google/go-tpm/tpm2"
 )
 
 // runWith is the command that runs the TPM tests; they skip without it.
 const runWith = "run them with scripts/with-swtpm.sh bash -c 'cd tpmkey && go test ./...' (it starts swtpm)"
 
-// socketEnv returns the path in env, skipping the test when it is unset,
-// or failing it under DPOP_FULL_TEST=1.
-func socketEnv(t testing.TB, env string) string {
-	t.Helper()
-	path := os.Getenv(env)
-	if path == "" {
-		if os.Getenv("DPOP_FULL_TEST") == "1" {
-			t.Fatalf("DPOP_FULL_TEST=1 but %s is unset: %s", env, runWith)
-		}
-		t.Skipf("no software TPM (%s unset): %s", env, runWith)
-	}
-	return path
-}
-
 // openTPM opens the TPM whose socket env names, closed at the test's end.
+// Without one the test skips, or fails under DPOP_FULL_TEST=1.
 func openTPM(t testing.TB, env string) *TPM {
 	t.Helper()
-	tpm, err := Open(socketEnv(t, env))
+	tpm, err := Open(hwkeytest.Need(t, env, runWith))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -54,79 +39,90 @@ func mustGenerate(t testing.TB, tpm *TPM) *Key {
 	return k
 }
 
-// clientFor returns an HTTP client whose requests carry DPoP-bound tokens
-// from the dpoptest server at base (its default client "backend"), with
-// proofs signed by key.
-func clientFor(key *Key, base string) (*http.Client, *dpop.Signer, error) {
-	s, err := dpop.NewSigner(key, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	cc := &dpop.ClientCredentials{
-		OAuth2: &clientcredentials.Config{ClientID: "backend", ClientSecret: "backend-secret", TokenURL: base + "/token"}, // dpoptest's token endpoint
-		Signer: s,
-	}
-	return cc.Client(context.Background()), s, nil
-}
-
-// getAPI makes one request to the resource server at base and returns its
-// status.
-func getAPI(ctx context.Context, c *http.Client, base string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/hw", nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	resp.Body.Close()
-	return resp.StatusCode, nil
-}
-
-// The helper process is this test binary re-executed with
-// -test.run=^TestHelperProcess$ and DPOP_TPMKEY_HELPER set to a mode; it
-// reports one line "RESULT <value>".
-const helperEnv = "DPOP_TPMKEY_HELPER"
-
-// startHelper starts a helper process in mode with env added.
-func startHelper(t *testing.T, mode string, env ...string) (*exec.Cmd, *bytes.Buffer) {
+// tamperedTPM returns the TPM at DPOP_TPM_SOCKET behind a connection that
+// lets edit rewrite each successful response in place (cc is the command's
+// code): a stand-in for a fake device, or something on the bus, that
+// answers with what was not asked for.
+func tamperedTPM(t *testing.T, edit func(cc tpm2.TPMCC, rsp []byte)) *TPM {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^TestHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), append(env, helperEnv+"="+mode)...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd, &out
+	path := hwkeytest.Need(t, "DPOP_TPM_SOCKET", runWith)
+	tpm := newTPM(&tamperConn{next: &socketConn{path: path}, edit: edit}, path)
+	t.Cleanup(func() { tpm.Close() })
+	return tpm
 }
 
-// waitHelper waits for a helper, at most a minute, and returns its RESULT.
-func waitHelper(t *testing.T, cmd *exec.Cmd, out *bytes.Buffer) string {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("helper: %v; output:\n%s", err, out)
-		}
-	case <-time.After(time.Minute):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("helper did not finish within a minute; output:\n%s", out)
+type tamperConn struct {
+	next *socketConn
+	edit func(cc tpm2.TPMCC, rsp []byte)
+}
+
+func (c *tamperConn) Send(cmd []byte) ([]byte, error) {
+	rsp, err := c.next.Send(cmd)
+	if err == nil && len(rsp) >= headerSize && binary.BigEndian.Uint32(rsp[6:10]) == 0 {
+		c.edit(tpm2.TPMCC(binary.BigEndian.Uint32(cmd[6:10])), rsp)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(out.Bytes()))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "RESULT "); ok {
-			return v
-		}
+	return rsp, err
+}
+
+func (c *tamperConn) Close() error { return nil }
+
+// TestHelperProcess is not a test: it is the body of the helper processes
+// (hwkeytest.Start), which open the TPM at DPOP_TPM_SOCKET and the file
+// store at DPOP_TPMKEY_DIR.
+func TestHelperProcess(t *testing.T) {
+	hwkeytest.HelperProcess(hwkeytest.Modes{
+		// Load the stored key and use it against the test's server.
+		"reload": func() (string, error) {
+			return withStore(func(tpm *TPM, store keystore.Store) (string, error) {
+				k, err := LoadKey(tpm, store, "dpop-key")
+				if err != nil {
+					return "", err
+				}
+				defer k.Close()
+				return hwkeytest.Use(k)
+			})
+		},
+		// LoadOrCreate at the same moment as other processes; report the
+		// key and what Create did.
+		"race": func() (string, error) {
+			return withStore(func(tpm *TPM, store keystore.Store) (string, error) {
+				if err := hwkeytest.WaitGate(); err != nil {
+					return "", err
+				}
+				w := &createWatch{Store: store, outcome: "loaded"}
+				k, err := LoadOrCreate(tpm, w, "dpop-key")
+				if err != nil {
+					return "", err
+				}
+				defer k.Close()
+				pub, err := x509.MarshalPKIXPublicKey(k.Public())
+				return base64.StdEncoding.EncodeToString(pub) + "|" + w.outcome, err
+			})
+		},
+	})
+}
+
+func withStore(f func(*TPM, keystore.Store) (string, error)) (string, error) {
+	tpm, err := Open(os.Getenv("DPOP_TPM_SOCKET"))
+	if err != nil {
+		return "", err
 	}
-	t.Fatalf("helper printed no RESULT line:\n%s", out)
-	return ""
+	defer tpm.Close()
+	return f(tpm, &keystore.FileStore{Dir: os.Getenv("DPOP_TPMKEY_DIR")})
+}
+
+// createWatch records what LoadOrCreate's Create did: "created", or "lost"
+// the race (ErrExist); "loaded" if it was not called.
+type createWatch struct {
+	keystore.Store
+	outcome string
+}
+
+func (w *createWatch) Create(name string, data []byte) error {
+	err := w.Store.Create(name, data)
+	w.outcome = "created"
+	if errors.Is(err, keystore.ErrExist) {
+		w.outcome = "lost"
+	}
+	return err
 }

@@ -1,6 +1,7 @@
 package tpmkey
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -115,6 +116,9 @@ func generate(t *TPM) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tpmkey: the TPM's new key: %w", err)
 	}
+	if !fromTemplate(pt, keyTemplate) {
+		return nil, fmt.Errorf("%w: TPM2_Create returned a key other than the template asked for", errMismatch)
+	}
 	return load(t, primary, pt, created.OutPublic, created.OutPrivate)
 }
 
@@ -149,11 +153,58 @@ func createPrimary(t *TPM) (tpm2.AuthHandle, error) {
 	if err != nil {
 		return tpm2.AuthHandle{}, fmt.Errorf("tpmkey: creating the storage primary key under the owner hierarchy: %w", err)
 	}
-	return tpm2.AuthHandle{Handle: rsp.ObjectHandle, Name: rsp.Name, Auth: tpm2.PasswordAuth(nil)}, nil
+	h := tpm2.AuthHandle{Handle: rsp.ObjectHandle, Name: rsp.Name, Auth: tpm2.PasswordAuth(nil)}
+	pt, err := rsp.OutPublic.Contents()
+	if err != nil || !fromTemplate(pt, primaryTemplate) {
+		err = fmt.Errorf("%w: TPM2_CreatePrimary returned a key other than the template asked for", errMismatch)
+	} else {
+		err = checkName(pt, rsp.Name)
+	}
+	if err != nil {
+		return tpm2.AuthHandle{}, err // the handle is left alone, as in load
+	}
+	return h, nil
+}
+
+// errMismatch means that the TPM answered with something other than what
+// was asked for: another key, another name, another signature scheme. A
+// TPM does not; a fake device, something rewriting the traffic, or a
+// resource manager that confused two objects may.
+var errMismatch = errors.New("tpmkey: the TPM's answer does not match the command")
+
+// fromTemplate reports whether the public area p, which the TPM created, is
+// the template it was asked for: equal but for the unique field, which the
+// TPM fills in (TPM 2.0 Part 1 §27.2, Part 3 §12.1).
+func fromTemplate(p *tpm2.TPMTPublic, template tpm2.TPMTPublic) bool {
+	if p.Type != template.Type {
+		return false // and the unique fields would not be of one type
+	}
+	q := *p
+	q.Unique = template.Unique
+	return bytes.Equal(tpm2.Marshal(q), tpm2.Marshal(template))
+}
+
+// checkName checks the name the TPM gave an object against the name of its
+// public area p: its nameAlg followed by the hash of the public area with
+// it (TPM 2.0 Part 1 §16).
+func checkName(p *tpm2.TPMTPublic, got tpm2.TPM2BName) error {
+	want, err := tpm2.ObjectName(p)
+	if err != nil {
+		return fmt.Errorf("tpmkey: the name of a public area: %w", err)
+	}
+	if !bytes.Equal(got.Buffer, want.Buffer) {
+		return fmt.Errorf("%w: the TPM named the object %x; its public area is named %x", errMismatch, got.Buffer, want.Buffer)
+	}
+	return nil
 }
 
 // load loads a key under primary. The primary may be flushed afterwards:
 // a loaded key does not need its parent.
+//
+// It checks that the TPM loaded the key it was given: the name it returns
+// is the name of the public area sent, and the object under the handle it
+// returns has that public area and name (TPM2_ReadPublic). Signatures then
+// come from the key whose public key Public reports, or fail.
 func load(t *TPM, primary tpm2.AuthHandle, pt *tpm2.TPMTPublic, pub tpm2.TPM2BPublic, priv tpm2.TPM2BPrivate) (*Key, error) {
 	pk, err := publicKey(pt)
 	if err != nil {
@@ -166,12 +217,34 @@ func load(t *TPM, primary tpm2.AuthHandle, pt *tpm2.TPMTPublic, pub tpm2.TPM2BPu
 		}
 		return nil, fmt.Errorf("tpmkey: loading a key: %w", err)
 	}
+	if err := checkLoaded(t, rsp, pt, pub); err != nil {
+		// The handle is not known to hold this key: it is left alone
+		// rather than flush someone else's object. (On /dev/tpmrm0 the
+		// kernel flushes this connection's objects when it is closed.)
+		return nil, err
+	}
 	return &Key{
 		tpm:    t,
 		pub:    pk,
 		file:   encodeKeyFile(pub, priv),
 		handle: tpm2.AuthHandle{Handle: rsp.ObjectHandle, Name: rsp.Name, Auth: tpm2.PasswordAuth(nil)},
 	}, nil
+}
+
+// checkLoaded checks the answer to TPM2_Load of the public area pt (pub,
+// as sent) against it, and what the TPM holds under the returned handle.
+func checkLoaded(t *TPM, rsp *tpm2.LoadResponse, pt *tpm2.TPMTPublic, pub tpm2.TPM2BPublic) error {
+	if err := checkName(pt, rsp.Name); err != nil {
+		return err
+	}
+	read, err := tpm2.ReadPublic{ObjectHandle: rsp.ObjectHandle}.Execute(t)
+	if err != nil {
+		return fmt.Errorf("tpmkey: reading back the loaded key: %w", err)
+	}
+	if !bytes.Equal(tpm2.Marshal(read.OutPublic), tpm2.Marshal(pub)) || !bytes.Equal(read.Name.Buffer, rsp.Name.Buffer) {
+		return fmt.Errorf("%w: the object under the handle TPM2_Load returned is another key", errMismatch)
+	}
+	return nil
 }
 
 // publicKey converts a checked public area, verifying the point is on P-256.
@@ -205,7 +278,9 @@ func (k *Key) Public() crypto.PublicKey { return k.pub }
 // Marshal returns the key as a TPM 2.0 key file (PEM "TSS2 PRIVATE KEY"):
 // the public part and the private part wrapped by the TPM's storage key.
 // Only the TPM that made it can load it, so it may be stored like a
-// public key; it is not a secret that lets its holder sign elsewhere.
+// public key; it is not a secret that lets its holder sign elsewhere. On
+// this machine it lets whoever can use the TPM sign with the key, so it is
+// not printed either: Key's Format prints its description only.
 func (k *Key) Marshal() []byte { return append([]byte(nil), k.file...) }
 
 // Sign signs digest, a SHA-256 hash (opts.HashFunc() must be crypto.SHA256),
@@ -235,6 +310,11 @@ func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 	if err != nil {
 		return nil, fmt.Errorf("tpmkey: signing: %w", err)
 	}
+	// What was asked for: ECDSA with SHA-256, r and s of P-256's size.
+	if rsp.Signature.SigAlg != tpm2.TPMAlgECDSA || sig.Hash != tpm2.TPMAlgSHA256 ||
+		len(sig.SignatureR.Buffer) > 32 || len(sig.SignatureS.Buffer) > 32 {
+		return nil, fmt.Errorf("%w: TPM2_Sign returned a signature other than ECDSA P-256 with SHA-256", errMismatch)
+	}
 	// TPM 2.0 Part 2 §11.3.2: TPMS_SIGNATURE_ECDSA carries r and s as
 	// big-endian integers; crypto.Signer returns ASN.1 ECDSA-Sig-Value.
 	return asn1.Marshal(struct{ R, S *big.Int }{
@@ -259,9 +339,11 @@ func (k *Key) Close() error {
 	return nil
 }
 
-// String describes the key without any secret: its curve and that it lives
-// in a TPM.
-func (k *Key) String() string { return "tpmkey.Key(P-256, in TPM)" }
+// Format describes the key, whatever the verb: its curve and that it lives
+// in a TPM; never its key file, which lets whoever holds it sign with this
+// TPM (see [Key.Marshal]). As for the secret-holding types of package dpop,
+// there is Format and no String.
+func (k *Key) Format(f fmt.State, verb rune) { io.WriteString(f, "tpmkey.Key(P-256, in TPM)") }
 
 // LoadKey loads the key stored under name in s into t: an error matching
 // keystore.ErrNotFound if there is none, a [*keystore.CorruptError] naming

@@ -2,22 +2,25 @@ package tpmkey
 
 import (
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/dpopkit/dpop/dpoptest"
+	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/internal/hwkeytest"
 	"github.com/dpopkit/dpop/keystore"
 	"github.com/google/go-tpm/tpm2"
 )
@@ -42,74 +45,75 @@ func TestTPMSignVerifies(t *testing.T) {
 	if _, err := k.Sign(rand.Reader, make([]byte, 48), crypto.SHA384); err == nil {
 		t.Error("Sign(SHA-384 digest) = nil error; want an error: the key signs ES256 only")
 	}
-	if got := fmt.Sprintf("%v %+v", k, k); strings.Contains(got, "BEGIN") {
-		t.Errorf("formatting the key prints its key file: %s", got)
+}
+
+// TestKeyFormat: whatever the verb or the encoder, a Key shows its
+// description, never its key file.
+func TestKeyFormat(t *testing.T) {
+	k := &Key{file: syntheticKeyFile(t, nil)}
+	const want = "tpmkey.Key(P-256, in TPM)"
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%o", "%t", "%e", "%b"} {
+		if got := fmt.Sprintf(verb, k); got != want {
+			t.Errorf("Sprintf(%q, key) = %q; want %q", verb, got, want)
+		}
+	}
+	var buf bytes.Buffer
+	for _, h := range []slog.Handler{slog.NewTextHandler(&buf, nil), slog.NewJSONHandler(&buf, nil)} {
+		slog.New(h).Info("key", "key", k)
+	}
+	j, _ := json.Marshal(k)
+	buf.Write(j)
+	if b64 := base64.StdEncoding.EncodeToString(k.file); bytes.Contains(buf.Bytes(), []byte("BEGIN")) || strings.Contains(buf.String(), b64[:16]) {
+		t.Errorf("slog or encoding/json shows the key file:\n%s", &buf)
 	}
 }
 
 // TestTPMDPoPFlow obtains a token and calls the API with proofs signed in
 // the TPM; dpoptest verifies every proof with go-jose.
 func TestTPMDPoPFlow(t *testing.T) {
-	k := mustGenerate(t, openTPM(t, "DPOP_TPM_SOCKET"))
-	srv := dpoptest.NewServer(&dpoptest.Config{RequireNonce: true})
-	defer srv.Close()
-	c, s, err := clientFor(k, srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		if status, err := getAPI(context.Background(), c, srv.URL); err != nil || status != 200 {
-			t.Fatalf("GET /api/hw = %d, %v; want 200", status, err)
-		}
-	}
-	proofs := 0
-	for _, r := range srv.Requests() {
-		if r.Proof != nil {
-			proofs++
-			if r.Proof.Thumbprint != s.Thumbprint() {
-				t.Errorf("proof of key %s; want the TPM key %s", r.Proof.Thumbprint, s.Thumbprint())
-			}
-		}
-	}
-	if proofs < 4 {
-		t.Errorf("server saw %d verified proofs; want at least 4 (a token and 3 calls)", proofs)
-	}
+	hwkeytest.Flow(t, mustGenerate(t, openTPM(t, "DPOP_TPM_SOCKET")))
 }
 
 // TestTPMConcurrentRequests sends 64 requests at once through one Transport
 // whose key is in the TPM: none may deadlock or fail; signatures queue for
 // the TPM one command at a time.
 func TestTPMConcurrentRequests(t *testing.T) {
-	k := mustGenerate(t, openTPM(t, "DPOP_TPM_SOCKET"))
-	srv := dpoptest.NewServer(&dpoptest.Config{RequireNonce: true, NonceEvery: 16, NonceWindow: 64})
-	defer srv.Close()
-	c, _, err := clientFor(k, srv.URL)
+	hwkeytest.Concurrent(t, mustGenerate(t, openTPM(t, "DPOP_TPM_SOCKET")))
+}
+
+// TestTPMReloadInNewProcess: a key stored by one process signs in another
+// (the helper's "reload"), against a server that checks its thumbprint.
+func TestTPMReloadInNewProcess(t *testing.T) {
+	tpm := openTPM(t, "DPOP_TPM_SOCKET")
+	dir := t.TempDir()
+	k, err := LoadOrCreate(tpm, &keystore.FileStore{Dir: dir}, "dpop-key")
+	if err != nil {
+		t.Fatalf("LoadOrCreate: %v", err)
+	}
+	s, err := dpop.NewSigner(k, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	const n = 64
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	start := make(chan struct{})
-	for range n {
-		wg.Go(func() {
-			<-start
-			status, err := getAPI(ctx, c, srv.URL)
-			if err == nil && status != 200 {
-				err = fmt.Errorf("status %d", status)
-			}
-			errs <- err
-		})
+	k.Close()
+	hwkeytest.ReloadInNewProcess(t, s, "DPOP_TPMKEY_DIR="+dir)
+}
+
+// TestTPMLoadOrCreateTwoProcesses: two processes that call LoadOrCreate at
+// the same moment end with one key, created by exactly one of them.
+func TestTPMLoadOrCreateTwoProcesses(t *testing.T) {
+	hwkeytest.Need(t, "DPOP_TPM_SOCKET", runWith)
+	keys := map[string]bool{}
+	outcomes := map[string]int{}
+	for _, r := range hwkeytest.Race(t, 2, "race", "DPOP_TPMKEY_DIR="+t.TempDir()) {
+		key, outcome, _ := strings.Cut(r, "|")
+		keys[key] = true
+		outcomes[outcome]++
 	}
-	close(start)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Errorf("request: %v", err)
-		}
+	if len(keys) != 1 {
+		t.Errorf("processes ended with %d different keys; want 1", len(keys))
+	}
+	if outcomes["created"] != 1 {
+		t.Errorf("outcomes = %v; want exactly one created", outcomes)
 	}
 }
 
@@ -218,7 +222,7 @@ func TestTPMAbsent(t *testing.T) {
 // TestTPMBusy holds swtpm's only connection, as another process would, and
 // expects ErrBusy after the timeout instead of a hang.
 func TestTPMBusy(t *testing.T) {
-	path := socketEnv(t, "DPOP_TPM_SOCKET")
+	path := hwkeytest.Need(t, "DPOP_TPM_SOCKET", runWith)
 	hold, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -269,6 +273,87 @@ func flushTransients(t *testing.T, tpm *TPM) {
 	}
 	for _, h := range handles.Handle {
 		flush(tpm, h)
+	}
+}
+
+// TestTPMChecksAnswers: an answer other than what was asked for is refused,
+// not trusted. Each case rewrites one answer of the real TPM, as a fake
+// device or an interposer on the bus could.
+func TestTPMChecksAnswers(t *testing.T) {
+	plain := openTPM(t, "DPOP_TPM_SOCKET")
+	tests := []struct {
+		name string
+		cc   tpm2.TPMCC
+		edit func(rsp []byte)
+		sign bool // the answer is the signature's
+	}{
+		// Load: handle (4), parameter size (4), then the name (TPM2B).
+		{"Load names another object", tpm2.TPMCCLoad, func(rsp []byte) {
+			n := int(binary.BigEndian.Uint16(rsp[18:20]))
+			rsp[20+n-1] ^= 1
+		}, false},
+		// CreatePrimary: handle, parameter size, outPublic (TPM2B), whose
+		// objectAttributes follow its type and nameAlg.
+		{"CreatePrimary's key is not the template", tpm2.TPMCCCreatePrimary, func(rsp []byte) {
+			rsp[20+4+2] ^= 0x04 // noDA (bit 10)
+		}, false},
+		// Create: parameter size, outPrivate (TPM2B), outPublic (TPM2B).
+		{"Create's key is not the template", tpm2.TPMCCCreate, func(rsp []byte) {
+			pub := 14 + 2 + int(binary.BigEndian.Uint16(rsp[14:16]))
+			rsp[pub+2+4+2] ^= 0x04 // noDA
+		}, false},
+		// Sign: parameter size, then sigAlg and the signature's hash.
+		{"Sign with another hash", tpm2.TPMCCSign, func(rsp []byte) {
+			binary.BigEndian.PutUint16(rsp[16:18], uint16(tpm2.TPMAlgSHA384))
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer flushTransients(t, plain) // what a refused answer left loaded
+			tpm := tamperedTPM(t, func(cc tpm2.TPMCC, rsp []byte) {
+				if cc == tt.cc {
+					tt.edit(rsp)
+				}
+			})
+			k, err := GenerateKey(tpm)
+			if tt.sign && err == nil {
+				defer k.Close()
+				d := sha256.Sum256(nil)
+				_, err = k.Sign(nil, d[:], crypto.SHA256)
+			} else if err == nil {
+				k.Close()
+			}
+			if !errors.Is(err, errMismatch) {
+				t.Errorf("with the answer to command %#x rewritten: %v; want an error matching errMismatch", tt.cc, err)
+			}
+		})
+	}
+}
+
+// TestTPMLoadChecksHandle: a TPM2_Load answered with the handle of another
+// loaded key (and the right name) is refused: signatures would come from
+// that key while Public reports the stored one.
+func TestTPMLoadChecksHandle(t *testing.T) {
+	plain := openTPM(t, "DPOP_TPM_SOCKET")
+	defer flushTransients(t, plain)
+	stored := mustGenerate(t, plain)
+	file := stored.Marshal()
+	stored.Close()
+	other := mustGenerate(t, plain)
+	tpm := tamperedTPM(t, func(cc tpm2.TPMCC, rsp []byte) {
+		if cc == tpm2.TPMCCLoad {
+			binary.BigEndian.PutUint32(rsp[10:14], uint32(other.handle.Handle))
+		}
+	})
+	k, err := ParseKey(tpm, file)
+	if err == nil {
+		d := sha256.Sum256(nil)
+		sig, _ := k.Sign(nil, d[:], crypto.SHA256)
+		t.Fatalf("ParseKey with the answer's handle swapped = nil error (a signature of it verifies with its public key: %v); want an error matching errMismatch",
+			ecdsa.VerifyASN1(k.Public().(*ecdsa.PublicKey), d[:], sig))
+	}
+	if !errors.Is(err, errMismatch) {
+		t.Fatalf("ParseKey with the answer's handle swapped: %v; want an error matching errMismatch", err)
 	}
 }
 

@@ -2,15 +2,10 @@ module github.com/dpopkit/dpop/examples/cli-login
 
 go 1.26.0
 
-replace (
-	github.com/dpopkit/dpop => ../../
-	github.com/dpopkit/dpop/tpmkey => ../../tpmkey
-)
-
 require (
 	github.com/cli/browser v1.3.0
-	github.com/dpopkit/dpop v0.0.0-00010101000000-000000000000
-	github.com/dpopkit/dpop/tpmkey v0.0.0-00010101000000-000000000000
+	github.com/dpopkit/dpop v0.1.0
+	github.com/dpopkit/dpop/tpmkey v0.1.0
 	golang.org/x/oauth2 v0.38.0
 )
 
