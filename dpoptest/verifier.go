@@ -42,7 +42,8 @@ type Verifier struct {
 	// Algs are the accepted JWS "alg" values. If nil: ES256, ES384, ES512,
 	// EdDSA, PS256 and RS256.
 	// "none" and the symmetric HS* algorithms are never accepted
-	// (RFC 9449 §4.3 point 5), even when listed.
+	// (RFC 9449 §4.3 point 5), even when listed. An algorithm package
+	// resource does not verify makes Verify refuse every proof.
 	Algs []string
 
 	// MaxSkew bounds |iat - now| (RFC 9449 §4.3 point 11, §11.1).
