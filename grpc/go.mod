@@ -2,11 +2,9 @@ module github.com/dpopkit/dpop/grpc
 
 go 1.26.0
 
-replace github.com/dpopkit/dpop => ../
-
 require (
 	connectrpc.com/connect v1.21.1
-	github.com/dpopkit/dpop v0.0.0-00010101000000-000000000000
+	github.com/dpopkit/dpop v0.1.0
 	github.com/go-jose/go-jose/v4 v4.1.9
 	golang.org/x/oauth2 v0.38.0
 	google.golang.org/grpc v1.85.0
