@@ -180,10 +180,14 @@ func (t *Transport) start(c *call, req *http.Request) error {
 		wait, first := c.nonces.probe(c.origin)
 		if first {
 			c.probe = wait
-		} else if wait != nil {
-			if err := waitProbe(ctx, wait); err != nil {
-				return err
+		} else {
+			if wait != nil {
+				if err := waitProbe(ctx, wait); err != nil {
+					return err
+				}
 			}
+			// Learned while this request waited, or between its lookup
+			// and its probe (no wait then): look again.
 			e, _ = c.nonces.lookup(c.origin)
 		}
 	}
