@@ -9,14 +9,16 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	internalhtu "github.com/dpopkit/dpop/internal/htu"
 	"golang.org/x/net/idna"
 )
 
 // origin identifies a server for nonce and token purposes (RFC 9449 §8,
 // §9; RFC 6454): the scheme and host of a URL, lower-case, an
 // internationalized host name in its ASCII (punycode) form as net/http
-// sends it, the port kept only when it is not the scheme's default, and the
-// zone of an IPv6 link-local literal. Its fields are canonical, so it
+// sends it, the port kept only when it is not the scheme's default and
+// without leading zeros (the form of internal/htu, which the verifiers
+// compare), and the zone of an IPv6 link-local literal. Its fields are canonical, so it
 // compares with ==.
 type origin struct {
 	scheme, host string
@@ -36,13 +38,21 @@ func originOf(u *url.URL, host string) origin {
 	scheme := lowerASCII(u.Scheme)
 	host, zone := splitZone(host)
 	host = lowerASCII(asciiHost(host))
-	switch {
-	case strings.HasSuffix(host, ":"):
-		host = host[:len(host)-1] // an empty port is the default port (RFC 3986 §6.2.3)
-	case scheme == "http" && strings.HasSuffix(host, ":80"):
-		host = host[:len(host)-3]
-	case scheme == "https" && strings.HasSuffix(host, ":443"):
-		host = host[:len(host)-4]
+	// The normal form the verifiers compare (RFC 3986 §6.2.3): an empty or
+	// default port dropped, a port's leading zeros too. Host accepts every
+	// host checkURL does; the fallback is for the callers that compare
+	// origins of URLs not checked (a redirect's).
+	if h, err := internalhtu.Host(scheme, host); err == nil {
+		host = h
+	} else {
+		switch {
+		case strings.HasSuffix(host, ":"):
+			host = host[:len(host)-1]
+		case scheme == "http" && strings.HasSuffix(host, ":80"):
+			host = host[:len(host)-3]
+		case scheme == "https" && strings.HasSuffix(host, ":443"):
+			host = host[:len(host)-4]
+		}
 	}
 	return origin{scheme, host, zone}
 }
@@ -171,7 +181,11 @@ func validHost(host string) bool {
 			return false
 		}
 	}
-	return true
+	// The host of the htu must be one the verifiers of this repository
+	// read (internal/htu): a bracket only around an IPv6 literal, a port of
+	// digits, no "%" outside a zone.
+	_, err := internalhtu.Host("http", host)
+	return err == nil
 }
 
 // hostName returns the name or address of host[:port] without its port

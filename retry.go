@@ -52,6 +52,7 @@ func (t *Transport) retry(c *call, resp *http.Response) (*http.Response, error) 
 			}
 			c.tok = tok
 		}
+		c.sent.cutOff() // before GetBody, which may rewind the reader it still reads
 		body, err := rewind(c.req)
 		if err != nil {
 			return nil, err

@@ -2,6 +2,9 @@ package dpop
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,3 +108,56 @@ func (stuckSource) TokenContext(context.Context) (*oauth2.Token, error) {
 	return &oauth2.Token{AccessToken: "t"}, nil
 }
 func (stuckSource) Invalidate(*oauth2.Token) bool { return false }
+
+// TestRetryCutsOldBody checks that a retry's body is not read by the
+// attempt it replaces: a Base may go on reading an attempt's body after its
+// response (HTTP/2 does), and GetBody may return the same reader rewound
+// (connect-go's does).
+func TestRetryCutsOldBody(t *testing.T) {
+	const payload = "the request body"
+	shared := strings.NewReader(payload)
+	rewound := make(chan struct{})
+	stray := make(chan int, 1) // what the first attempt's late read got
+	var calls int
+	base := rtFunc(func(r *http.Request) (*http.Response, error) {
+		calls++
+		if calls == 1 {
+			go func() { // the first attempt's writer, still reading after the 401
+				<-rewound
+				n, _ := io.Copy(io.Discard, r.Body)
+				stray <- int(n)
+			}()
+			h := http.Header{}
+			h.Set("WWW-Authenticate", `DPoP error="use_dpop_nonce"`)
+			h.Set("DPoP-Nonce", "n1")
+			return &http.Response{StatusCode: 401, Header: h, Body: http.NoBody, Request: r}, nil
+		}
+		if n := <-stray; n != 0 {
+			t.Errorf("the replaced attempt read %d bytes of the retry's body; want 0", n)
+		}
+		b, _ := io.ReadAll(r.Body)
+		if string(b) != payload {
+			t.Errorf("retry body = %q; want %q", b, payload)
+		}
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})
+	req, _ := http.NewRequest("POST", "https://rs.example/api", io.NopCloser(shared))
+	req.GetBody = func() (io.ReadCloser, error) {
+		shared.Seek(0, io.SeekStart)
+		close(rewound)
+		return io.NopCloser(shared), nil
+	}
+	resp, err := (&Transport{Base: base, Signer: newTestSigner(t, algEdDSA)}).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if calls != 2 {
+		t.Errorf("%d attempts; want 2", calls)
+	}
+}
+
+// rtFunc is an http.RoundTripper made of a function.
+type rtFunc func(*http.Request) (*http.Response, error)
+
+func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

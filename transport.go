@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -126,8 +127,9 @@ type call struct {
 
 	refused              [maxNonceRetries + 1]string // nonces challenged so far
 	nonceRetries         int
-	clockRetry, tokRetry bool // whether those retries were made
-	offsetDropped        bool // the last attempt went with an offset the server's Date no longer shows
+	clockRetry, tokRetry bool   // whether those retries were made
+	offsetDropped        bool   // the last attempt went with an offset the server's Date no longer shows
+	sent                 *fence // the last attempt's body, when a retry may rewind it
 }
 
 // RoundTrip implements [http.RoundTripper]: check the request, get the
@@ -182,10 +184,14 @@ func (t *Transport) start(c *call, req *http.Request) error {
 		wait, first := c.nonces.probe(c.origin)
 		if first {
 			c.probe = wait
-		} else if wait != nil {
-			if err := waitProbe(ctx, wait); err != nil {
-				return err
+		} else {
+			if wait != nil {
+				if err := waitProbe(ctx, wait); err != nil {
+					return err
+				}
 			}
+			// Learned while this request waited, or between its lookup
+			// and its probe (no wait then): look again.
 			e, _ = c.nonces.lookup(c.origin)
 		}
 	}
@@ -240,6 +246,9 @@ func sourceToken(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, er
 	if s, ok := src.(TokenSource); ok {
 		return s.TokenContext(ctx)
 	}
+	if ctx.Done() == nil {
+		return src.Token() // no wait to bound, and no closure to allocate
+	}
 	return ctxwait.Do(ctx, src.Token)
 }
 
@@ -254,6 +263,11 @@ func (t *Transport) attempt(c *call, body io.ReadCloser) (*http.Response, error)
 			body.Close()
 		}
 		return nil, err
+	}
+	if body != nil && body != http.NoBody && c.req.GetBody != nil {
+		// A retry may follow: let it cut this attempt's body off.
+		c.sent = &fence{rc: body}
+		body = c.sent
 	}
 	r2.Body = body
 	resp, err := t.base().RoundTrip(r2)
@@ -425,3 +439,37 @@ func dpopAuthorization(h http.Header) (string, bool) {
 	token := strings.TrimLeft(v[0][5:], " ")
 	return token, token != ""
 }
+
+// fence is an attempt's request body that the retry policy cuts off before
+// it rewinds the body for the next attempt: a Base may go on reading the
+// old attempt's body after its response (HTTP/2 does), and GetBody may
+// return the same reader rewound (connect-go's does), so without the cut
+// the old attempt would take the new one's bytes.
+type fence struct {
+	mu  sync.Mutex // guards cut; held across Read, so no Read of rc follows cut
+	rc  io.ReadCloser
+	cut bool
+}
+
+func (f *fence) Read(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cut {
+		return 0, errBodyCut
+	}
+	return f.rc.Read(p)
+}
+
+func (f *fence) Close() error { return f.rc.Close() }
+
+// cutOff ends f's reads; it returns once no Read of f is under way.
+func (f *fence) cutOff() {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	f.cut = true
+	f.mu.Unlock()
+}
+
+var errBodyCut = errors.New("dpop: request body of an attempt the retry policy replaced")

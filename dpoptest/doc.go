@@ -2,9 +2,18 @@
 // server and resource server that speak DPoP ([RFC 9449]), for tests, in the
 // spirit of net/http/httptest.
 //
-// It is the independent verifier of the dpop module: it never imports the
-// client package. Every proof is parsed and verified with go-jose, and
-// thumbprints come from go-jose's RFC 7638 implementation.
+// It checks DPoP proofs with the verifier of the resource server,
+// [github.com/dpopkit/dpop/resource], so the repository has one proof
+// verifier (the signature, the jwk and its RFC 7638 thumbprint, the claims,
+// htu after the RFC 3986 normalisation of internal/htu, the iat window and
+// ath). What stays its own, and independent of that verifier: the strict
+// header check before it (typ exactly "dpop+jwt", alg in its list, no
+// private jwk member), the FAPI 2.0 string-equal htu, the nonces and their
+// window, the jti replay cache, the tokens it issues and checks, the
+// client authentication and the error codes it answers. It never imports
+// the client package. Independent of both the client and the resource
+// server: the client's own tests, which verify its proofs with go-jose, and
+// the resource package's tests, which make their proofs without the client.
 //
 // # Verifier
 //

@@ -2,9 +2,7 @@ package dpoptest
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -15,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dpopkit/dpop/internal/proofcheck"
+	_ "github.com/dpopkit/dpop/resource" // fills proofcheck.New
 	"github.com/go-jose/go-jose/v4"
 )
 
@@ -29,7 +29,9 @@ const (
 	maxProofLen    = 16 << 10
 )
 
-// Verifier checks DPoP proofs as RFC 9449 §4.3 prescribes, with go-jose.
+// Verifier checks DPoP proofs as RFC 9449 §4.3 prescribes: its header
+// strictly, then the signature and the claims with the checks of the
+// resource server (package resource).
 // It keeps a bounded cache of the jti values of accepted proofs and rejects
 // a proof whose jti it has seen before (RFC 9449 §11.1).
 //
@@ -40,7 +42,8 @@ type Verifier struct {
 	// Algs are the accepted JWS "alg" values. If nil: ES256, ES384, ES512,
 	// EdDSA, PS256 and RS256.
 	// "none" and the symmetric HS* algorithms are never accepted
-	// (RFC 9449 §4.3 point 5), even when listed.
+	// (RFC 9449 §4.3 point 5), even when listed. An algorithm package
+	// resource does not verify makes Verify refuse every proof.
 	Algs []string
 
 	// MaxSkew bounds |iat - now| (RFC 9449 §4.3 point 11, §11.1).
@@ -54,6 +57,9 @@ type Verifier struct {
 	seen  jtiCache
 	setup sync.Once
 	algs  []jose.SignatureAlgorithm // allowed algs, without none and HS*
+
+	checker    proofcheck.Checker // package resource's proof checks
+	checkerErr error              // why there is no checker: an alg package resource does not verify
 }
 
 // Proof is a DPoP proof that passed [Verifier.Verify] (RFC 9449 §4.2).
@@ -114,6 +120,12 @@ func (v *Verifier) init() {
 			}
 			v.algs = append(v.algs, jose.SignatureAlgorithm(a))
 		}
+		names := make([]string, len(v.algs))
+		for i, a := range v.algs {
+			names[i] = string(a)
+		}
+		// The iat window is symmetric here: MaxSkew both ways.
+		v.checker, v.checkerErr = proofcheck.New(proofcheck.Config{Algs: names, MaxAge: v.maxSkew(), MaxFuture: v.maxSkew(), Now: v.now})
 	})
 }
 
@@ -148,16 +160,37 @@ func (v *Verifier) now() time.Time {
 // with the nonce it issued (RFC 9449 §8, §9). A proof that passes every check
 // has its jti recorded; a later proof with the same jti is rejected.
 // Every failure is a *[ProofError].
+//
+// The header is checked here first, strictly (typ exactly "dpop+jwt", no
+// private jwk member); the signature and the claims are checked by the
+// resource server's verifier (package resource), the one verifier of the
+// repository.
 func (v *Verifier) Verify(proof, method, url, accessToken string) (*Proof, error) {
 	v.init()
-	p, payload, err := v.verifySignature(proof)
+	if v.checkerErr != nil {
+		return nil, &ProofError{Check: "alg", Err: v.checkerErr}
+	}
+	if proof == "" {
+		return nil, proofErr("header", "empty proof")
+	}
+	if len(proof) > maxProofLen {
+		return nil, proofErr("header", "proof longer than %d bytes", maxProofLen)
+	}
+	if strings.Count(proof, ".") != 2 {
+		return nil, proofErr("jws", "not a compact JWS")
+	}
+	if _, err := precheckHeader(proof[:strings.IndexByte(proof, '.')], v.algs); err != nil {
+		return nil, err
+	}
+	checked, fail := v.checker.Check(proof, method, url, accessToken)
+	if fail != nil {
+		return nil, &ProofError{Check: checkOf(fail, proof), Err: fail.Err}
+	}
+	p, err := proofOf(proof, checked)
 	if err != nil {
 		return nil, err
 	}
 	now := v.now()
-	if err := v.checkClaims(p, payload, method, url, accessToken, now); err != nil {
-		return nil, err
-	}
 	v.mu.Lock()
 	fresh := v.seen.add(p.JTI, now, now.Add(2*v.maxSkew()))
 	v.mu.Unlock()
@@ -167,48 +200,34 @@ func (v *Verifier) Verify(proof, method, url, accessToken string) (*Proof, error
 	return p, nil
 }
 
-// verifySignature checks the JWS of a proof: its header (RFC 9449 §4.3
-// points 2–7) and its signature by the embedded jwk (point 8). It returns
-// the proof with its key and thumbprint, and the payload.
-func (v *Verifier) verifySignature(proof string) (*Proof, []byte, error) {
-	if proof == "" {
-		return nil, nil, proofErr("header", "empty proof")
-	}
-	if len(proof) > maxProofLen {
-		return nil, nil, proofErr("header", "proof longer than %d bytes", maxProofLen)
-	}
-	if strings.Count(proof, ".") != 2 {
-		return nil, nil, proofErr("jws", "not a compact JWS")
-	}
-	alg, err := precheckHeader(proof[:strings.IndexByte(proof, '.')], v.algs)
-	if err != nil {
-		return nil, nil, err
-	}
-	jws, err := jose.ParseSignedCompact(proof, v.algs)
-	if err != nil {
-		var ua *jose.ErrUnexpectedSignatureAlgorithm
-		if errors.As(err, &ua) {
-			return nil, nil, &ProofError{Check: "alg", Err: err}
+// checkOf names the check of a refusal of package resource, by its reason.
+func checkOf(f *proofcheck.Failure, proof string) string {
+	switch f.Reason {
+	case "too_large":
+		return "header"
+	case "proof_syntax":
+		if strings.HasPrefix(f.Err.Error(), "claim") {
+			return "claims"
 		}
-		return nil, nil, &ProofError{Check: "jws", Err: err}
+		return "jws"
+	case "proof_header":
+		return "header"
+	case "proof_alg":
+		return "alg"
+	case "proof_key":
+		return "jwk"
+	case "proof_signature":
+		return "signature"
+	case "jti", "htm", "htu", "ath":
+		return f.Reason
+	case "iat":
+		// An iat that is there but not a number is a malformed claim set.
+		if c, err := payloadClaims(proof); err == nil && c.IAT != nil && (c.IAT[0] < '0' || c.IAT[0] > '9') {
+			return "claims"
+		}
+		return "iat"
 	}
-	if len(jws.Signatures) != 1 {
-		return nil, nil, proofErr("jws", "want exactly one signature, got %d", len(jws.Signatures))
-	}
-	jwk := jws.Signatures[0].Protected.JSONWebKey
-	if jwk == nil || !jwk.Valid() || !jwk.IsPublic() {
-		return nil, nil, proofErr("jwk", "jwk header is not a valid public key")
-	}
-	payload, err := jws.Verify(jwk)
-	if err != nil {
-		return nil, nil, &ProofError{Check: "signature", Err: err}
-	}
-	tp, err := jwk.Thumbprint(crypto.SHA256)
-	if err != nil {
-		return nil, nil, &ProofError{Check: "jwk", Err: err}
-	}
-	p := &Proof{Raw: proof, Alg: alg, JWK: *jwk, Thumbprint: base64.RawURLEncoding.EncodeToString(tp)}
-	return p, payload, nil
+	return "jws"
 }
 
 // proofClaims are the claims of a proof (RFC 9449 §4.2), pointers so that
@@ -222,76 +241,47 @@ type proofClaims struct {
 	Nonce *string         `json:"nonce"`
 }
 
-// checkClaims checks the claims of a proof (RFC 9449 §4.3 points 9–12) and
-// fills them into p.
-func (v *Verifier) checkClaims(p *Proof, payload []byte, method, url, accessToken string, now time.Time) error {
+// payloadClaims decodes the claims of a compact JWS, without checking it.
+func payloadClaims(proof string) (*proofClaims, error) {
+	parts := strings.Split(proof, ".")
+	if len(parts) != 3 {
+		return nil, errors.New("not a compact JWS")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, err
+	}
 	var c proofClaims
-	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&c); err != nil || dec.More() {
-		return proofErr("claims", "payload is not one JSON object of the DPoP claims (%v)", err)
+		return nil, fmt.Errorf("payload is not one JSON object of the DPoP claims (%v)", err)
 	}
-	if c.JTI == nil || *c.JTI == "" {
-		return proofErr("jti", "missing jti")
-	}
-	p.JTI = *c.JTI
-	if c.HTM == nil || *c.HTM != method {
-		return proofErr("htm", "htm %q does not match method %q", deref(c.HTM), method)
-	}
-	p.HTM = *c.HTM
-	if c.HTU == nil {
-		return proofErr("htu", "missing htu")
-	}
-	p.HTU = *c.HTU
-	if err := checkHTU(p.HTU, url); err != nil {
-		return err
-	}
-	if c.IAT == nil {
-		return proofErr("iat", "missing iat")
+	return &c, nil
+}
+
+// proofOf fills the Proof of a proof package resource verified.
+func proofOf(raw string, checked *proofcheck.Proof) (*Proof, error) {
+	c, err := payloadClaims(raw)
+	if err != nil {
+		return nil, &ProofError{Check: "claims", Err: err}
 	}
 	f, err := strconv.ParseFloat(string(c.IAT), 64)
-	if err != nil || c.IAT[0] < '0' || c.IAT[0] > '9' || f > 1e12 {
-		return proofErr("claims", "iat %s is not a NumericDate", c.IAT)
+	if err != nil {
+		return nil, proofErr("claims", "iat %s is not a NumericDate", c.IAT)
 	}
 	sec, frac := math.Modf(f)
-	p.IAT = time.Unix(int64(sec), int64(frac*1e9))
-	if d := p.IAT.Sub(now); d > v.maxSkew() || d < -v.maxSkew() {
-		return proofErr("iat", "iat %s is %s away from now, more than %s", p.IAT.UTC().Format(time.RFC3339), d.Round(time.Second), v.maxSkew())
-	}
-	p.ATH, p.Nonce = deref(c.ATH), deref(c.Nonce)
-	return checkATH(c.ATH, accessToken)
-}
-
-// checkHTU compares htu with the request URL after normalising both
-// (RFC 9449 §4.3 point 9).
-func checkHTU(htu, url string) error {
-	got, err := normalizeHTU(htu)
-	if err != nil {
-		return &ProofError{Check: "htu", Err: err}
-	}
-	want, err := normalizeHTU(url)
-	if err != nil {
-		return &ProofError{Check: "htu", Err: fmt.Errorf("request URL: %w", err)}
-	}
-	if got != want {
-		return proofErr("htu", "htu %q does not match request URL %q", got, want)
-	}
-	return nil
-}
-
-// checkATH checks the ath claim against the access token presented, if
-// any (RFC 9449 §4.3 point 12, §7).
-func checkATH(ath *string, accessToken string) error {
-	switch {
-	case accessToken == "" && ath != nil:
-		return proofErr("ath", "ath present but no access token presented")
-	case accessToken == "":
-		return nil
-	case ath == nil:
-		return proofErr("ath", "missing ath for the presented access token")
-	case subtle.ConstantTimeCompare([]byte(*ath), []byte(athOf(accessToken))) != 1:
-		return proofErr("ath", "ath does not match the hash of the access token")
-	}
-	return nil
+	return &Proof{
+		Raw:        raw,
+		Alg:        checked.Alg,
+		JWK:        jose.JSONWebKey{Key: checked.Key, Algorithm: checked.Alg},
+		Thumbprint: checked.JKT,
+		JTI:        deref(c.JTI),
+		HTM:        deref(c.HTM),
+		HTU:        deref(c.HTU),
+		ATH:        deref(c.ATH),
+		Nonce:      deref(c.Nonce),
+		IAT:        time.Unix(int64(sec), int64(frac*1e9)),
+	}, nil
 }
 
 // precheckHeader decodes the protected header itself so that the typ, alg

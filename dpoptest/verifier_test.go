@@ -2,7 +2,11 @@ package dpoptest
 
 import (
 	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -173,5 +177,46 @@ func TestJTICacheBounded(t *testing.T) {
 	}
 	if !c.add("x", now, now.Add(time.Hour)) || c.add("x", now, now.Add(time.Hour)) {
 		t.Errorf("add x twice: want true then false")
+	}
+}
+
+// TestVerifyResourceChecks: the signature and the claims are checked by
+// package resource (issue 19 #10), which refuses what go-jose let through:
+// a jku header parameter (never fetched), a claim set with a member twice
+// (two readings of one proof), an RSA key below 2048 bits.
+func TestVerifyResourceChecks(t *testing.T) {
+	k := newClientKey(t, "ES256")
+	ec := k.priv.(*ecdsa.PrivateKey)
+	now := time.Now().Unix()
+	sign := func(header, claims string) string {
+		input := b64([]byte(header)) + "." + b64([]byte(claims))
+		sum := sha256.Sum256([]byte(input))
+		r, s, err := ecdsa.Sign(rand.Reader, ec, sum[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig := make([]byte, 64)
+		r.FillBytes(sig[:32])
+		s.FillBytes(sig[32:])
+		return input + "." + b64(sig)
+	}
+	jwk, _ := json.Marshal(ecJWK(ec, false))
+	header := `{"typ":"dpop+jwt","alg":"ES256","jwk":` + string(jwk)
+	claims := func(extra string) string {
+		return `{"jti":"` + randString(16) + `","htm":"GET",` + extra + `"htu":"` + testURL + `","iat":` + strconv.FormatInt(now, 10) + `}`
+	}
+	var v Verifier
+	if _, err := v.Verify(sign(header+`}`, claims("")), "GET", testURL, ""); err != nil {
+		t.Fatalf("valid proof: %v", err)
+	}
+	for _, tt := range []struct{ name, proof, check string }{
+		{"jku", sign(header+`,"jku":"https://evil.example/jwks"}`, claims("")), "header"},
+		{"duplicate htu", sign(header+`}`, claims(`"htu":"https://other.example.com/x",`)), "claims"},
+	} {
+		_, err := v.Verify(tt.proof, "GET", testURL, "")
+		var pe *ProofError
+		if !errors.As(err, &pe) || pe.Check != tt.check {
+			t.Errorf("%s: err = %v; want a %q ProofError", tt.name, err, tt.check)
+		}
 	}
 }

@@ -1,5 +1,6 @@
 // Package dpopotel reports what the DPoP client of [github.com/dpopkit/dpop]
-// does to OpenTelemetry: metrics, and events on the caller's spans. It is a
+// and its resource server ([github.com/dpopkit/dpop/resource]) do to
+// OpenTelemetry: metrics, and events on the caller's spans. It is a
 // module of its own, so that the dpop module does not depend on
 // OpenTelemetry.
 //
@@ -16,9 +17,9 @@
 // value a server chose unless that value is one of a small known set
 // (others read "_OTHER"): not an origin, which a server chooses through
 // redirects, nor an error code as sent, so that no server can grow the
-// number of series. Every instrument but the token ones has dpop.server:
-// "authorization" for the token machinery's requests (token, PAR,
-// revocation), "resource" for the API's.
+// number of series. Every instrument but the token ones has dpop.target,
+// the kind of server the request went to: "authorization" for the token
+// machinery's requests (token, PAR, revocation), "resource" for the API's.
 //
 //   - dpop.proofs ({proof}): proofs signed (RFC 9449 §4.2), with
 //     dpop.proof.alg, http.request.method, dpop.proof.nonce and
@@ -38,12 +39,37 @@
 //   - dpop.nonce.updates ({nonce}): nonces learned (dpop.nonce.changed
 //     false) or changed (true) for an origin.
 //   - dpop.clock.offset (s, gauge): the last clock offset learned, the
-//     server's clock minus the client's; by dpop.server, not by origin.
+//     server's clock minus the client's; by dpop.target, not by origin.
 //   - dpop.token.requests ({request}) and dpop.token.duration (s,
 //     histogram): token requests, with oauth.grant_type and, on failure,
 //     error.type (the OAuth error code, token_type, timeout, canceled or
 //     _OTHER).
 //   - dpop.downgrades ({token}): Bearer tokens refused (RFC 9449 §5).
+//
+// # Resource server metrics
+//
+// [NewResourceTrace] returns a [resource.Trace] for a [resource.Verifier]
+// ([resource.Config.Trace]). Its attributes are the server's own words,
+// never a value a client chose (no thumbprint, no htu, no token):
+//
+//   - dpop.server.verified ({request}) and dpop.server.verify.duration (s,
+//     histogram): requests accepted, with dpop.scheme (DPoP, or Bearer in
+//     the migration mode), dpop.proof.alg and dpop.proof.nonce.
+//   - dpop.server.refusals ({request}): requests refused, with
+//     dpop.refusal.reason (a [resource.Reason]), dpop.error (the error code
+//     of RFC 9449 §7.1, when one was answered) and
+//     http.response.status_code.
+//   - dpop.server.replays ({proof}): proofs presented again (RFC 9449
+//     §11.1).
+//   - dpop.server.nonce.challenges ({challenge}): use_dpop_nonce answers
+//     (§9), with dpop.nonce.stale (the proof carried a nonce no longer
+//     accepted).
+//   - dpop.server.iat.offset (s, histogram): a proof's iat minus the
+//     server's clock, for each proof whose signature verified.
+//
+// The events, on the span of the request's context, are
+// dpop.server.verified, dpop.server.refused, dpop.server.replayed,
+// dpop.server.nonce.challenge and dpop.server.iat.offset.
 //
 // # Span events
 //

@@ -26,6 +26,7 @@ import (
 // spans (exported as each ends).
 type telemetry struct {
 	reader *sdkmetric.ManualReader
+	mp     *sdkmetric.MeterProvider
 	spans  *tracetest.InMemoryExporter
 	tp     *sdktrace.TracerProvider
 	trace  *dpop.Trace
@@ -35,6 +36,7 @@ func newTelemetry(t *testing.T) *telemetry {
 	t.Helper()
 	tel := &telemetry{reader: sdkmetric.NewManualReader(), spans: tracetest.NewInMemoryExporter()}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(tel.reader))
+	tel.mp = mp
 	tel.tp = sdktrace.NewTracerProvider(sdktrace.WithSyncer(tel.spans))
 	t.Cleanup(func() {
 		mp.Shutdown(context.Background())

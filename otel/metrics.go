@@ -32,8 +32,7 @@ const (
 	attrGrantType    = "oauth.grant_type"
 	attrErrorType    = "error.type"
 	attrTokenType    = "dpop.token_type"
-	attrServer       = "dpop.server" // "authorization" or "resource"
-	attrScheme       = "dpop.scheme" // of a challenge: DPoP, Bearer, Basic or _OTHER
+	attrServer       = "dpop.target" // the kind of server the request went to: "authorization" or "resource"
 )
 
 // other stands for a value outside a known set, as the semantic
@@ -212,19 +211,19 @@ func alg(a string) string {
 	return other
 }
 
-// status returns a challenge's HTTP status: 400 or 401 (RFC 9449 §7.1,
-// §8), or 0 for any other.
-func status(s int) int {
+// challengeStatus returns a challenge's HTTP status: 400 or 401 (RFC 9449
+// §7.1, §8), or 0 for any other.
+func challengeStatus(s int) int {
 	if s == http.StatusBadRequest || s == http.StatusUnauthorized {
 		return s
 	}
 	return 0
 }
 
-// scheme returns the auth-scheme of a challenge: DPoP (also for an
-// authorization server's 400, which has none), Bearer or Basic (a server
-// that does not accept DPoP), or _OTHER.
-func scheme(s string) string {
+// challengeScheme returns the auth-scheme of a challenge: DPoP (also for
+// an authorization server's 400, which has none), Bearer or Basic (a
+// server that does not accept DPoP), or _OTHER.
+func challengeScheme(s string) string {
 	switch {
 	case s == "" || strings.EqualFold(s, "DPoP"):
 		return "DPoP"

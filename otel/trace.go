@@ -85,7 +85,7 @@ func (r *recorder) proofSigned(i dpop.ProofInfo) {
 }
 
 func (r *recorder) challengeReceived(i dpop.ChallengeInfo) {
-	k := challengeKey{errorCode(i.ErrorCode), scheme(i.Scheme), server(i.AuthServer), status(i.StatusCode)}
+	k := challengeKey{errorCode(i.ErrorCode), challengeScheme(i.Scheme), server(i.AuthServer), challengeStatus(i.StatusCode)}
 	r.challenges.Add(orBackground(i.Context), 1, r.challengeSets.get(k).add...)
 	if s, ok := recording(i.Context); ok {
 		s.AddEvent("dpop.challenge", trace.WithAttributes(

@@ -132,7 +132,7 @@ func TestTraceRetryReasons(t *testing.T) {
 		if got := count(t, ms, "dpop.challenges", attribute.String("dpop.error", "invalid_dpop_proof")); got != 1 {
 			t.Errorf("dpop.challenges{invalid_dpop_proof} = %d; want 1", got)
 		}
-		got, ok := gauge(t, ms, "dpop.clock.offset", attribute.String("dpop.server", "resource"))
+		got, ok := gauge(t, ms, "dpop.clock.offset", attribute.String("dpop.target", "resource"))
 		if !ok || got < 590 || got > 610 {
 			t.Errorf("dpop.clock.offset = %v (found: %t); want about 600", got, ok)
 		}

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop"
-	"github.com/dpopkit/dpop/dpoptest"
 	jose "github.com/go-jose/go-jose/v4"
 )
 
@@ -200,7 +199,7 @@ func BenchmarkHandler(b *testing.B) {
 			bare.ServeHTTP(w, r)
 		}
 	})
-	as := dpoptest.NewServer(nil)
+	as := newJWTIssuer(b)
 	defer as.Close()
 	for _, alg := range []string{"ES256", "EdDSA"} {
 		for _, tv := range []string{"table", "jwt"} {
@@ -253,7 +252,7 @@ type benchMiddleware struct {
 	proofs [][]string
 }
 
-func newBenchMiddleware(b *testing.B, alg, tv string, as *dpoptest.Server, n int) *benchMiddleware {
+func newBenchMiddleware(b *testing.B, alg, tv string, as *jwtIssuer, n int) *benchMiddleware {
 	k := newTestKey(b, alg)
 	signer, err := dpop.NewSigner(k.priv, nil)
 	if err != nil {

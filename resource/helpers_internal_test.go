@@ -264,3 +264,60 @@ func reasonOf(err error) Reason {
 	}
 	return e.Reason
 }
+
+// jwtIssuer is an authorization server that issues RFC 9068 JWT access
+// tokens, with its RFC 8414 metadata and JWKS: what the tests of this
+// package once took from dpoptest, which now imports this package
+// (through internal/proofcheck), so that these tests cannot import it.
+type jwtIssuer struct {
+	URL string
+	srv *httptest.Server
+	key *ecdsa.PrivateKey
+}
+
+func newJWTIssuer(t testing.TB) *jwtIssuer {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	is := &jwtIssuer{key: k}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"issuer": is.URL, "jwks_uri": is.URL + "/jwks"})
+	})
+	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	})
+	is.srv = httptest.NewServer(mux)
+	is.URL = is.srv.URL
+	return is
+}
+
+func (is *jwtIssuer) Close() { is.srv.Close() }
+
+// IssueToken returns an access token for the audience is.URL, bound to jkt.
+func (is *jwtIssuer) IssueToken(jkt, sub, scope string) string {
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: is.key},
+		(&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", "k1"))
+	if err != nil {
+		panic(err)
+	}
+	now := time.Now()
+	c, _ := json.Marshal(map[string]any{
+		"iss": is.URL, "aud": is.URL, "sub": sub, "client_id": "backend", "scope": scope,
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "jti": randB64(16),
+		"cnf": map[string]any{"jkt": jkt},
+	})
+	jws, err := s.Sign(c)
+	if err != nil {
+		panic(err)
+	}
+	tok, err := jws.CompactSerialize()
+	if err != nil {
+		panic(err)
+	}
+	return tok
+}

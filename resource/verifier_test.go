@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/dpopkit/dpop"
-	"github.com/dpopkit/dpop/dpoptest"
 	"golang.org/x/oauth2"
 )
 
@@ -364,7 +363,7 @@ func TestHandlerWithDPoPClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The tokens: JWT access tokens of a dpoptest authorization server.
-	as := dpoptest.NewServer(nil)
+	as := newJWTIssuer(t)
 	defer as.Close()
 	tokens, err := NewJWTVerifier(context.Background(), as.URL, as.URL, nil)
 	if err != nil {

@@ -1,8 +1,10 @@
 // Package htu normalises the htu claim of DPoP proofs and the URLs it is
 // compared with (RFC 9449 §4.3 point 9). It is the one normalisation of the
-// repository: the resource server and the strict test server (dpoptest)
-// compare with it, and the client's origins are to follow, so that what
-// one side sends the other reads the same way.
+// repository: the resource server compares with it, and the strict test
+// server (dpoptest) through the resource server's checks; the client
+// writes the host of its htu with [Host], and its tests check that every
+// htu it makes agrees with [Normalize], so that what one side sends the
+// other reads the same way.
 //
 // It exists for internal use only.
 package htu
@@ -71,6 +73,13 @@ func Normalize(rawURL string) (string, error) {
 	}
 	return lower + "://" + host + np, nil
 }
+
+// Host returns the normal form of authority, the host[:port] of a URL of
+// scheme "http" or "https", as [Normalize] writes it, or an error saying
+// why Normalize would refuse a URL with this authority. It costs no
+// allocation for an authority already in normal form. The client checks
+// with it that the host of every htu it signs is one a verifier reads.
+func Host(scheme, authority string) (string, error) { return normalHost(scheme, authority) }
 
 // normalHost returns the normal form of authority, host[:port], for a URL
 // of the lower-case scheme.
