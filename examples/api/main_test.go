@@ -17,6 +17,7 @@ import (
 
 	"github.com/dpopkit/dpop"
 	"github.com/dpopkit/dpop/dpoptest"
+	"github.com/dpopkit/dpop/resource"
 )
 
 // TestAPI calls the command with the SDK's client, tokens from a dpoptest
@@ -209,7 +210,7 @@ func TestAPIMetadata(t *testing.T) {
 		t.Errorf("dpop_signing_alg_values_supported %v", m["dpop_signing_alg_values_supported"])
 	}
 	// The SDK's client finds the authorization server from it.
-	pr, err := dpop.DiscoverResource(context.Background(), api.URL)
+	pr, err := resource.FetchMetadata(context.Background(), api.URL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package dpop_test
+package resource_test
 
 import (
 	"bytes"
@@ -45,18 +45,19 @@ func serveResource(t testing.TB, path string, as string) (resourceURL string) {
 	return meta.Resource
 }
 
-// TestDiscoverResource goes from an API's URL to its authorization
+// TestFetchMetadata goes from an API's URL to its authorization
 // server's token endpoint: RFC 9728, then RFC 8414.
-func TestDiscoverResource(t *testing.T) {
-	as := newServer(t, nil)
+func TestFetchMetadata(t *testing.T) {
+	as := dpoptest.NewServer(nil)
+	t.Cleanup(as.Close)
 	for _, path := range []string{"", "/", "/api", "/api/v1/", "/mcp?tenant=a"} {
 		t.Run(path, func(t *testing.T) {
 			api := serveResource(t, path, as.URL)
-			rm, err := dpop.DiscoverResource(t.Context(), api)
+			rm, err := resource.FetchMetadata(t.Context(), api)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := &dpop.ResourceMetadata{
+			want := &resource.ProtectedResourceMetadata{
 				Resource:                      api,
 				AuthorizationServers:          []string{as.URL},
 				BearerMethodsSupported:        []string{"header"},
@@ -64,7 +65,7 @@ func TestDiscoverResource(t *testing.T) {
 				DPoPBoundAccessTokensRequired: true,
 			}
 			if !reflect.DeepEqual(rm, want) {
-				t.Errorf("DiscoverResource = %+v; want %+v", rm, want)
+				t.Errorf("FetchMetadata = %+v; want %+v", rm, want)
 			}
 			md, err := dpop.Discover(t.Context(), rm.AuthorizationServers[0])
 			if err != nil {
@@ -77,9 +78,9 @@ func TestDiscoverResource(t *testing.T) {
 	}
 }
 
-// TestDiscoverResourceRefusals: documents and URLs DiscoverResource must
+// TestFetchMetadataRefusals: documents and URLs FetchMetadata must
 // not accept.
-func TestDiscoverResourceRefusals(t *testing.T) {
+func TestFetchMetadataRefusals(t *testing.T) {
 	// A document for another resource (RFC 9728 §3.3): the API at /a
 	// cannot speak for the one at /b, nor the origin's root for it.
 	mux := http.NewServeMux()
@@ -101,9 +102,9 @@ func TestDiscoverResourceRefusals(t *testing.T) {
 		http.Redirect(w, r, "http://localhost:1/.well-known/oauth-protected-resource/elsewhere", http.StatusFound)
 	})
 	for _, path := range []string{"/b", "/c", "/http-as", "/as-query", "/bad-json", "/huge", "/elsewhere", "/not-found"} {
-		rm, err := dpop.DiscoverResource(t.Context(), srv.URL+path)
+		rm, err := resource.FetchMetadata(t.Context(), srv.URL+path)
 		if err == nil {
-			t.Errorf("%s: DiscoverResource = %+v; want an error", path, rm)
+			t.Errorf("%s: FetchMetadata = %+v; want an error", path, rm)
 			continue
 		}
 		if !strings.HasPrefix(err.Error(), "dpop: ") {
@@ -115,8 +116,8 @@ func TestDiscoverResourceRefusals(t *testing.T) {
 	var requests atomic.Int64
 	ctx := context.WithValue(t.Context(), oauth2.HTTPClient, &http.Client{Transport: countingTransport{&requests, http.DefaultTransport}})
 	for _, u := range []string{"", "api.example.com", "http://api.example.com", "https://api.example.com#f", "https://u:p@api.example.com", "ftp://127.0.0.1/", "https://"} {
-		if _, err := dpop.DiscoverResource(ctx, u); err == nil {
-			t.Errorf("%q: DiscoverResource succeeded; want an error", u)
+		if _, err := resource.FetchMetadata(ctx, u); err == nil {
+			t.Errorf("%q: FetchMetadata succeeded; want an error", u)
 		}
 	}
 	if n := requests.Load(); n != 0 {
@@ -124,9 +125,9 @@ func TestDiscoverResourceRefusals(t *testing.T) {
 	}
 }
 
-// TestDiscoverResourceClient: the request goes through the context's
+// TestFetchMetadataClient: the request goes through the context's
 // oauth2.HTTPClient, and a redirect within the origin is followed.
-func TestDiscoverResourceClient(t *testing.T) {
+func TestFetchMetadataClient(t *testing.T) {
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -138,7 +139,7 @@ func TestDiscoverResourceClient(t *testing.T) {
 	})
 	var requests atomic.Int64
 	ctx := context.WithValue(t.Context(), oauth2.HTTPClient, &http.Client{Transport: countingTransport{&requests, http.DefaultTransport}})
-	if _, err := dpop.DiscoverResource(ctx, srv.URL+"/api"); err != nil {
+	if _, err := resource.FetchMetadata(ctx, srv.URL+"/api"); err != nil {
 		t.Fatal(err)
 	}
 	if n := requests.Load(); n != 2 {
@@ -168,10 +169,10 @@ func (b bodyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}, nil
 }
 
-// FuzzDiscoverResource feeds DiscoverResource arbitrary documents: it must
+// FuzzFetchMetadata feeds FetchMetadata arbitrary documents: it must
 // not panic, and what it accepts is for the resource asked, with
 // authorization servers it may talk to.
-func FuzzDiscoverResource(f *testing.F) {
+func FuzzFetchMetadata(f *testing.F) {
 	const api = "https://api.example.com/v1"
 	for _, s := range []string{
 		`{"resource":"https://api.example.com/v1","authorization_servers":["https://as.example.com"],"dpop_bound_access_tokens_required":true}`,
@@ -186,10 +187,10 @@ func FuzzDiscoverResource(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: bodyTransport(body)})
-		rm, err := dpop.DiscoverResource(ctx, api)
+		rm, err := resource.FetchMetadata(ctx, api)
 		if err != nil {
 			if rm != nil || !strings.HasPrefix(err.Error(), "dpop: ") {
-				t.Fatalf("DiscoverResource = %v, %q", rm, err)
+				t.Fatalf("FetchMetadata = %v, %q", rm, err)
 			}
 			return
 		}
@@ -209,11 +210,11 @@ func FuzzDiscoverResource(f *testing.F) {
 	})
 }
 
-// ExampleDiscoverResource goes from an API's URL to the token endpoint of
+// ExampleFetchMetadata goes from an API's URL to the token endpoint of
 // its authorization server, as MCP clients do: the API's protected
 // resource metadata (RFC 9728) names the authorization server, whose
 // metadata (RFC 8414) names its endpoints.
-func ExampleDiscoverResource() {
+func ExampleFetchMetadata() {
 	as := dpoptest.NewServer(nil)
 	defer as.Close()
 
@@ -234,7 +235,7 @@ func ExampleDiscoverResource() {
 
 	// The client knows only the API's URL.
 	ctx := context.Background()
-	rm, err := dpop.DiscoverResource(ctx, api.URL+"/mcp")
+	rm, err := resource.FetchMetadata(ctx, api.URL+"/mcp")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -246,7 +247,7 @@ func ExampleDiscoverResource() {
 
 	// The same document read for ".../mcp/" is refused: it is not that
 	// resource's (RFC 9728 §3.3).
-	_, err = dpop.DiscoverResource(ctx, api.URL+"/mcp/")
+	_, err = resource.FetchMetadata(ctx, api.URL+"/mcp/")
 	fmt.Println(strings.Contains(fmt.Sprint(err), "RFC 9728 §3.3"))
 	// Output:
 	// true true
