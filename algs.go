@@ -30,7 +30,7 @@ func ChooseAlg(accepted ...[]string) (string, error) {
 	var lists []string
 	for _, l := range accepted {
 		if len(l) > 0 {
-			lists = append(lists, strings.Join(l, " "))
+			lists = append(lists, quote(strings.Join(l, " ")))
 		}
 	}
 	return "", fmt.Errorf("dpop: no proof algorithm fits: the server accepts %s; keys can be made for %s",

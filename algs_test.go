@@ -103,3 +103,13 @@ func TestNewClient(t *testing.T) {
 		}
 	})
 }
+
+// TestChooseAlgServerStrings: the algs a server sent appear in the error
+// escaped and cut short.
+func TestChooseAlgServerStrings(t *testing.T) {
+	_, err := dpop.ChooseAlg([]string{hostileText, "HS256"}, []string{"RS256\x1b[0m"})
+	if err == nil {
+		t.Fatal("ChooseAlg: no error")
+	}
+	checkCleanText(t, "error text", err.Error(), 2<<10)
+}

@@ -2,7 +2,6 @@ package dpop
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -16,7 +15,9 @@ import (
 
 // CheckResponse returns a *[ChallengeError] when resp is a DPoP error: a 401
 // with a DPoP challenge, or a 400 whose JSON error code is a DPoP one
-// (use_dpop_nonce or invalid_dpop_proof). Otherwise it returns nil. It reads
+// (use_dpop_nonce or invalid_dpop_proof); or when resp is a 401 whose
+// challenges are all for another scheme (Bearer, say): the server does not
+// accept DPoP (RFC 9449 §7.1). Otherwise it returns nil. It reads
 // at most a few KiB of a 400's body, and leaves resp.Body reading the whole
 // body from its first byte.
 func CheckResponse(resp *http.Response) error {
@@ -27,6 +28,16 @@ func CheckResponse(resp *http.Response) error {
 		return ce
 	}
 	return nil
+}
+
+// formBody reports whether a request with header h has a form body.
+func formBody(h http.Header) bool {
+	ct := h.Get("Content-Type")
+	if ct == "" {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/x-www-form-urlencoded"
 }
 
 // maxPeek bounds how much of a 400 body is read to find its error code.
@@ -64,16 +75,28 @@ func serverClockSkew(resp *http.Response, now time.Time) (time.Duration, bool) {
 }
 
 // responseError returns the DPoP error of a 401 challenge or a 400 JSON
-// body, or nil.
+// body, or nil. The server's strings are kept without the secrets of the
+// request they answer (its access token, its proof, and the secrets of a
+// form, which an authorization server may echo), cut short and cleaned.
 func responseError(resp *http.Response) *ChallengeError {
+	var ce *ChallengeError
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
-		c, ok := challenge.FindScheme(resp.Header.Values("WWW-Authenticate"), "DPoP")
+		values := resp.Header.Values("WWW-Authenticate")
+		c, ok := challenge.FindScheme(values, "DPoP")
+		scheme := "DPoP"
 		if !ok {
-			return nil
+			if c, ok = otherChallenge(values); !ok {
+				return nil // no challenge at all: nothing to say
+			}
+			scheme = c.Scheme
+			if strings.EqualFold(scheme, "Bearer") {
+				scheme = "Bearer"
+			}
 		}
-		return &ChallengeError{
+		ce = &ChallengeError{
 			StatusCode:  resp.StatusCode,
+			Scheme:      cleanText(scheme, maxCodeText),
 			ErrorCode:   c.Params["error"],
 			Description: c.Params["error_description"],
 			Algs:        strings.Fields(c.Params["algs"]),
@@ -87,14 +110,44 @@ func responseError(resp *http.Response) *ChallengeError {
 		if code != CodeUseNonce && code != CodeInvalidProof {
 			return nil
 		}
-		return &ChallengeError{
+		ce = &ChallengeError{
 			StatusCode:  resp.StatusCode,
 			ErrorCode:   code,
 			Description: desc,
 			Nonce:       responseNonce(resp),
 		}
+	default:
+		return nil
 	}
-	return nil
+	if len(ce.Description) >= minSecret || len(ce.ErrorCode) >= minSecret && !knownCode(ce.ErrorCode) {
+		req := resp.Request
+		secrets := requestSecrets(req, req != nil && formBody(req.Header))
+		ce.ErrorCode, ce.Description = redact(ce.ErrorCode, secrets), redact(ce.Description, secrets)
+	}
+	ce.ErrorCode = cleanText(ce.ErrorCode, maxCodeText)
+	ce.Description = cleanText(ce.Description, maxText)
+	ce.Algs = cleanList(ce.Algs)
+	return ce
+}
+
+// knownCode reports whether code is one of the DPoP error codes.
+func knownCode(code string) bool {
+	return code == CodeUseNonce || code == CodeInvalidProof || code == CodeInvalidToken
+}
+
+// otherChallenge returns the first challenge of a WWW-Authenticate field
+// that has no DPoP one: a Bearer challenge, say, from a server that does
+// not speak DPoP. A field that does not parse is searched for a Bearer
+// challenge.
+func otherChallenge(values []string) (challenge.Challenge, bool) {
+	cs, err := challenge.Parse(values)
+	if err != nil {
+		return challenge.FindScheme(values, "Bearer")
+	}
+	if len(cs) == 0 {
+		return challenge.Challenge{}, false
+	}
+	return cs[0], true
 }
 
 // jsonBody reports whether a response with header h may have a JSON body
@@ -154,13 +207,7 @@ func peekJSONError(resp *http.Response) (code, desc string) {
 	if !r.whole() {
 		return "", ""
 	}
-	var e struct {
-		Error            string `json:"error"`
-		ErrorDescription string `json:"error_description"`
-	}
-	if json.Unmarshal(r.buf, &e) != nil {
-		return "", ""
-	}
+	e, _ := parseOAuthError(r.buf)
 	return e.Error, e.ErrorDescription
 }
 

@@ -8,7 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -95,15 +95,22 @@ func (a *AssertionSigner) Public() crypto.PublicKey {
 	return a.s.Public()
 }
 
+func (a AssertionSigner) summary() summary {
+	if a.s == nil {
+		return summary{name: "dpop.AssertionSigner"}
+	}
+	return summary{"dpop.AssertionSigner", []slog.Attr{slog.String("alg", a.s.alg), slog.String("kid", a.kid)}}
+}
+
 // Format prints the algorithm and key ID of a, never its key, whatever
 // the verb.
-func (a AssertionSigner) Format(f fmt.State, verb rune) {
-	if a.s == nil {
-		io.WriteString(f, "dpop.AssertionSigner{}")
-		return
-	}
-	fmt.Fprintf(f, "dpop.AssertionSigner{alg: %s, kid: %q}", a.s.alg, a.kid)
-}
+func (a AssertionSigner) Format(f fmt.State, verb rune) { a.summary().format(f) }
+
+// LogValue is the summary Format prints, for log/slog.
+func (a AssertionSigner) LogValue() slog.Value { return a.summary().logValue() }
+
+// MarshalJSON is the summary Format prints, as a JSON object.
+func (a AssertionSigner) MarshalJSON() ([]byte, error) { return a.summary().marshalJSON() }
 
 // Assertion returns a new client assertion (RFC 7523 §3) for clientID to
 // present to the authorization server whose issuer identifier is audience:
@@ -198,18 +205,24 @@ func (t *clientAuthTransport) RoundTrip(req *http.Request) (*http.Response, erro
 	form.Set("client_id", t.auth.clientID)
 	form.Set("client_assertion_type", clientAssertionType)
 	prefix := form.Encode() + "&client_assertion="
+	// What each attempt sends is recorded as it is made, for the
+	// redaction of an error answer that echoes it: reading the body
+	// again would sign another assertion, or fail to.
+	sent := new(sentSecrets)
+	sent.add(formSecrets(form)...)
 	sign := func() ([]byte, error) {
 		a, err := t.auth.assertion.Assertion(t.auth.clientID, t.auth.audience)
 		if err != nil {
 			return nil, err
 		}
+		sent.add(a)
 		return append([]byte(prefix), url.QueryEscape(a)...), nil
 	}
 	body, err := sign()
 	if err != nil {
 		return nil, err
 	}
-	r2 := req.Clone(req.Context())
+	r2 := req.Clone(withSentSecrets(req.Context(), sent))
 	r2.Body = io.NopCloser(bytes.NewReader(body))
 	r2.ContentLength = int64(len(body))
 	r2.GetBody = func() (io.ReadCloser, error) {
@@ -234,7 +247,7 @@ func readTokenForm(req *http.Request) (url.Values, error) {
 		return nil, errors.New("dpop: client authentication: the request is not a form POST")
 	}
 	defer req.Body.Close()
-	if mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+	if !formBody(req.Header) {
 		return nil, errors.New("dpop: client authentication: the request body is not a form")
 	}
 	b, err := io.ReadAll(io.LimitReader(req.Body, maxTokenRequest+1))

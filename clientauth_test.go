@@ -225,7 +225,7 @@ func TestAssertionSignerPrint(t *testing.T) {
 			t.Errorf("Sprintf(%q) shows the key: %s", f, got)
 		}
 	}
-	if got, want := fmt.Sprint(a), `dpop.AssertionSigner{alg: EdDSA, kid: "k1"}`; got != want {
+	if got, want := fmt.Sprint(a), `dpop.AssertionSigner{alg: "EdDSA", kid: "k1"}`; got != want {
 		t.Errorf("Sprint = %s; want %s", got, want)
 	}
 }

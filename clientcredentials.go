@@ -3,6 +3,7 @@ package dpop
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 
 	"golang.org/x/oauth2"
@@ -37,16 +38,27 @@ type ClientCredentials struct {
 	ownNonces lazyNonceCache
 }
 
-// Format prints the client's ID, the token endpoint and the signer's
-// algorithm and thumbprint; never the client secret or a key, whatever
-// the verb.
-func (c ClientCredentials) Format(f fmt.State, verb rune) {
+func (c ClientCredentials) summary() summary {
 	var id, tokenURL string
 	if c.OAuth2 != nil {
 		id, tokenURL = c.OAuth2.ClientID, c.OAuth2.TokenURL
 	}
-	fmt.Fprintf(f, "dpop.ClientCredentials{ClientID: %q, TokenURL: %q, Signer: %v}", id, tokenURL, c.Signer)
+	return summary{"dpop.ClientCredentials", []slog.Attr{
+		slog.String("ClientID", id), slog.String("TokenURL", redactURL(tokenURL)), signerAttr("Signer", c.Signer),
+	}}
 }
+
+// Format prints the client's ID, the token endpoint (without userinfo or
+// query) and the signer's algorithm and thumbprint; never the client
+// secret or a key, whatever the verb.
+func (c ClientCredentials) Format(f fmt.State, verb rune) { c.summary().format(f) }
+
+// LogValue is the summary Format prints, for log/slog.
+func (c ClientCredentials) LogValue() slog.Value { return c.summary().logValue() }
+
+// MarshalJSON is the summary Format prints, as a JSON object: the client
+// secret is left out.
+func (c ClientCredentials) MarshalJSON() ([]byte, error) { return c.summary().marshalJSON() }
 
 // Token requests a new token.
 func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
@@ -62,10 +74,10 @@ func (c *ClientCredentials) Token(ctx context.Context) (*oauth2.Token, error) {
 	if c.ClientAssertion != nil {
 		auth = &clientAuth{assertion: c.ClientAssertion, clientID: cfg.ClientID, audience: c.Issuer, fapi2: c.FAPI2}
 	}
-	p, start := tokenParts{c.Signer, c.nonces(), auth, c.Trace}, timeNow()
+	p, start := tokenParts{signer: c.Signer, nonces: c.nonces(), auth: auth, trace: c.Trace, tokenURL: cfg.TokenURL}, timeNow()
 	tok, err := cfg.Token(tokenContext(ctx, p))
 	if err != nil {
-		err = requestError("client credentials", err)
+		err = requestErrorAt("client credentials", cfg.TokenURL, err)
 	} else {
 		tok, err = checkToken(tok, c.AllowBearer)
 	}

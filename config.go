@@ -3,6 +3,7 @@ package dpop
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 
 	"golang.org/x/oauth2"
@@ -95,16 +96,27 @@ type Config struct {
 	ownNonces lazyNonceCache
 }
 
-// Format prints the client's ID, the token endpoint and the signer's
-// algorithm and thumbprint; never the client secret or a key, whatever
-// the verb.
-func (c Config) Format(f fmt.State, verb rune) {
+func (c Config) summary() summary {
 	var id, tokenURL string
 	if c.OAuth2 != nil {
 		id, tokenURL = c.OAuth2.ClientID, c.OAuth2.Endpoint.TokenURL
 	}
-	fmt.Fprintf(f, "dpop.Config{ClientID: %q, TokenURL: %q, Signer: %v}", id, tokenURL, c.Signer)
+	return summary{"dpop.Config", []slog.Attr{
+		slog.String("ClientID", id), slog.String("TokenURL", redactURL(tokenURL)), signerAttr("Signer", c.Signer),
+	}}
 }
+
+// Format prints the client's ID, the token endpoint (without userinfo or
+// query) and the signer's algorithm and thumbprint; never the client
+// secret or a key, whatever the verb.
+func (c Config) Format(f fmt.State, verb rune) { c.summary().format(f) }
+
+// LogValue is the summary Format prints, for log/slog.
+func (c Config) LogValue() slog.Value { return c.summary().logValue() }
+
+// MarshalJSON is the summary Format prints, as a JSON object: the client
+// secret is left out.
+func (c Config) MarshalJSON() ([]byte, error) { return c.summary().marshalJSON() }
 
 // AuthCodeURL returns the authorization URL of [oauth2.Config.AuthCodeURL]
 // with the dpop_jkt parameter (RFC 9449 §10), which binds the authorization
@@ -141,7 +153,7 @@ func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthC
 	p, start := c.parts(), timeNow()
 	tok, err := c.oauth2().Exchange(tokenContext(ctx, p), code, opts...)
 	if err != nil {
-		err = requestError("code exchange", err)
+		err = requestErrorAt("code exchange", c.OAuth2.Endpoint.TokenURL, err)
 	} else {
 		tok, err = checkToken(tok, c.AllowBearer)
 	}
@@ -217,7 +229,7 @@ func (c *Config) nonces() *NonceCache { return c.ownNonces.get(c.Nonces) }
 
 // parts returns what c's token-side requests share.
 func (c *Config) parts() tokenParts {
-	return tokenParts{signer: c.Signer, nonces: c.nonces(), auth: c.clientAuth(), trace: c.Trace}
+	return tokenParts{signer: c.Signer, nonces: c.nonces(), auth: c.clientAuth(), trace: c.Trace, tokenURL: c.OAuth2.Endpoint.TokenURL}
 }
 
 // refresh gets a new token with prev's refresh token (RFC 6749 §6).
@@ -231,7 +243,7 @@ func (c *Config) refresh(ctx context.Context, prev *oauth2.Token) (*oauth2.Token
 	p, start := c.parts(), timeNow()
 	tok, err := c.oauth2().TokenSource(tokenContext(ctx, p), &oauth2.Token{RefreshToken: prev.RefreshToken}).Token()
 	if err != nil {
-		err = requestError("refresh", err)
+		err = requestErrorAt("refresh", c.OAuth2.Endpoint.TokenURL, err)
 	} else {
 		tok, err = checkToken(tok, c.AllowBearer)
 	}

@@ -372,13 +372,11 @@ func cloneValues(v url.Values) url.Values {
 // error code is returned as well.
 func parseTokenResponse(resp *http.Response, body []byte) (tok *oauth2.Token, errorCode string, err error) {
 	var tj struct {
-		AccessToken      string      `json:"access_token"`
-		TokenType        string      `json:"token_type"`
-		RefreshToken     string      `json:"refresh_token"`
-		ExpiresIn        json.Number `json:"expires_in"`
-		Error            string      `json:"error"`
-		ErrorDescription string      `json:"error_description"`
-		ErrorURI         string      `json:"error_uri"`
+		AccessToken  string      `json:"access_token"`
+		TokenType    string      `json:"token_type"`
+		RefreshToken string      `json:"refresh_token"`
+		ExpiresIn    json.Number `json:"expires_in"`
+		oauthError
 	}
 	jsonErr := json.Unmarshal(body, &tj)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 || tj.Error != "" {

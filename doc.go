@@ -104,8 +104,11 @@
 // A [Trace] is told of each proof signed, challenge received, retry and its
 // reason, nonce learned, clock offset learned, token request and refused
 // Bearer token; set it on [Transport.Trace] or a grant's Trace field.
-// A nil Trace costs nothing, and no callback is handed a secret.
-// [NewLogTrace] logs the events with log/slog at debug level, and
+// A nil Trace costs nothing, and no callback is handed a secret. Each
+// event says which server the request went to (the authorization server
+// or the API) and the request's method and path, never its query.
+// [NewLogTrace] logs the events with log/slog, refusals, downgrades and
+// failed token requests at warn level, the routine at debug level; and
 // [JoinTraces] combines traces. The module github.com/dpopkit/dpop/otel
 // (its own go.mod, so this one needs no OpenTelemetry) turns a Trace into
 // metrics and events on the caller's span.
@@ -133,11 +136,15 @@
 //     follows none to another origin and accepts only https endpoints
 //     (http on loopback).
 //   - No private key, token, client secret, client assertion or proof
-//     appears in the text of an error or in the %v, %+v, %#v or %s of a
-//     type of this package. A server's own words in an error
-//     (error_description, algs) are cut short and escaped; a server's
-//     response body never is shown ([TokenError] keeps it reachable, on
-//     purpose, through its [oauth2.RetrieveError]).
+//     appears in the text of an error or in what fmt (any verb), log/slog
+//     or encoding/json make of a type of this package, nor a password or
+//     query of an endpoint URL. A server's own words (an error code,
+//     error_description, algs, a token_type, a host or path it
+//     redirected to) reach an error's fields and a trace event cut short,
+//     with every character that is not printable replaced, and an
+//     error's text escaped; a server's response body never is shown
+//     ([TokenError] keeps it reachable, on purpose, through its
+//     [oauth2.RetrieveError]).
 //   - [Trace] callbacks and [NewLogTrace] logs are given no secret.
 //   - What a server chooses for a person to read (the device grant's user
 //     code and verification URIs, the endpoints [Discover] accepts) is
@@ -146,15 +153,14 @@
 //
 // Printing follows one convention: every type that holds or reaches a
 // secret ([Signer], [AssertionSigner], [ProofOptions], [Transport],
-// [Config], [ClientCredentials] and the token sources they return) has a
-// Format method, and no String: every verb of package fmt prints the same
-// summary (algorithm, thumbprint, client ID, endpoints, which parts are
-// set), never the secret. The exported struct types other than Transport,
-// which must not be copied, take a value receiver, so a value and a
-// pointer print alike. Format serves package fmt only: log/slog handlers
-// and encoding/json read exported fields without calling it, so a Config
-// or a ClientCredentials, whose OAuth2 field holds the client secret, is
-// logged with %v, never handed to slog.Any or json.Marshal.
+// [Config], [ClientCredentials], [DeviceStatus] and the token sources
+// they return) shows the same summary (algorithm, thumbprint, client ID,
+// endpoints without userinfo or query, which parts are set), never the
+// secret, to every encoder: its Format method to every verb of package
+// fmt (and no String), its LogValue method to log/slog's handlers, text
+// and JSON, and its MarshalJSON method to encoding/json. The exported
+// struct types other than Transport, which must not be copied, take value
+// receivers, so a value and a pointer print alike.
 //
 // What is bounded:
 //

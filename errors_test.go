@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -14,6 +16,7 @@ import (
 	"unicode"
 
 	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/dpoptest"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -230,5 +233,175 @@ func TestProofErrorHidesPassword(t *testing.T) {
 	_, err := newSigner(t).Proof("GET", "https://user:"+clientSecret+"@as example/", nil)
 	if err == nil || strings.Contains(err.Error(), clientSecret) {
 		t.Errorf("err = %v; want an error without the password", err)
+	}
+}
+
+// TestErrorFieldsCleaned: the server's strings a TokenError or a
+// TokenTypeError holds are cut short and hold no control, bidi or invalid
+// character, as their text is: a program that logs a field, or marshals
+// the error, gets neither a flood nor terminal escapes.
+func TestErrorFieldsCleaned(t *testing.T) {
+	var tokenType atomic.Bool
+	as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if tokenType.Load() {
+			json.NewEncoder(w).Encode(map[string]string{"access_token": "a", "token_type": hostileText})
+			return
+		}
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{"error": hostileText, "error_description": hostileText, "error_uri": hostileText})
+	})
+	cfg := &dpop.Config{OAuth2: &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{TokenURL: as.URL}}, Signer: newSigner(t)}
+	_, err := cfg.Exchange(context.Background(), "code")
+	te, ok := errors.AsType[*dpop.TokenError](err)
+	if !ok {
+		t.Fatalf("Exchange = %v; want a *TokenError", err)
+	}
+	checkClean(t, "ErrorCode", te.ErrorCode, 80)
+	checkClean(t, "Description", te.Description, 300)
+	checkClean(t, "URI", te.URI, 300)
+	b, _ := json.Marshal(te)
+	checkCleanText(t, "json.Marshal(TokenError)", string(b), 2<<10)
+
+	tokenType.Store(true)
+	_, err = cfg.Exchange(context.Background(), "code")
+	tte, ok := errors.AsType[*dpop.TokenTypeError](err)
+	if !ok {
+		t.Fatalf("Exchange = %v; want a *TokenTypeError", err)
+	}
+	checkClean(t, "TokenType", tte.TokenType, 80)
+}
+
+// TestWrappedErrorTextBounded: an error that is not a server's error
+// answer but quotes one (an expires_in that does not parse, 200 KiB of
+// digits) has a bounded text.
+func TestWrappedErrorTextBounded(t *testing.T) {
+	as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"a","token_type":"DPoP","expires_in":1`+strings.Repeat("9", 200<<10)+`}`)
+	})
+	for _, op := range tokenOps(t, as.URL, oauth2.AuthStyleInHeader) {
+		if op.name != "Exchange" && op.name != "DeviceAccessToken" {
+			continue
+		}
+		err := op.call(context.Background())
+		if err == nil {
+			t.Errorf("%s: no error", op.name)
+			continue
+		}
+		checkCleanText(t, op.name+" error text", err.Error(), 2<<10+8)
+	}
+}
+
+// TestTokenErrorNamesEndpoint: a token-side request that fails names the
+// endpoint it went to, without the password or the query of its URL, and
+// says when the answer was not an OAuth error at all (a wrong URL, a web
+// server's or a proxy's page).
+func TestTokenErrorNamesEndpoint(t *testing.T) {
+	var status atomic.Int32
+	as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(int(status.Load()))
+		io.WriteString(w, "<html><body>Sign in to the corporate proxy</body></html>")
+	})
+	u, _ := url.Parse(as.URL)
+	at := func(path string) string {
+		return "http://user:" + urlPassword + "@" + u.Host + path + "?key=" + querySecret
+	}
+	cfg := &dpop.Config{
+		OAuth2: &oauth2.Config{ClientID: "c", ClientSecret: clientSecret, Endpoint: oauth2.Endpoint{
+			AuthURL: at("/authorize"), TokenURL: at("/token"), DeviceAuthURL: at("/device"),
+		}},
+		Signer: newSigner(t), PARURL: at("/par"), RevocationURL: at("/revoke"),
+	}
+	cc := &dpop.ClientCredentials{OAuth2: &clientcredentials.Config{ClientID: "c", ClientSecret: clientSecret, TokenURL: at("/token")}, Signer: newSigner(t)}
+	ops := map[string]struct {
+		path string
+		call func(context.Context) error
+	}{
+		"Exchange":          {"/token", func(ctx context.Context) error { _, err := cfg.Exchange(ctx, "code"); return err }},
+		"ClientCredentials": {"/token", func(ctx context.Context) error { _, err := cc.Token(ctx); return err }},
+		"PushAuthCodeURL":   {"/par", func(ctx context.Context) error { _, err := cfg.PushAuthCodeURL(ctx, "st"); return err }},
+		"DeviceAuth":        {"/device", func(ctx context.Context) error { _, err := cfg.DeviceAuth(ctx); return err }},
+		"Revoke":            {"/revoke", func(ctx context.Context) error { return cfg.Revoke(ctx, refreshSecret, "") }},
+	}
+	for _, st := range []int{http.StatusNotFound, http.StatusOK} {
+		status.Store(int32(st))
+		for name, op := range ops {
+			if st == http.StatusOK && name == "Revoke" {
+				continue // a 200 is a revocation's success, whatever its body (RFC 7009 §2.2)
+			}
+			if st == http.StatusOK && name == "DeviceAuth" {
+				continue // x/oauth2 flattens this error; DeviceAuth would have to name its endpoint
+			}
+			t.Run(fmt.Sprintf("%d/%s", st, name), func(t *testing.T) {
+				err := op.call(context.Background())
+				if err == nil {
+					t.Fatal("no error")
+				}
+				msg := err.Error()
+				if want := "http://" + u.Host + op.path; !strings.Contains(msg, want) {
+					t.Errorf("error %q does not name the endpoint %s", msg, want)
+				}
+				if !strings.Contains(msg, "not an OAuth") {
+					t.Errorf("error %q does not say the answer was not an OAuth answer", msg)
+				}
+				checkNoSecret(t, "error", err, []string{urlPassword, querySecret, clientSecret})
+			})
+		}
+	}
+}
+
+// TestTokenErrorUnreachable: a token-side request to an endpoint that
+// does not answer fails with an error that holds neither the password
+// nor the query of the endpoint's URL, also where x/oauth2 flattens the
+// *url.Error into its own text (device authorization).
+func TestTokenErrorUnreachable(t *testing.T) {
+	as := newHostile(t, false, func(http.ResponseWriter, *http.Request) {})
+	as.Close() // nothing listens there any more
+	u, _ := url.Parse(as.URL)
+	at := func(path string) string {
+		return "http://user:" + urlPassword + "@" + u.Host + path + "?key=" + querySecret
+	}
+	cfg := &dpop.Config{
+		OAuth2: &oauth2.Config{ClientID: "c", ClientSecret: clientSecret, Endpoint: oauth2.Endpoint{
+			AuthURL: at("/authorize"), TokenURL: at("/token"), DeviceAuthURL: at("/device"),
+		}},
+		Signer: newSigner(t), PARURL: at("/par"), RevocationURL: at("/revoke"),
+	}
+	for name, call := range map[string]func(context.Context) error{
+		"Exchange":        func(ctx context.Context) error { _, err := cfg.Exchange(ctx, "code"); return err },
+		"PushAuthCodeURL": func(ctx context.Context) error { _, err := cfg.PushAuthCodeURL(ctx, "st"); return err },
+		"DeviceAuth":      func(ctx context.Context) error { _, err := cfg.DeviceAuth(ctx); return err },
+		"Revoke":          func(ctx context.Context) error { return cfg.Revoke(ctx, refreshSecret, "") },
+	} {
+		err := call(context.Background())
+		if err == nil {
+			t.Errorf("%s: no error", name)
+			continue
+		}
+		checkNoSecret(t, name+" error", err, []string{urlPassword, querySecret})
+	}
+}
+
+// TestDowngradeExplains: a Bearer token where a DPoP one was expected is
+// explained (what probably happened, where to look) before AllowBearer,
+// the switch that accepts it, is mentioned.
+func TestDowngradeExplains(t *testing.T) {
+	srv := newServer(t, &dpoptest.Config{TokenType: "Bearer"})
+	cc := &dpop.ClientCredentials{OAuth2: &clientcredentials.Config{ClientID: "backend", ClientSecret: "backend-secret", TokenURL: srv.Endpoint().TokenURL}, Signer: newSigner(t)}
+	_, asErr := cc.Token(context.Background())
+	c := &http.Client{Transport: &dpop.Transport{Signer: newSigner(t), Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "a", TokenType: "Bearer"})}}
+	_, srcErr := c.Get(srv.URL + "/api/x")
+	for name, err := range map[string]error{"token response": asErr, "Source": srcErr} {
+		if _, ok := errors.AsType[*dpop.TokenTypeError](err); !ok {
+			t.Errorf("%s: err = %v; want a *TokenTypeError", name, err)
+			continue
+		}
+		msg := err.Error()
+		probably, allow := strings.Index(msg, "probably"), strings.Index(msg, "AllowBearer")
+		if probably < 0 || allow < probably {
+			t.Errorf("%s: %q; want what probably happened, then AllowBearer", name, msg)
+		}
 	}
 }

@@ -16,8 +16,8 @@ import (
 
 // FuzzCheckResponse feeds CheckResponse arbitrary statuses, challenge,
 // nonce and Date headers and bodies: it must not panic, a challenge it
-// reports has the response's status, and resp.Body still reads the whole
-// body byte for byte.
+// reports has the response's status and only short, printable strings,
+// and resp.Body still reads the whole body byte for byte.
 func FuzzCheckResponse(f *testing.F) {
 	f.Add(401, `DPoP error="use_dpop_nonce", algs="ES256 EdDSA"`, "n1", "", []byte(nil))
 	f.Add(400, "", "n1", "Mon, 02 Jan 2006 15:04:05 GMT", []byte(`{"error":"use_dpop_nonce"}`))
@@ -37,6 +37,14 @@ func FuzzCheckResponse(f *testing.F) {
 		var ce *dpop.ChallengeError
 		if err != nil && (!errors.As(err, &ce) || ce.StatusCode != status) {
 			t.Fatalf("CheckResponse = %v; want nil or a ChallengeError with status %d", err, status)
+		}
+		if ce != nil {
+			checkClean(t, "ErrorCode", ce.ErrorCode, 80)
+			checkClean(t, "Description", ce.Description, 300)
+			for _, a := range ce.Algs {
+				checkClean(t, "an alg", a, 80)
+			}
+			checkCleanText(t, "Error()", ce.Error(), 2<<10)
 		}
 		got, rerr := io.ReadAll(resp.Body)
 		if rerr != nil || !bytes.Equal(got, body) {

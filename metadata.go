@@ -142,7 +142,9 @@ func fetchMetadata(ctx context.Context, loc string) (*Metadata, int, error) {
 	}
 	var m Metadata
 	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, resp.StatusCode, fmt.Errorf("dpop: metadata from %s: %w", loc, err)
+		ct := cleanText(resp.Header.Get("Content-Type"), maxCodeText)
+		return nil, resp.StatusCode, fmt.Errorf("dpop: metadata from %s: %w; the answer is not a metadata document (Content-Type %s): is the issuer right? A web server or a proxy may have answered",
+			loc, err, quote(ct))
 	}
 	return &m, resp.StatusCode, nil
 }

@@ -72,6 +72,19 @@ func TestDiscoverRequiresHTTPS(t *testing.T) {
 	}
 }
 
+// TestDiscoverNotMetadata: a web page where the metadata should be (a
+// wrong issuer, a proxy's page) is named as such in the error.
+func TestDiscoverNotMetadata(t *testing.T) {
+	srv := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, "<html>Welcome</html>")
+	})
+	_, err := dpop.Discover(context.Background(), srv.URL)
+	if err == nil || !strings.Contains(err.Error(), "text/html") || !strings.Contains(err.Error(), "not") {
+		t.Errorf("Discover = %v; want an error saying the answer is a text/html page, not metadata", err)
+	}
+}
+
 // TestDiscoverNotFoundBody: a 404 at the RFC 8414 location is not read:
 // its body, however slow, does not hold discovery from the OpenID
 // location.

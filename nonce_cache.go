@@ -131,32 +131,42 @@ func (c *NonceCache) put(o origin, nonce string) bool {
 	if c == nil || !validNonce(nonce) {
 		return false
 	}
+	c.store(o, nonce)
+	return true
+}
+
+// store makes nonce, a valid one, o's current nonce, and reports whether
+// that changed o's nonce, and whether o had one before.
+func (c *NonceCache) store(o origin, nonce string) (changed, had bool) {
 	if c.get(o) == nonce {
-		return true // the common case: the server repeats its current nonce
+		return false, true // the common case: the server repeats its current nonce
 	}
 	c.update(o, func(e *nonceEntry, _ bool) bool {
-		if e.nonce == nonce {
-			return false
+		had, changed = e.nonce != "", e.nonce != nonce
+		if changed {
+			e.nonce = nonce
 		}
-		e.nonce = nonce
-		return true
+		return changed
 	})
-	return true
+	return changed, had
 }
 
 // learn records what the response to a request to o said of its nonce:
 // a valid DPoP-Nonce becomes o's nonce; none, from an origin the cache
 // does not know yet, records that o asked for none, so that later requests
-// do not wait for a first one.
-func (c *NonceCache) learn(o origin, resp *http.Response) {
+// do not wait for a first one. It reports whether the response changed
+// o's nonce, and whether o had one before.
+func (c *NonceCache) learn(o origin, resp *http.Response) (changed, had bool) {
+	if c == nil {
+		return false, false
+	}
 	if n := responseNonce(resp); n != "" {
-		c.put(o, n)
-		return
+		return c.store(o, n)
 	}
-	if _, known := c.lookup(o); known || c == nil {
-		return
+	if _, known := c.lookup(o); !known {
+		c.update(o, func(_ *nonceEntry, present bool) bool { return !present })
 	}
-	c.update(o, func(_ *nonceEntry, present bool) bool { return !present })
+	return false, false
 }
 
 // setOffset records o's clock offset (the server's clock minus ours).

@@ -43,18 +43,16 @@ func (c *Config) PushAuthCodeURL(ctx context.Context, state string, opts ...oaut
 		return "", requestError("PAR", err)
 	}
 	var pr struct {
-		RequestURI       string `json:"request_uri"`
-		ExpiresIn        int64  `json:"expires_in"`
-		Error            string `json:"error"`
-		ErrorDescription string `json:"error_description"`
-		ErrorURI         string `json:"error_uri"`
+		RequestURI string `json:"request_uri"`
+		ExpiresIn  int64  `json:"expires_in"`
 	}
 	jsonErr := json.Unmarshal(body, &pr)
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
 		return "", newTokenError("PAR", retrieveError(resp, body))
 	}
 	if jsonErr != nil {
-		return "", fmt.Errorf("dpop: PAR response is not JSON: %w", jsonErr)
+		ct := cleanText(resp.Header.Get("Content-Type"), maxCodeText)
+		return "", requestErrorAt("PAR", c.PARURL, fmt.Errorf("%w; the answer is %s", jsonErr, notOAuth(ct)))
 	}
 	if pr.RequestURI == "" {
 		return "", errors.New("dpop: PAR response has no request_uri")

@@ -43,7 +43,7 @@ func (t *Transport) retry(c *call, resp *http.Response) (*http.Response, error) 
 			return nil, err
 		}
 		if tr := t.Trace; tr != nil && tr.Retry != nil {
-			tr.Retry(RetryInfo{ctx, c.origin.String(), d.reason, attempt})
+			tr.Retry(t.retryInfo(c, d.reason, attempt))
 		}
 		if d.reason == RetryInvalidToken {
 			tok, err := t.presented(ctx, c.req) // checked as the first one was
@@ -109,11 +109,14 @@ func (t *Transport) read(c *call, resp *http.Response) (answer, bool) {
 		return answer{}, false // neither a nonce challenge nor a clock to mend: leave the body unread
 	}
 	ce := responseError(resp)
-	if ce == nil {
-		return answer{}, false
+	if ce == nil || !ce.dpop() && t.authServer {
+		return answer{}, false // an authorization server's 401 for another scheme asks for client authentication (RFC 6749 §5.2)
 	}
 	if tr := t.Trace; tr != nil && tr.ChallengeReceived != nil {
-		tr.ChallengeReceived(ChallengeInfo{c.req.Context(), c.origin.String(), resp.StatusCode, ce.ErrorCode})
+		tr.ChallengeReceived(t.challengeInfo(c, ce))
+	}
+	if !ce.dpop() {
+		return answer{}, false // a challenge for another scheme: a new proof or token would not help
 	}
 	a.code = ce.ErrorCode
 	return a, true
@@ -201,7 +204,7 @@ func (t *Transport) apply(c *call, d decision) bool {
 		c.offset = d.offset
 		c.nonces.setOffset(c.origin, c.offset)
 		if tr := t.Trace; tr != nil && tr.ClockOffsetLearned != nil {
-			tr.ClockOffsetLearned(ClockOffsetInfo{c.req.Context(), c.origin.String(), c.offset})
+			tr.ClockOffsetLearned(t.clockOffsetInfo(c))
 		}
 	}
 	return true

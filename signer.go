@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"sync"
@@ -193,11 +194,19 @@ func (s *Signer) Public() crypto.PublicKey {
 // errZeroSigner is the error of a Signer not made by NewSigner.
 var errZeroSigner = errors.New("dpop: Signer has no key: make it with NewSigner")
 
+func (s Signer) summary() summary {
+	return summary{"dpop.Signer", []slog.Attr{slog.String("alg", s.alg), slog.String("jkt", s.thumbprint)}}
+}
+
 // Format prints the signer's algorithm and key thumbprint, never its key,
 // whatever the verb.
-func (s Signer) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "dpop.Signer{alg: %s, jkt: %s}", s.alg, s.thumbprint)
-}
+func (s Signer) Format(f fmt.State, verb rune) { s.summary().format(f) }
+
+// LogValue is the summary Format prints, for log/slog.
+func (s Signer) LogValue() slog.Value { return s.summary().logValue() }
+
+// MarshalJSON is the summary Format prints, as a JSON object.
+func (s Signer) MarshalJSON() ([]byte, error) { return s.summary().marshalJSON() }
 
 // ProofOptions are the optional inputs of [Signer.Proof]. A nil
 // *ProofOptions means a proof with neither.
@@ -212,11 +221,20 @@ type ProofOptions struct {
 	Nonce string
 }
 
+func (o ProofOptions) summary() summary {
+	return summary{"dpop.ProofOptions", []slog.Attr{slog.Any("AccessToken", part(o.AccessToken != "")), slog.String("Nonce", o.Nonce)}}
+}
+
 // Format prints whether the options carry an access token, never the
 // token, and the nonce, whatever the verb.
-func (o ProofOptions) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "dpop.ProofOptions{AccessToken: %s, Nonce: %q}", set(o.AccessToken != ""), o.Nonce)
-}
+func (o ProofOptions) Format(f fmt.State, verb rune) { o.summary().format(f) }
+
+// LogValue is the summary Format prints, for log/slog.
+func (o ProofOptions) LogValue() slog.Value { return o.summary().logValue() }
+
+// MarshalJSON is the summary Format prints, as a JSON object: the access
+// token is left out.
+func (o ProofOptions) MarshalJSON() ([]byte, error) { return o.summary().marshalJSON() }
 
 // Proof returns a new DPoP proof JWT (RFC 9449 §4.2) for a request with
 // this HTTP method to rawURL, an absolute http or https URL. The htu claim

@@ -78,22 +78,29 @@ func sameOriginClient(ctx context.Context) *http.Client {
 // tokenParts is what the token-side requests of a grant configuration
 // share.
 type tokenParts struct {
-	signer *Signer
-	nonces *NonceCache // the authorization server's
-	auth   *clientAuth // private_key_jwt, or nil
-	trace  *Trace      // or nil
+	signer   *Signer
+	nonces   *NonceCache // the authorization server's
+	auth     *clientAuth // private_key_jwt, or nil
+	trace    *Trace      // or nil
+	tokenURL string      // the token endpoint, for the trace
 }
 
 // obtained reports a token request of grant, started at start, to p's
 // trace, and returns tok and err as they are.
 func (p tokenParts) obtained(ctx context.Context, grant GrantType, start time.Time, tok *oauth2.Token, err error) (*oauth2.Token, error) {
 	if tr := p.trace; tr != nil {
+		var origin, path string
+		if u, err := url.Parse(p.tokenURL); err == nil && u.Host != "" {
+			origin, _, path = where(originOf(u, ""), &http.Request{URL: u})
+		}
 		var te *TokenTypeError
 		if tr.DowngradeRefused != nil && errors.As(err, &te) && te.Downgrade() {
-			tr.DowngradeRefused(DowngradeInfo{ctx, te.TokenType})
+			tr.DowngradeRefused(DowngradeInfo{Context: ctx, AuthServer: true, Origin: origin, Method: http.MethodPost, Path: path,
+				TokenType: te.TokenType})
 		}
 		if tr.TokenObtained != nil {
-			tr.TokenObtained(TokenRequestInfo{ctx, grant, timeNow().Sub(start), err})
+			tr.TokenObtained(TokenRequestInfo{Context: ctx, GrantType: grant, Origin: origin, Path: path,
+				Duration: timeNow().Sub(start), Err: err})
 		}
 	}
 	return tok, err
@@ -115,10 +122,11 @@ func tokenContext(ctx context.Context, p tokenParts) context.Context {
 func tokenClient(ctx context.Context, p tokenParts) *http.Client {
 	hc := noRedirectClient(ctx)
 	var rt http.RoundTripper = &Transport{
-		Base:   limitedTransport{contextTransport(ctx)},
-		Signer: p.signer,
-		Nonces: p.nonces,
-		Trace:  p.trace,
+		Base:       limitedTransport{contextTransport(ctx)},
+		Signer:     p.signer,
+		Nonces:     p.nonces,
+		Trace:      p.trace,
+		authServer: true,
 	}
 	if p.auth != nil {
 		rt = &clientAuthTransport{base: rt, auth: p.auth}
@@ -239,7 +247,7 @@ func checkToken(tok *oauth2.Token, allowBearer bool) (*oauth2.Token, error) {
 	case strings.EqualFold(tt, "DPoP"):
 	case strings.EqualFold(tt, "Bearer") && allowBearer:
 	default:
-		return nil, &TokenTypeError{TokenType: tt}
+		return nil, &TokenTypeError{TokenType: cleanText(tt, maxCodeText), answered: true}
 	}
 	if negativeExpiry(tok.Extra("expires_in")) {
 		return nil, errors.New("dpop: token response has a negative expires_in (RFC 6749 §5.1: the lifetime in seconds)")
@@ -283,6 +291,9 @@ func (l limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if resp.Body == nil {
 		resp.Body = http.NoBody
+	}
+	if resp.Request == nil {
+		resp.Request = req // as net/http sets it: what was sent, to redact from an error answer
 	}
 	resp.Body = &limitedBody{rc: resp.Body, left: maxTokenResponse}
 	return resp, nil
@@ -339,16 +350,31 @@ func (b *limitedBody) Close() error {
 // maxErrorBody is how much of an error answer's body an error keeps.
 const maxErrorBody = 4 << 10
 
+// oauthError is the error answer of an authorization server (RFC 6749
+// §5.2), which the token, PAR (RFC 9126 §2.3), device authorization and
+// polling (RFC 8628 §3.5) and revocation (RFC 7009 §2.2.1) endpoints
+// share. It is embedded in the answers that may carry it.
+type oauthError struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+	ErrorURI         string `json:"error_uri"`
+}
+
+// parseOAuthError returns the error answer in body, and whether body is a
+// JSON object with an error member.
+func parseOAuthError(body []byte) (oauthError, bool) {
+	var e oauthError
+	if json.Unmarshal(body, &e) != nil {
+		return oauthError{}, false
+	}
+	return e, e.Error != ""
+}
+
 // retrieveError returns the [oauth2.RetrieveError] of an error answer
 // (RFC 6749 §5.2, RFC 7009 §2.2.1), as x/oauth2 makes it, with at most
 // maxErrorBody bytes of the body.
 func retrieveError(resp *http.Response, body []byte) *oauth2.RetrieveError {
-	var e struct {
-		Error            string `json:"error"`
-		ErrorDescription string `json:"error_description"`
-		ErrorURI         string `json:"error_uri"`
-	}
-	json.Unmarshal(body, &e) // not JSON: the status alone tells
+	e, _ := parseOAuthError(body) // not JSON: the status alone tells
 	if len(body) > maxErrorBody {
 		body = body[:maxErrorBody]
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -84,14 +85,22 @@ func newReuseSource(ctx context.Context, tok *oauth2.Token, fetch func(context.C
 	return s
 }
 
-// Format prints whether the source holds a token, never the token,
-// whatever the verb.
-func (s *reuseSource) Format(f fmt.State, verb rune) {
+func (s *reuseSource) summary() summary {
 	s.mu.Lock()
 	has := s.tok != nil
 	s.mu.Unlock()
-	fmt.Fprintf(f, "dpop.TokenSource{Token: %s}", set(has))
+	return summary{"dpop.TokenSource", []slog.Attr{slog.Any("Token", part(has))}}
 }
+
+// Format prints whether the source holds a token, never the token,
+// whatever the verb.
+func (s *reuseSource) Format(f fmt.State, verb rune) { s.summary().format(f) }
+
+// LogValue is the summary Format prints, for log/slog.
+func (s *reuseSource) LogValue() slog.Value { return s.summary().logValue() }
+
+// MarshalJSON is the summary Format prints, as a JSON object.
+func (s *reuseSource) MarshalJSON() ([]byte, error) { return s.summary().marshalJSON() }
 
 // Token returns the token, waiting for a token request as long as it takes
 // (bounded by the source's context and maxFetchTime).

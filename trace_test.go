@@ -3,14 +3,18 @@ package dpop_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/dpopkit/dpop"
@@ -198,6 +202,161 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestTraceServerStrings: what a hostile server chooses (an error code of
+// 64 KiB with bidi characters, a redirect to a huge host and path) reaches
+// the trace events cut short and printable, and NewLogTrace writes no
+// line longer than a few KiB.
+func TestTraceServerStrings(t *testing.T) {
+	challenge := `DPoP error="` + strings.Repeat("\u202e", 3) + strings.Repeat("E", 64<<10) + `"`
+	far := "https://" + strings.Repeat("h", 10000) + ".example/" + strings.Repeat("p", 10000)
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp := &http.Response{StatusCode: http.StatusUnauthorized, Header: http.Header{"Www-Authenticate": {challenge}}, Body: http.NoBody, Request: r}
+		if r.URL.Path == "/start" {
+			resp.StatusCode, resp.Header = http.StatusFound, http.Header{"Location": {far}}
+		}
+		return resp, nil
+	})
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	l := slog.New(slog.NewJSONHandler(lockedWriter{&buf, &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var r traceRecorder
+	c := &http.Client{Transport: &dpop.Transport{Base: base, Signer: newSigner(t), Trace: dpop.JoinTraces(dpop.NewLogTrace(l), r.trace())}}
+	if got := getStatus(t, c, "https://api.example/start"); got != http.StatusUnauthorized {
+		t.Fatalf("GET = %d; want 401", got)
+	}
+	if len(r.challenges) == 0 || len(r.proofs) < 2 {
+		t.Fatalf("%d challenges, %d proofs; want the redirected request's", len(r.challenges), len(r.proofs))
+	}
+	for _, ch := range r.challenges {
+		checkClean(t, "ChallengeInfo.ErrorCode", ch.ErrorCode, 80)
+		checkClean(t, "ChallengeInfo.Origin", ch.Origin, 600)
+	}
+	for _, p := range r.proofs {
+		checkClean(t, "ProofInfo.HTU", p.HTU, 600)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		checkCleanText(t, "log line", line, 2<<10)
+	}
+}
+
+// logLine is one line of a JSON slog handler, as TestLogTraceLevels
+// reads it.
+type logLine struct {
+	Level, Msg, Server, Method, Path, Origin, HTU, Error, Scheme string
+}
+
+// logLines parses the lines a JSON slog handler wrote.
+func logLines(t *testing.T, out string) []logLine {
+	t.Helper()
+	var lines []logLine
+	for _, s := range strings.Split(strings.TrimSpace(out), "\n") {
+		var l logLine
+		if err := json.Unmarshal([]byte(s), &l); err != nil {
+			t.Fatalf("log line %q: %v", s, err)
+		}
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+// TestLogTraceLevels: NewLogTrace's lines serve an operator. Refusals,
+// downgrades and failed token requests come at warn level, the routine
+// (proofs, nonce challenges, retries) at debug; every line says which
+// server it came from (the authorization server or the API), the
+// request's method and path and never its query.
+func TestLogTraceLevels(t *testing.T) {
+	srv := newServer(t, &dpoptest.Config{RequireNonce: true})
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	l := slog.New(slog.NewJSONHandler(lockedWriter{&buf, &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	tr := dpop.NewLogTrace(l)
+	ctx := context.Background()
+
+	// A good flow: the AS's and the RS's nonce challenges, at debug.
+	cc := newCCWithTrace(t, srv, tr)
+	if got := getStatus(t, cc.Client(ctx), srv.URL+"/api/items?q=query-secret"); got != 200 {
+		t.Fatalf("GET = %d", got)
+	}
+	// A revoked token, refused by the API.
+	tok, err := cc.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Revoke(tok.AccessToken)
+	c := &http.Client{Transport: &dpop.Transport{Signer: cc.Signer, Source: oauth2.StaticTokenSource(tok), Trace: tr}}
+	if got := getStatus(t, c, srv.URL+"/api/items?q=query-secret"); got != 401 {
+		t.Fatalf("GET with a revoked token = %d; want 401", got)
+	}
+	// A failed token request, and a downgrade.
+	bad := newCCWithTrace(t, srv, tr)
+	bad.OAuth2.ClientSecret = "wrong"
+	bad.Token(ctx)
+	c = &http.Client{Transport: &dpop.Transport{Signer: cc.Signer, Trace: tr,
+		Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "a", TokenType: "Bearer"})}}
+	c.Get(srv.URL + "/api/items?q=query-secret")
+
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if strings.Contains(out, "query-secret") {
+		t.Errorf("the log holds a request's query")
+	}
+	var warns []string
+	for _, line := range logLines(t, out) {
+		if line.Server != "authorization" && line.Server != "resource" {
+			t.Errorf("line %+v: server = %q; want authorization or resource", line, line.Server)
+		}
+		if line.Method == "" || line.Path == "" && line.HTU == "" {
+			t.Errorf("line %+v: want the request's method and path", line)
+		}
+		if line.Level == "WARN" {
+			warns = append(warns, line.Msg+" ("+line.Server+")")
+		}
+		if line.Level != "WARN" && (line.Error != "" && line.Error != dpop.CodeUseNonce || strings.Contains(line.Msg, "refused") || strings.Contains(line.Msg, "failed")) {
+			t.Errorf("line %+v: a refusal or a failure below warn level", line)
+		}
+	}
+	want := []string{"dpop: access token refused (resource)", "dpop: token request failed (authorization)", "dpop: Bearer token refused (downgrade) (resource)"}
+	if !slices.Equal(warns, want) {
+		t.Errorf("warnings %q; want %q", warns, want)
+	}
+}
+
+// TestLogTraceNonceOnce: a nonce that many responses bring, while the
+// requests that get them carried the old one, is one line, not one per
+// response.
+func TestLogTraceNonceOnce(t *testing.T) {
+	const n = 20
+	var calls atomic.Int32
+	arrived := make(chan struct{})
+	var once sync.Once
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		nonce := "n2"
+		if calls.Add(1) == 1 {
+			nonce = "n1"
+		} else if calls.Load() == n+1 {
+			once.Do(func() { close(arrived) })
+		}
+		if nonce == "n2" {
+			<-arrived // every request carried n1
+		}
+		return &http.Response{StatusCode: 200, Header: http.Header{"Dpop-Nonce": {nonce}}, Body: http.NoBody, Request: r}, nil
+	})
+	var r traceRecorder
+	c := &http.Client{Transport: &dpop.Transport{Base: base, Signer: newSigner(t), Trace: r.trace()}}
+	getStatus(t, c, "https://api.example/first")
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() { getStatus(t, c, "https://api.example/next") })
+	}
+	wg.Wait()
+	if len(r.nonces) != 2 || r.nonces[0].Changed || !r.nonces[1].Changed {
+		t.Errorf("NonceLearned = %+v; want two: n1 (none before), then n2 (changed)", r.nonces)
+	}
 }
 
 // TestLogTraceNilLogger: NewLogTrace, which has no error result, refuses

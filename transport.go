@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -73,8 +74,9 @@ type Transport struct {
 	// clock offsets, and of refused Bearer tokens.
 	Trace *Trace
 
-	token     atomic.Pointer[presentedToken] // the last token seen
-	ownNonces lazyNonceCache                 // when Nonces is nil
+	token      atomic.Pointer[presentedToken] // the last token seen
+	ownNonces  lazyNonceCache                 // when Nonces is nil
+	authServer bool                           // the token machinery's: its requests go to the authorization server
 }
 
 // maxNonceRetries bounds what [Transport.NonceRetries] returns.
@@ -88,19 +90,21 @@ const maxProbeWait = time.Second
 
 var _ http.RoundTripper = (*Transport)(nil)
 
-// Format prints which parts the Transport has, and its signer's
-// algorithm and thumbprint; never a token or a key, whatever the verb.
-func (t *Transport) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "dpop.Transport{Signer: %v, Source: %s, AllowBearer: %t}", t.Signer, set(t.Source != nil), t.AllowBearer)
+func (t *Transport) summary() summary {
+	return summary{"dpop.Transport", []slog.Attr{
+		signerAttr("Signer", t.Signer), slog.Any("Source", part(t.Source != nil)), slog.Bool("AllowBearer", t.AllowBearer),
+	}}
 }
 
-// set describes an optional part in Format output.
-func set(ok bool) string {
-	if ok {
-		return "set"
-	}
-	return "nil"
-}
+// Format prints which parts the Transport has, and its signer's
+// algorithm and thumbprint; never a token or a key, whatever the verb.
+func (t *Transport) Format(f fmt.State, verb rune) { t.summary().format(f) }
+
+// LogValue is the summary Format prints, for log/slog.
+func (t *Transport) LogValue() slog.Value { return t.summary().logValue() }
+
+// MarshalJSON is the summary Format prints, as a JSON object.
+func (t *Transport) MarshalJSON() ([]byte, error) { return t.summary().marshalJSON() }
 
 // presentedToken is an access token with what a request presenting it
 // needs: its Authorization header value and its proof's ath.
@@ -228,9 +232,11 @@ func (t *Transport) presented(ctx context.Context, req *http.Request) (*presente
 	bearer := strings.EqualFold(tk.TokenType, "Bearer")
 	if bearer && !t.AllowBearer {
 		if tr := t.Trace; tr != nil && tr.DowngradeRefused != nil {
-			tr.DowngradeRefused(DowngradeInfo{ctx, tk.TokenType})
+			origin, method, path := where(originOf(req.URL, req.Host), req)
+			tr.DowngradeRefused(DowngradeInfo{Context: ctx, AuthServer: t.authServer, Origin: origin, Method: method, Path: path,
+				TokenType: cleanText(tk.TokenType, maxCodeText)})
 		}
-		return nil, &TokenTypeError{TokenType: tk.TokenType}
+		return nil, &TokenTypeError{TokenType: cleanText(tk.TokenType, maxCodeText)}
 	}
 	return t.presentedToken(tk.AccessToken, bearer), nil
 }
@@ -278,12 +284,14 @@ func (t *Transport) attempt(c *call, body io.ReadCloser) (*http.Response, error)
 	if resp.Header == nil {
 		resp.Header = make(http.Header)
 	}
-	c.nonces.learn(c.origin, resp)
+	if resp.Request == nil {
+		resp.Request = r2 // as net/http sets it: what was sent, to redact from a challenge
+	}
+	changed, had := c.nonces.learn(c.origin, resp)
 	t.endProbe(c)
-	if tr := t.Trace; tr != nil && tr.NonceLearned != nil {
-		if n := responseNonce(resp); n != "" && n != c.nonce {
-			tr.NonceLearned(NonceInfo{c.req.Context(), c.origin.String(), c.nonce != ""})
-		}
+	if tr := t.Trace; tr != nil && tr.NonceLearned != nil && changed {
+		origin, method, path := where(c.origin, c.req)
+		tr.NonceLearned(NonceInfo{Context: c.req.Context(), AuthServer: t.authServer, Origin: origin, Method: method, Path: path, Changed: had})
 	}
 	if c.offset != 0 {
 		if d, ok := serverClockSkew(resp, t.now()); ok && d < clockTolerance && d > -clockTolerance {
@@ -327,8 +335,8 @@ func (t *Transport) outgoing(c *call) (*http.Request, error) {
 		return nil, err
 	}
 	if tr != nil && tr.ProofSigned != nil {
-		tr.ProofSigned(ProofInfo{req.Context(), t.Signer.alg, method, htu(c.origin, req.URL),
-			c.nonce != "", ath != "", timeNow().Sub(start)})
+		tr.ProofSigned(ProofInfo{Context: req.Context(), AuthServer: t.authServer, Alg: t.Signer.alg, Method: cleanText(method, maxCodeText),
+			HTU: cleanText(htu(c.origin, req.URL), maxURLText), Nonce: c.nonce != "", ATH: ath != "", Duration: timeNow().Sub(start)})
 	}
 	out := new(outgoingRequest) // one allocation for the request and the new values
 	r2 := &out.req
@@ -349,6 +357,40 @@ func (t *Transport) outgoing(c *call) (*http.Request, error) {
 		r2.Header["Authorization"] = out.vals[1:2:2]
 	}
 	return r2, nil
+}
+
+// where returns what a trace event says of a request req to o: its
+// origin, method and path (never the query), cut short.
+func where(o origin, req *http.Request) (origin, method, path string) {
+	method, path = req.Method, req.URL.EscapedPath()
+	if method == "" {
+		method = http.MethodGet
+	}
+	if path == "" {
+		path = "/"
+	}
+	return cleanText(o.String(), maxURLText), cleanText(method, maxCodeText), cleanText(path, maxURLText)
+}
+
+// challengeInfo returns the trace event of ce, the answer to c.
+func (t *Transport) challengeInfo(c *call, ce *ChallengeError) ChallengeInfo {
+	origin, method, path := where(c.origin, c.req)
+	return ChallengeInfo{Context: c.req.Context(), AuthServer: t.authServer, Origin: origin, Method: method, Path: path,
+		StatusCode: ce.StatusCode, ErrorCode: ce.ErrorCode, Scheme: ce.Scheme}
+}
+
+// retryInfo returns the trace event of c's retry.
+func (t *Transport) retryInfo(c *call, why RetryReason, attempt int) RetryInfo {
+	origin, method, path := where(c.origin, c.req)
+	return RetryInfo{Context: c.req.Context(), AuthServer: t.authServer, Origin: origin, Method: method, Path: path,
+		Reason: why, Attempt: attempt}
+}
+
+// clockOffsetInfo returns the trace event of the clock offset c learned.
+func (t *Transport) clockOffsetInfo(c *call) ClockOffsetInfo {
+	origin, method, path := where(c.origin, c.req)
+	return ClockOffsetInfo{Context: c.req.Context(), AuthServer: t.authServer, Origin: origin, Method: method, Path: path,
+		Offset: c.offset}
 }
 
 // outgoingRequest holds a request to send and its new header values.

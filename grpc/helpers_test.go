@@ -268,6 +268,7 @@ type serverOptions struct {
 	dpoptest        bool
 	alwaysChallenge bool // every call is refused with use_dpop_nonce and a new nonce
 	proofOnly       bool // a call without a token is accepted
+	bearerOnly      bool // refusals challenge for Bearer, as a server that does not speak DPoP does
 }
 
 // bothServers runs f against a testServer of this package (resource) and
@@ -287,8 +288,8 @@ func newTestServer(t testing.TB, opts serverOptions) (*testServer, *tls.Config) 
 		tokens:       make(map[string]string),
 		revoked:      make(map[string]bool),
 	}
-	if (opts.alwaysChallenge || opts.proofOnly) && !opts.dpoptest {
-		t.Fatal("test server: alwaysChallenge and proofOnly need dpoptest")
+	if (opts.alwaysChallenge || opts.proofOnly || opts.bearerOnly) && !opts.dpoptest {
+		t.Fatal("test server: alwaysChallenge, proofOnly and bearerOnly need dpoptest")
 	}
 	s.verifier.Now = s.now
 	s.rotate()
@@ -555,6 +556,9 @@ func (s *testServer) check(ctx context.Context, method string) (header, trailer 
 	s.codes = append(s.codes, ref.code)
 	trailer = metadata.Pairs("www-authenticate",
 		fmt.Sprintf(`DPoP error=%q, error_description=%q, algs="ES256 EdDSA"`, ref.code, ref.desc))
+	if s.opts.bearerOnly {
+		trailer.Set("www-authenticate", fmt.Sprintf(`Bearer error=%q, error_description=%q`, ref.code, ref.desc))
+	}
 	if s.requireNonce {
 		trailer.Set("dpop-nonce", s.nonce)
 	}

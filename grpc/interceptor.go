@@ -239,8 +239,8 @@ func challengeCode(md metadata.MD) (string, bool) {
 	}
 	resp := &http.Response{StatusCode: http.StatusUnauthorized, Header: http.Header{"Www-Authenticate": v}, Body: http.NoBody}
 	ce, ok := dpop.CheckResponse(resp).(*dpop.ChallengeError)
-	if !ok || ce == nil {
-		return "", false
+	if !ok || ce == nil || ce.Scheme != "DPoP" {
+		return "", false // none, or one for another scheme (Bearer): not a DPoP refusal to answer
 	}
 	return ce.ErrorCode, true
 }

@@ -148,6 +148,28 @@ func TestUnaryRefusedToken(t *testing.T) {
 	})
 }
 
+// A refusal that challenges for Bearer only, from a server that does not
+// speak DPoP, is not a DPoP invalid_token: no new token is fetched and the
+// RPC is not sent again.
+func TestUnaryBearerChallengeNotRetried(t *testing.T) {
+	srv, clientTLS := newTestServer(t, serverOptions{bearerOnly: true, dpoptest: true})
+	signer := newSigner(t, false)
+	src := &tokenSource{srv: srv, signer: signer}
+	conn := dial(t, srv, clientTLS, &dpopgrpc.Credentials{Signer: signer, Source: src})
+	srv.mu.Lock()
+	srv.refuseTokens = true
+	srv.mu.Unlock()
+	if _, err := echo(t.Context(), conn, "hi"); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("err = %v; want Unauthenticated", err)
+	}
+	if got := srv.outcomes(); !slices.Equal(got, []string{"invalid_token"}) {
+		t.Errorf("server saw %v; want one refusal, not retried", got)
+	}
+	if got := src.fetched(); got != 1 {
+		t.Errorf("%d tokens fetched; want 1", got)
+	}
+}
+
 // A proof refused for another reason than the nonce, the clock or the
 // token (here its htu: the server's public URL is another) is not sent
 // again.

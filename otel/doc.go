@@ -13,8 +13,13 @@
 //
 // # Metrics
 //
-// The meter's scope is [ScopeName]. Attribute values that come from a
-// server are kept to a known set (others read "_OTHER").
+// The meter's scope is [ScopeName]. No attribute of a metric takes a
+// value a server chose unless that value is one of a small known set
+// (others read "_OTHER"): not an origin, which a server chooses through
+// redirects, nor an error code as sent, so that no server can grow the
+// number of series. Every instrument but the token ones has dpop.target,
+// the kind of server the request went to: "authorization" for the token
+// machinery's requests (token, PAR, revocation), "resource" for the API's.
 //
 //   - dpop.proofs ({proof}): proofs signed (RFC 9449 §4.2), with
 //     dpop.proof.alg, http.request.method, dpop.proof.nonce and
@@ -23,16 +28,18 @@
 //   - dpop.proof.duration (s, histogram): the time to sign one, with the
 //     same attributes.
 //   - dpop.challenges ({challenge}): DPoP errors answered by servers, with
-//     dpop.error (use_dpop_nonce, invalid_dpop_proof, invalid_token) and
-//     http.response.status_code (400 from an authorization server, 401 from
-//     a resource server); the nonce challenges of RFC 9449 §8 and §9 are
-//     those with dpop.error=use_dpop_nonce.
+//     dpop.error (use_dpop_nonce, invalid_dpop_proof, invalid_token or
+//     _OTHER), dpop.scheme (DPoP; Bearer, Basic or _OTHER from a server
+//     that does not accept DPoP) and http.response.status_code (400 from
+//     an authorization server, 401 from a resource server); the nonce
+//     challenges of RFC 9449 §8 and §9 are those with
+//     dpop.error=use_dpop_nonce.
 //   - dpop.retries ({retry}): requests sent again, with dpop.retry.reason
 //     (nonce, clock, invalid_token).
 //   - dpop.nonce.updates ({nonce}): nonces learned (dpop.nonce.changed
 //     false) or changed (true) for an origin.
-//   - dpop.clock.offset (s, gauge): the last clock offset learned for an
-//     origin (dpop.origin), the server's clock minus the client's.
+//   - dpop.clock.offset (s, gauge): the last clock offset learned, the
+//     server's clock minus the client's; by dpop.target, not by origin.
 //   - dpop.token.requests ({request}) and dpop.token.duration (s,
 //     histogram): token requests, with oauth.grant_type and, on failure,
 //     error.type (the OAuth error code, token_type, timeout, canceled or
@@ -69,11 +76,11 @@
 // Each callback adds an event to the span of its context when that span is
 // recording: dpop.proof.signed, dpop.challenge, dpop.retry, dpop.nonce,
 // dpop.clock.offset, dpop.token and dpop.downgrade.refused, with the
-// attributes above and the origin (dpop.origin), the proof's htu
-// (dpop.proof.htu: scheme, host and path; never a query) and the attempt
-// number (dpop.attempt: 2 for the first retry). No event or attribute
-// carries a secret: no proof, token, key or client credential, nor a
-// nonce's value.
+// attributes above and the origin (dpop.origin: a span is one request's,
+// so it may say which), the proof's htu (dpop.proof.htu: scheme, host and
+// path; never a query), cut short, and the attempt number (dpop.attempt:
+// 2 for the first retry). No event or attribute carries a secret: no
+// proof, token, key or client credential, nor a nonce's value.
 //
 // # One span per attempt, with otelhttp
 //

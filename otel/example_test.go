@@ -81,11 +81,11 @@ func ExampleNewTrace() {
 	slices.Sort(lines)
 	fmt.Println(strings.Join(lines, "\n"))
 	// Output:
-	// dpop.challenges dpop.error=use_dpop_nonce,http.response.status_code=401 1
-	// dpop.nonce.updates dpop.nonce.changed=false 1
-	// dpop.proofs dpop.proof.alg=ES256,dpop.proof.ath=true,dpop.proof.nonce=false,http.request.method=GET 1
-	// dpop.proofs dpop.proof.alg=ES256,dpop.proof.ath=true,dpop.proof.nonce=true,http.request.method=GET 2
-	// dpop.retries dpop.retry.reason=nonce 1
+	// dpop.challenges dpop.error=use_dpop_nonce,dpop.scheme=DPoP,dpop.target=resource,http.response.status_code=401 1
+	// dpop.nonce.updates dpop.nonce.changed=false,dpop.target=resource 1
+	// dpop.proofs dpop.proof.alg=ES256,dpop.proof.ath=true,dpop.proof.nonce=false,dpop.target=resource,http.request.method=GET 1
+	// dpop.proofs dpop.proof.alg=ES256,dpop.proof.ath=true,dpop.proof.nonce=true,dpop.target=resource,http.request.method=GET 2
+	// dpop.retries dpop.retry.reason=nonce,dpop.target=resource 1
 }
 
 // otelhttp's transport as the DPoP Transport's Base makes one span per

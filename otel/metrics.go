@@ -32,6 +32,7 @@ const (
 	attrGrantType    = "oauth.grant_type"
 	attrErrorType    = "error.type"
 	attrTokenType    = "dpop.token_type"
+	attrServer       = "dpop.target" // the kind of server the request went to: "authorization" or "resource"
 )
 
 // other stands for a value outside a known set, as the semantic
@@ -53,20 +54,35 @@ type recorder struct {
 
 	proofSets     optionCache[proofKey]
 	challengeSets optionCache[challengeKey]
-	retrySets     optionCache[string]
-	nonceSets     optionCache[bool]
+	retrySets     optionCache[retryKey]
+	nonceSets     optionCache[nonceKey]
+	clockSets     optionCache[string]
 	tokenSets     optionCache[tokenKey]
-	downgradeSets optionCache[string]
+	downgradeSets optionCache[downgradeKey]
 }
 
+// The keys of the attribute sets: each field takes its values from a
+// small known set (see the functions below), never a server's string, so
+// that no server can grow a metric's number of series: not an origin,
+// which a server chooses through redirects, nor an error code.
+
 type proofKey struct {
-	alg, method string
-	nonce, ath  bool
+	alg, method, server string
+	nonce, ath          bool
 }
 
 type challengeKey struct {
-	code   string
-	status int
+	code, scheme, server string
+	status               int
+}
+
+type retryKey struct{ reason, server string }
+
+type downgradeKey struct{ tokenType, server string }
+
+type nonceKey struct {
+	server  string
+	changed bool
 }
 
 type tokenKey struct{ grant, errType string }
@@ -93,7 +109,7 @@ func newRecorder(m metric.Meter) (*recorder, error) {
 		metric.WithDescription("Duration of token requests, nonce retries included."), seconds)
 	err = errors.Join(err, e)
 	r.clockOffset, e = m.Float64Gauge("dpop.clock.offset", metric.WithUnit("s"),
-		metric.WithDescription("The last clock offset learned for an origin: the server's clock minus the client's (RFC 9449 §11.1)."))
+		metric.WithDescription("The last clock offset learned, by kind of server: the server's clock minus the client's (RFC 9449 §11.1)."))
 	err = errors.Join(err, e)
 	if err != nil {
 		return nil, err
@@ -101,20 +117,28 @@ func newRecorder(m metric.Meter) (*recorder, error) {
 
 	r.proofSets.build = func(k proofKey) attribute.Set {
 		return attribute.NewSet(attribute.String(attrAlg, k.alg), attribute.String(attrMethod, k.method),
-			attribute.Bool(attrProofNonce, k.nonce), attribute.Bool(attrProofATH, k.ath))
+			attribute.Bool(attrProofNonce, k.nonce), attribute.Bool(attrProofATH, k.ath), attribute.String(attrServer, k.server))
 	}
 	r.challengeSets.build = func(k challengeKey) attribute.Set {
-		return attribute.NewSet(attribute.String(attrError, k.code), attribute.Int(attrStatus, k.status))
+		return attribute.NewSet(attribute.String(attrError, k.code), attribute.String(attrScheme, k.scheme),
+			attribute.Int(attrStatus, k.status), attribute.String(attrServer, k.server))
 	}
-	r.retrySets.build = func(reason string) attribute.Set { return attribute.NewSet(attribute.String(attrRetryReason, reason)) }
-	r.nonceSets.build = func(changed bool) attribute.Set { return attribute.NewSet(attribute.Bool(attrNonceChanged, changed)) }
+	r.retrySets.build = func(k retryKey) attribute.Set {
+		return attribute.NewSet(attribute.String(attrRetryReason, k.reason), attribute.String(attrServer, k.server))
+	}
+	r.nonceSets.build = func(k nonceKey) attribute.Set {
+		return attribute.NewSet(attribute.Bool(attrNonceChanged, k.changed), attribute.String(attrServer, k.server))
+	}
+	r.clockSets.build = func(server string) attribute.Set { return attribute.NewSet(attribute.String(attrServer, server)) }
 	r.tokenSets.build = func(k tokenKey) attribute.Set {
 		if k.errType == "" {
 			return attribute.NewSet(attribute.String(attrGrantType, k.grant))
 		}
 		return attribute.NewSet(attribute.String(attrGrantType, k.grant), attribute.String(attrErrorType, k.errType))
 	}
-	r.downgradeSets.build = func(tt string) attribute.Set { return attribute.NewSet(attribute.String(attrTokenType, tt)) }
+	r.downgradeSets.build = func(k downgradeKey) attribute.Set {
+		return attribute.NewSet(attribute.String(attrTokenType, k.tokenType), attribute.String(attrServer, k.server))
+	}
 	return r, nil
 }
 
@@ -166,6 +190,47 @@ func method(m string) string {
 	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete,
 		http.MethodConnect, http.MethodOptions, http.MethodTrace, http.MethodPatch:
 		return m
+	}
+	return other
+}
+
+// server names the kind of server a request went to.
+func server(authServer bool) string {
+	if authServer {
+		return "authorization"
+	}
+	return "resource"
+}
+
+// alg returns a proof algorithm this SDK signs with, or _OTHER.
+func alg(a string) string {
+	switch a {
+	case "ES256", "ES384", "ES512", "EdDSA", "PS256", "RS256":
+		return a
+	}
+	return other
+}
+
+// challengeStatus returns a challenge's HTTP status: 400 or 401 (RFC 9449
+// §7.1, §8), or 0 for any other.
+func challengeStatus(s int) int {
+	if s == http.StatusBadRequest || s == http.StatusUnauthorized {
+		return s
+	}
+	return 0
+}
+
+// challengeScheme returns the auth-scheme of a challenge: DPoP (also for
+// an authorization server's 400, which has none), Bearer or Basic (a
+// server that does not accept DPoP), or _OTHER.
+func challengeScheme(s string) string {
+	switch {
+	case s == "" || strings.EqualFold(s, "DPoP"):
+		return "DPoP"
+	case strings.EqualFold(s, "Bearer"):
+		return "Bearer"
+	case strings.EqualFold(s, "Basic"):
+		return "Basic"
 	}
 	return other
 }

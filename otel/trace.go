@@ -67,7 +67,7 @@ func orBackground(ctx context.Context) context.Context {
 
 func (r *recorder) proofSigned(i dpop.ProofInfo) {
 	ctx := orBackground(i.Context)
-	k := proofKey{i.Alg, method(i.Method), i.Nonce, i.ATH}
+	k := proofKey{alg(i.Alg), method(i.Method), server(i.AuthServer), i.Nonce, i.ATH}
 	opt := r.proofSets.get(k)
 	r.proofs.Add(ctx, 1, opt.add...)
 	r.proofDuration.Record(ctx, i.Duration.Seconds(), opt.rec...)
@@ -79,28 +79,32 @@ func (r *recorder) proofSigned(i dpop.ProofInfo) {
 			attribute.Bool(attrProofNonce, i.Nonce),
 			attribute.Bool(attrProofATH, i.ATH),
 			attribute.Float64(attrDuration, i.Duration.Seconds()),
+			attribute.String(attrServer, k.server),
 		))
 	}
 }
 
 func (r *recorder) challengeReceived(i dpop.ChallengeInfo) {
-	k := challengeKey{errorCode(i.ErrorCode), i.StatusCode}
+	k := challengeKey{errorCode(i.ErrorCode), challengeScheme(i.Scheme), server(i.AuthServer), challengeStatus(i.StatusCode)}
 	r.challenges.Add(orBackground(i.Context), 1, r.challengeSets.get(k).add...)
 	if s, ok := recording(i.Context); ok {
 		s.AddEvent("dpop.challenge", trace.WithAttributes(
 			attribute.String(attrError, k.code),
+			attribute.String(attrScheme, k.scheme),
 			attribute.Int(attrStatus, k.status),
-			attribute.String(attrOrigin, i.Origin),
+			attribute.String(attrServer, k.server),
+			attribute.String(attrOrigin, i.Origin), // on the event only: a span is one request's
 		))
 	}
 }
 
 func (r *recorder) retry(i dpop.RetryInfo) {
-	reason := retryReason(i.Reason)
-	r.retries.Add(orBackground(i.Context), 1, r.retrySets.get(reason).add...)
+	k := retryKey{retryReason(i.Reason), server(i.AuthServer)}
+	r.retries.Add(orBackground(i.Context), 1, r.retrySets.get(k).add...)
 	if s, ok := recording(i.Context); ok {
 		s.AddEvent("dpop.retry", trace.WithAttributes(
-			attribute.String(attrRetryReason, reason),
+			attribute.String(attrRetryReason, k.reason),
+			attribute.String(attrServer, k.server),
 			attribute.Int(attrAttempt, i.Attempt),
 			attribute.String(attrOrigin, i.Origin),
 		))
@@ -108,22 +112,26 @@ func (r *recorder) retry(i dpop.RetryInfo) {
 }
 
 func (r *recorder) nonceLearned(i dpop.NonceInfo) {
-	r.nonces.Add(orBackground(i.Context), 1, r.nonceSets.get(i.Changed).add...)
+	k := nonceKey{server(i.AuthServer), i.Changed}
+	r.nonces.Add(orBackground(i.Context), 1, r.nonceSets.get(k).add...)
 	if s, ok := recording(i.Context); ok {
 		s.AddEvent("dpop.nonce", trace.WithAttributes(
 			attribute.Bool(attrNonceChanged, i.Changed),
+			attribute.String(attrServer, k.server),
 			attribute.String(attrOrigin, i.Origin),
 		))
 	}
 }
 
 func (r *recorder) clockOffsetLearned(i dpop.ClockOffsetInfo) {
-	origin := attribute.String(attrOrigin, i.Origin)
-	r.clockOffset.Record(orBackground(i.Context), i.Offset.Seconds(), metric.WithAttributes(origin))
+	srv := server(i.AuthServer)
+	// Not by origin: a server chooses origins, through redirects.
+	r.clockOffset.Record(orBackground(i.Context), i.Offset.Seconds(), r.clockSets.get(srv).rec...)
 	if s, ok := recording(i.Context); ok {
 		s.AddEvent("dpop.clock.offset", trace.WithAttributes(
 			attribute.Float64(attrOffset, i.Offset.Seconds()),
-			origin,
+			attribute.String(attrServer, srv),
+			attribute.String(attrOrigin, i.Origin),
 		))
 	}
 }
@@ -147,9 +155,10 @@ func (r *recorder) tokenObtained(i dpop.TokenRequestInfo) {
 }
 
 func (r *recorder) downgradeRefused(i dpop.DowngradeInfo) {
-	tt := tokenType(i.TokenType)
-	r.downgrades.Add(orBackground(i.Context), 1, r.downgradeSets.get(tt).add...)
+	k := downgradeKey{tokenType(i.TokenType), server(i.AuthServer)}
+	r.downgrades.Add(orBackground(i.Context), 1, r.downgradeSets.get(k).add...)
 	if s, ok := recording(i.Context); ok {
-		s.AddEvent("dpop.downgrade.refused", trace.WithAttributes(attribute.String(attrTokenType, tt)))
+		s.AddEvent("dpop.downgrade.refused", trace.WithAttributes(attribute.String(attrTokenType, k.tokenType),
+			attribute.String(attrServer, k.server)))
 	}
 }

@@ -132,7 +132,7 @@ func TestTraceRetryReasons(t *testing.T) {
 		if got := count(t, ms, "dpop.challenges", attribute.String("dpop.error", "invalid_dpop_proof")); got != 1 {
 			t.Errorf("dpop.challenges{invalid_dpop_proof} = %d; want 1", got)
 		}
-		got, ok := gauge(t, ms, "dpop.clock.offset", attribute.String("dpop.origin", srv.URL))
+		got, ok := gauge(t, ms, "dpop.clock.offset", attribute.String("dpop.target", "resource"))
 		if !ok || got < 590 || got > 610 {
 			t.Errorf("dpop.clock.offset = %v (found: %t); want about 600", got, ok)
 		}
@@ -306,4 +306,79 @@ func TestNewTraceGlobal(t *testing.T) {
 	tr.ClockOffsetLearned(dpop.ClockOffsetInfo{Offset: time.Minute})
 	tr.TokenObtained(dpop.TokenRequestInfo{GrantType: "z"})
 	tr.DowngradeRefused(dpop.DowngradeInfo{TokenType: "Bearer"})
+}
+
+// roundTripFunc is a Base answering requests in memory.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// attributeSets returns the attribute sets of the data points of m.
+func attributeSets(t *testing.T, m metricdata.Metrics) []attribute.Set {
+	t.Helper()
+	var sets []attribute.Set
+	switch d := m.Data.(type) {
+	case metricdata.Sum[int64]:
+		for _, dp := range d.DataPoints {
+			sets = append(sets, dp.Attributes)
+		}
+	case metricdata.Histogram[float64]:
+		for _, dp := range d.DataPoints {
+			sets = append(sets, dp.Attributes)
+		}
+	case metricdata.Gauge[float64]:
+		for _, dp := range d.DataPoints {
+			sets = append(sets, dp.Attributes)
+		}
+	default:
+		t.Fatalf("%s is a %T", m.Name, m.Data)
+	}
+	return sets
+}
+
+// A hostile server chooses origins (one per request, as redirects can)
+// and error codes; the metrics take none of them as an attribute, so
+// fifty requests make a handful of series, not one per origin or code.
+func TestMetricAttributesBounded(t *testing.T) {
+	tel := newTelemetry(t)
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		code := dpop.CodeInvalidProof // with a Date ten minutes ahead: a clock offset, learned per origin
+		if strings.HasPrefix(r.URL.Host, "odd") {
+			code = "made_up_" + strings.TrimSuffix(r.URL.Host, ".example")
+		}
+		h := http.Header{
+			"Date":             {time.Now().Add(10 * time.Minute).UTC().Format(http.TimeFormat)},
+			"Www-Authenticate": {`DPoP error="` + code + `"`},
+			"Dpop-Nonce":       {"n-" + r.URL.Host},
+		}
+		return &http.Response{StatusCode: http.StatusUnauthorized, Header: h, Body: http.NoBody, Request: r}, nil
+	})
+	client := &http.Client{Transport: &dpop.Transport{Base: base, Signer: newSigner(t), Trace: tel.trace}}
+	for i := range 50 {
+		host := fmt.Sprintf("h%d.example", i)
+		if i%2 == 1 {
+			host = "odd" + host
+		}
+		get(t, context.Background(), client, "https://"+host+"/x", http.StatusUnauthorized)
+	}
+	ms := tel.collect(t)
+	if len(ms) == 0 {
+		t.Fatal("no metrics")
+	}
+	for _, m := range ms {
+		sets := attributeSets(t, m)
+		if len(sets) > 8 {
+			t.Errorf("%s has %d series; want a handful", m.Name, len(sets))
+		}
+		for _, s := range sets {
+			for _, kv := range s.ToSlice() {
+				if v := kv.Value.Emit(); strings.Contains(v, "example") || strings.Contains(v, "made_up") || strings.Contains(v, "n-") {
+					t.Errorf("%s has the attribute %s=%q, chosen by the server", m.Name, kv.Key, v)
+				}
+			}
+		}
+	}
+	if got := count(t, ms, "dpop.challenges", attribute.String("dpop.error", "_OTHER")); got != 25 {
+		t.Errorf("dpop.challenges{dpop.error=_OTHER} = %d; want 25", got)
+	}
 }
