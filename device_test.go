@@ -161,6 +161,35 @@ func TestDeviceAccessTokenEnds(t *testing.T) {
 	}
 }
 
+func TestDeviceGrant(t *testing.T) {
+	srv := newServer(t, &dpoptest.Config{RequireNonce: true})
+	cfg := publicConfig(srv, newSigner(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	da, err := cfg.DeviceAuth(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		if err := srv.ApproveDevice(da.UserCode); err != nil {
+			t.Error(err)
+		}
+	}()
+	tok, err := cfg.DeviceAccessToken(ctx, da)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.TokenType != "DPoP" {
+		t.Errorf("token_type %q; want DPoP", tok.TokenType)
+	}
+	for _, r := range srv.Requests() {
+		if r.Kind == "token" && r.Proof == nil && r.Error != "use_dpop_nonce" {
+			t.Errorf("device token poll without a valid proof: %+v", r)
+		}
+	}
+}
+
 // TestDeviceProgressDpoptest runs the grant against dpoptest, approving
 // the device from the progress callback as a user would after reading the
 // code.

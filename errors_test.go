@@ -6,71 +6,17 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 	"unicode"
 
 	"github.com/dpopkit/dpop"
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 )
-
-// tokenOp is one request of the token machinery, as a test makes it.
-type tokenOp struct {
-	name string
-	call func(ctx context.Context) error
-}
-
-// tokenOps returns every request of the token machinery, against an
-// authorization server at asURL, each sending the test secrets
-// (clientSecret with style; codeSecret, verifierSecret, refreshSecret).
-func tokenOps(t *testing.T, asURL string, style oauth2.AuthStyle) []tokenOp {
-	t.Helper()
-	s := newSigner(t)
-	cfg := &dpop.Config{
-		OAuth2: &oauth2.Config{ClientID: "c", ClientSecret: clientSecret, Endpoint: oauth2.Endpoint{
-			AuthURL: asURL + "/authorize", TokenURL: asURL + "/token", DeviceAuthURL: asURL + "/device", AuthStyle: style,
-		}},
-		Signer: s,
-		PARURL: asURL + "/par",
-	}
-	cc := &dpop.ClientCredentials{
-		OAuth2: &clientcredentials.Config{ClientID: "c", ClientSecret: clientSecret, TokenURL: asURL + "/token", AuthStyle: style},
-		Signer: s,
-	}
-	return []tokenOp{
-		{"Exchange", func(ctx context.Context) error {
-			_, err := cfg.Exchange(ctx, codeSecret, oauth2.VerifierOption(verifierSecret))
-			return err
-		}},
-		{"refresh", func(ctx context.Context) error {
-			expired := &oauth2.Token{AccessToken: accessSecret, RefreshToken: refreshSecret, Expiry: time.Now().Add(-time.Hour)}
-			_, err := cfg.TokenSource(ctx, expired).Token()
-			return err
-		}},
-		{"ClientCredentials", func(ctx context.Context) error { _, err := cc.Token(ctx); return err }},
-		{"PushAuthCodeURL", func(ctx context.Context) error {
-			_, err := cfg.PushAuthCodeURL(ctx, "state", oauth2.S256ChallengeOption(verifierSecret))
-			return err
-		}},
-		{"DeviceAuth", func(ctx context.Context) error { _, err := cfg.DeviceAuth(ctx); return err }},
-		{"DeviceAccessToken", func(ctx context.Context) error {
-			da := &oauth2.DeviceAuthResponse{DeviceCode: codeSecret, Interval: 1, Expiry: time.Now().Add(time.Minute)}
-			_, err := cfg.DeviceAccessToken(ctx, da)
-			return err
-		}},
-	}
-}
-
-// echo returns what a server that echoes requests puts in its answers:
-// the request's form and Authorization header.
-func echo(r *http.Request) string {
-	b, _ := io.ReadAll(r.Body)
-	return r.Header.Get("Authorization") + " " + string(b) + " " + r.URL.RawQuery
-}
 
 // TestTokenErrorsCarryNoRequestSecret: a token endpoint (or PAR, device
 // endpoint) that echoes the request in its error body gets an error whose
@@ -221,6 +167,25 @@ func TestServerStringsEscaped(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// TestErrorTextBounded: a callback's error_description and a discovery
+// error say "dpop:" once, and a huge server string is cut.
+func TestErrorTextBounded(t *testing.T) {
+	huge := strings.Repeat("A", 1<<20)
+	_, err := (&dpop.Metadata{Issuer: "https://as"}).VerifyAuthResponse(url.Values{"error": {"access_denied"}, "error_description": {huge}, "state": {"s"}}, "s")
+	if err == nil || len(err.Error()) > 2000 {
+		t.Errorf("authorization error text is %d bytes; want it cut", len(err.Error()))
+	}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"issuer":"` + "http://" + r.Host + `"}`)) // no token_endpoint
+	}))
+	defer ts.Close()
+	_, err = dpop.Discover(context.Background(), ts.URL)
+	if err == nil || strings.Count(err.Error(), "dpop:") != 1 {
+		t.Errorf("Discover err = %v; want one \"dpop:\"", err)
 	}
 }
 

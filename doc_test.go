@@ -1,6 +1,7 @@
 package dpop_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -11,16 +12,17 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dpopkit/dpop"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
-
-// formatVerbs are the renderings a log line or a debug print may use.
-var formatVerbs = []string{"%v", "%+v", "%#v", "%s", "%x", "%q"}
 
 // testKeys returns one private key of each kind a Signer takes.
 func testKeys(t *testing.T) map[string]crypto.Signer {
@@ -82,19 +84,6 @@ func secretRenderings(t *testing.T, key crypto.Signer) []string {
 	return out
 }
 
-// checkNoSecret fails when any rendering of v contains one of secrets.
-func checkNoSecret(t *testing.T, name string, v any, secrets []string) {
-	t.Helper()
-	for _, verb := range formatVerbs {
-		out := fmt.Sprintf(verb, v)
-		for _, s := range secrets {
-			if strings.Contains(out, s) {
-				t.Errorf("%s of %s = %.200q…; contains a secret (%.40q…)", verb, name, out, s)
-			}
-		}
-	}
-}
-
 // TestFormatPrintsNoSecret: no exported type of the package prints a
 // private key (each key type), an access or refresh token, a client secret
 // or a proof, under any verb, as a value or a pointer (issue 10 #3).
@@ -146,5 +135,59 @@ func TestFormatPrintsNoSecret(t *testing.T) {
 				checkNoSecret(t, v.name, v.v, secrets)
 			}
 		})
+	}
+}
+
+// TestReadmeQuickStart checks that the first Go block of README.md is a
+// complete program that compiles as is: it is written into a directory of
+// this module (under testdata, which ./... skips) and vetted.
+func TestReadmeQuickStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a program with the go command; skipped with -short")
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command in PATH")
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const open, end = "\n```go\n", "\n```\n"
+	i := bytes.Index(readme, []byte(open))
+	if i < 0 {
+		t.Fatal("README.md has no ```go block")
+	}
+	src := readme[i+len(open):]
+	j := bytes.Index(src, []byte(end))
+	if j < 0 {
+		t.Fatal("README.md's first ```go block is not closed")
+	}
+	src = src[:j+1]
+	if !bytes.HasPrefix(src, []byte("package main\n")) {
+		t.Fatalf("README.md's first Go block starts with %q; want package main", src[:min(len(src), 40)])
+	}
+	if err := os.MkdirAll("testdata", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("testdata", "readme-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		os.RemoveAll(dir)
+		os.Remove("testdata") // only if empty: it did not exist before
+	})
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, goTool, "vet", "./"+filepath.ToSlash(dir)).CombinedOutput()
+	if err != nil {
+		t.Errorf("go vet of README.md's quick start: %v\n%s", err, out)
+	}
+	if formatted, err := exec.CommandContext(ctx, "gofmt", "-l", dir).Output(); err == nil && len(formatted) > 0 {
+		t.Errorf("README.md's quick start is not gofmt-formatted")
 	}
 }
