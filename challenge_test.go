@@ -83,8 +83,7 @@ func trickle(w http.ResponseWriter, r *http.Request, body []byte, done <-chan st
 // TestSlowBodyDoesNotStall: a 401 nonce challenge whose 64 KiB body
 // trickles in (which would take 20 minutes) is answered at once; a 400
 // use_dpop_nonce whose JSON trickles is handed back unanswered, without
-// waiting for its body, and its body reads whole, byte for byte (issue 10
-// #7).
+// waiting for its body, and its body reads whole, byte for byte.
 func TestSlowBodyDoesNotStall(t *testing.T) {
 	t.Run("401", func(t *testing.T) {
 		done := make(chan struct{})

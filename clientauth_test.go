@@ -351,6 +351,7 @@ func TestClientAssertionConfigErrors(t *testing.T) {
 		{"in header", func(c *dpop.Config) { c.OAuth2.Endpoint.AuthStyle = oauth2.AuthStyleInHeader }, "AuthStyleInHeader"},
 		{"no issuer", func(c *dpop.Config) { c.Issuer = "" }, "Issuer is empty"},
 		{"no client id", func(c *dpop.Config) { c.OAuth2.ClientID = "" }, "no ClientID"},
+		{"zero ClientAssertion", func(c *dpop.Config) { c.ClientAssertion = new(dpop.AssertionSigner) }, "ClientAssertion has no key"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := assertionConfig(t, srv, a)
@@ -373,15 +374,24 @@ func TestClientAssertionConfigErrors(t *testing.T) {
 }
 
 // TestAssertionSignerNil: the accessors of a nil or zero AssertionSigner
-// return zero values instead of panicking.
+// return zero values, and Assertion an error naming NewAssertionSigner,
+// instead of panicking; the zero value prints no pointer.
 func TestAssertionSignerNil(t *testing.T) {
 	for _, a := range []*dpop.AssertionSigner{nil, new(dpop.AssertionSigner)} {
+		var err error
 		if r := noPanic(func() {
 			if a.Alg() != "" || a.KeyID() != "" || a.Public() != nil {
 				t.Errorf("accessors of %v: %q %q %v; want zero values", a, a.Alg(), a.KeyID(), a.Public())
 			}
+			_, err = a.Assertion("c", "https://as")
 		}); r != nil {
-			t.Errorf("accessors of %#v panicked: %v", a, r)
+			t.Errorf("methods of %#v panicked: %v", a, r)
 		}
+		if err == nil || !strings.Contains(err.Error(), "NewAssertionSigner") {
+			t.Errorf("Assertion of %#v = %v; want an error naming NewAssertionSigner", a, err)
+		}
+	}
+	if got := fmt.Sprint(new(dpop.AssertionSigner)); strings.Contains(got, "0x") {
+		t.Errorf("zero AssertionSigner prints %q", got)
 	}
 }

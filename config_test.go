@@ -105,9 +105,26 @@ func TestRefresh(t *testing.T) {
 	})
 }
 
+// TestConfigZeroSigner: Exchange with a Signer not made by NewSigner
+// returns an error naming the Signer, and sends nothing.
+func TestConfigZeroSigner(t *testing.T) {
+	as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"at","token_type":"DPoP"}`)
+	})
+	cfg := &dpop.Config{OAuth2: &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{TokenURL: as.URL + "/token"}}, Signer: new(dpop.Signer)}
+	var err error
+	if p := noPanic(func() { _, err = cfg.Exchange(context.Background(), "code") }); p != nil {
+		t.Fatalf("panic: %v", p)
+	}
+	if err == nil || !strings.Contains(err.Error(), "Signer") || as.requests() != 0 {
+		t.Errorf("Exchange = %v after %d requests; want an error naming Signer after none", err, as.requests())
+	}
+}
+
 // TestAuthCodeURLPanicNamesField: AuthCodeURL of a Config without OAuth2
 // or without a usable Signer panics with a message naming the field, never
-// with a nil dereference, and never sends an empty dpop_jkt (issue 10 #9).
+// with a nil dereference, and never sends an empty dpop_jkt.
 func TestAuthCodeURLPanicNamesField(t *testing.T) {
 	o := &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{AuthURL: "https://as.example/authorize"}}
 	tests := []struct {
@@ -131,9 +148,8 @@ func TestAuthCodeURLPanicNamesField(t *testing.T) {
 	}
 }
 
-// TestDiscoverFallback: a server without RFC 8414 metadata is read from
-// OpenID Connect Discovery; one whose metadata names another issuer, or
-// that fails otherwise, is an error.
+// TestNoRefreshToken: the source of an expired token that has no refresh
+// token gives ErrNoRefreshToken.
 func TestNoRefreshToken(t *testing.T) {
 	srv := newServer(t, nil)
 	cfg := publicConfig(srv, newSigner(t))

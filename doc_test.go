@@ -86,7 +86,7 @@ func secretRenderings(t *testing.T, key crypto.Signer) []string {
 
 // TestFormatPrintsNoSecret: no exported type of the package prints a
 // private key (each key type), an access or refresh token, a client secret
-// or a proof, under any verb, as a value or a pointer (issue 10 #3).
+// or a proof, under any verb, as a value or a pointer.
 func TestFormatPrintsNoSecret(t *testing.T) {
 	for keyName, key := range testKeys(t) {
 		t.Run(keyName, func(t *testing.T) {

@@ -22,7 +22,7 @@ import (
 // endpoint) that echoes the request in its error body gets an error whose
 // text has none of the request's secrets, for a JSON error, a JSON error
 // whose description echoes, and a plain-text body; the
-// *oauth2.RetrieveError is still there (issue 10 #4).
+// *oauth2.RetrieveError is still there.
 func TestTokenErrorsCarryNoRequestSecret(t *testing.T) {
 	bodies := map[string]func(r *http.Request) (contentType, body string){
 		"JSON": func(r *http.Request) (string, string) {
@@ -68,7 +68,7 @@ func TestTokenErrorsCarryNoRequestSecret(t *testing.T) {
 }
 
 // TestTokenErrorTextEscaped: an error_description with control and bidi
-// characters comes out escaped, and a huge one is cut (issue 10 #4).
+// characters comes out escaped, and a huge one is cut.
 func TestTokenErrorTextEscaped(t *testing.T) {
 	tests := []struct {
 		name, desc string
@@ -107,7 +107,7 @@ func TestTokenErrorTextEscaped(t *testing.T) {
 // TestNonceFromTokenError: an authorization server that challenges the
 // retry again (use_dpop_nonce twice in a row) gives an error that holds a
 // *ChallengeError with the newest nonce, and that is still an
-// *oauth2.RetrieveError (issue 10 #10).
+// *oauth2.RetrieveError.
 func TestNonceFromTokenError(t *testing.T) {
 	var n atomic.Int32
 	as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {

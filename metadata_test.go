@@ -40,6 +40,9 @@ func TestDiscover(t *testing.T) {
 	}
 }
 
+// TestDiscoverFallback: a server without RFC 8414 metadata is read from
+// OpenID Connect Discovery; a broken document, or an issuer that is not
+// https or loopback http, is an error.
 func TestDiscoverFallback(t *testing.T) {
 	var issuer string
 	mux := http.NewServeMux()
@@ -111,7 +114,7 @@ func FuzzDiscover(f *testing.F) {
 
 // TestDiscoverRefusesRedirects: a metadata request over https is not
 // followed to plain http, nor to another https origin; a redirect within
-// the origin is followed (issue 10 #2).
+// the origin is followed.
 func TestDiscoverRefusesRedirects(t *testing.T) {
 	var issuer string
 	metadata := func(w http.ResponseWriter, r *http.Request) {
@@ -160,7 +163,7 @@ func TestDiscoverRefusesRedirects(t *testing.T) {
 }
 
 // TestDiscoverRefusesPlainEndpoints: every endpoint of the metadata keeps
-// the issuer's rule, https or loopback (issue 10 #2).
+// the issuer's rule, https or loopback.
 func TestDiscoverRefusesPlainEndpoints(t *testing.T) {
 	var doc string
 	as := newHostile(t, true, func(w http.ResponseWriter, r *http.Request) {
@@ -239,9 +242,17 @@ func TestDiscoverNotFoundBody(t *testing.T) {
 // result return one naming it.
 func TestMetadataNil(t *testing.T) {
 	var md *dpop.Metadata
-	var err error
-	if r := noPanic(func() { err = md.CheckSigner(newSigner(t)) }); r != nil || err == nil || !strings.Contains(err.Error(), "Metadata is nil") {
-		t.Errorf("CheckSigner on a nil Metadata = %v (panic %v); want an error naming the nil Metadata", err, r)
+	for name, call := range map[string]func() error{
+		"CheckSigner": func() error { return md.CheckSigner(newSigner(t)) },
+		"VerifyAuthResponse": func() error {
+			_, err := md.VerifyAuthResponse(url.Values{"code": {"c"}, "state": {"s"}}, "s")
+			return err
+		},
+	} {
+		var err error
+		if r := noPanic(func() { err = call() }); r != nil || err == nil || !strings.Contains(err.Error(), "Metadata is nil") {
+			t.Errorf("%s on a nil Metadata = %v (panic %v); want an error naming the nil Metadata", name, err, r)
+		}
 	}
 }
 

@@ -12,10 +12,10 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 )
 
-// These tests hold the promise of issue 11 in counts read from dpoptest's
-// request records, never in timings: how many requests go on the wire per
-// answer at a cold start, how many nonce challenges are handed back to the
-// caller under rotation, and that every attempt is a new proof.
+// The cold-start tests count, from dpoptest's request records and never
+// by timing, how many requests go on the wire per answer while the nonce
+// cache knows nothing of an origin, and check that every attempt is a new
+// proof.
 
 // TestColdStartRequiredNonce: C concurrent first requests to a resource
 // server that requires a nonce cost at most C+1 requests on the wire: one

@@ -18,7 +18,7 @@ import (
 // TestHTUNeverNamesAnotherHost: a request whose URL path does not start
 // with "/" (which would make the htu "https://example.com.evil.com/x") is
 // refused before anything is sent; Signer.Proof refuses the URLs that parse
-// to such a path (issue 10 #11).
+// to such a path.
 func TestHTUNeverNamesAnotherHost(t *testing.T) {
 	s := newSigner(t)
 	sent := 0
@@ -50,8 +50,8 @@ func TestHTUNeverNamesAnotherHost(t *testing.T) {
 
 // TestHTUInternationalHost: a request to an internationalized host name
 // carries the htu net/http puts on the wire, the punycode form, as the
-// server sees it in its Host header; the proof verifies with go-jose
-// (issue 10 #11). A dialer sends every connection to the test server.
+// server sees it in its Host header; the proof verifies with go-jose.
+// A dialer sends every connection to the test server.
 func TestHTUInternationalHost(t *testing.T) {
 	var seen struct {
 		sync.Mutex

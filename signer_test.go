@@ -8,20 +8,27 @@ import (
 )
 
 // TestNilSigner: the methods of a nil or zero *Signer that have no error
-// result return zero values, and CheckSigner says the signer has no key.
+// result return zero values; Proof and CheckSigner return an error that
+// says to make the Signer with NewSigner. None panics.
 func TestNilSigner(t *testing.T) {
 	for name, s := range map[string]*dpop.Signer{"nil": nil, "zero": new(dpop.Signer)} {
 		t.Run(name, func(t *testing.T) {
 			var alg, jkt string
-			var err error
+			var proofErr, checkErr error
 			if p := noPanic(func() {
 				alg, jkt = s.Alg(), s.Thumbprint()
-				err = new(dpop.Metadata).CheckSigner(s)
+				_, proofErr = s.Proof("GET", "https://rs.example/", nil)
+				checkErr = new(dpop.Metadata).CheckSigner(s)
 			}); p != nil {
 				t.Fatalf("panic: %v", p)
 			}
-			if alg != "" || jkt != "" || err == nil || !strings.Contains(err.Error(), "Signer") {
-				t.Errorf("Alg, Thumbprint, CheckSigner = %q, %q, %v; want \"\", \"\" and an error naming Signer", alg, jkt, err)
+			if alg != "" || jkt != "" {
+				t.Errorf("Alg, Thumbprint = %q, %q; want \"\", \"\"", alg, jkt)
+			}
+			for name, err := range map[string]error{"Proof": proofErr, "CheckSigner": checkErr} {
+				if err == nil || !strings.Contains(err.Error(), "NewSigner") {
+					t.Errorf("%s = %v; want an error naming NewSigner", name, err)
+				}
 			}
 		})
 	}

@@ -20,7 +20,7 @@ import (
 )
 
 // TestNegativeExpiresIn: a negative expires_in is refused as a JSON
-// number, a JSON string and a form value (issue 10 #8).
+// number, a JSON string and a form value.
 func TestNegativeExpiresIn(t *testing.T) {
 	tests := []struct{ name, contentType, body string }{
 		{"JSON number", "application/json", `{"access_token":"a","token_type":"DPoP","expires_in":-5}`},
@@ -135,7 +135,7 @@ func TestEveryRequestEndsWithContext(t *testing.T) {
 // endpoint that answers 307 to another port and scheme (https → http on
 // the same host name, where net/http would resend the body and the Basic
 // header) gets an error naming the Location, and the other server receives
-// nothing (issue 10 #1, RFC 6749 §3.2).
+// nothing (RFC 6749 §3.2).
 func TestTokenRequestsFollowNoRedirect(t *testing.T) {
 	target := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -282,7 +282,7 @@ func TestTokenNonceChallengedTwice(t *testing.T) {
 
 // TestBrokenBaseOnTokenRequest: a Base that returns neither a response nor
 // an error, or a response without a body, on a token request is a clear
-// error from every grant, not a panic (issue 10 #9).
+// error from every grant, not a panic.
 func TestBrokenBaseOnTokenRequest(t *testing.T) {
 	bases := map[string]roundTripFunc{
 		"nil response": func(*http.Request) (*http.Response, error) { return nil, nil },

@@ -49,7 +49,7 @@ func waitGoroutines(t *testing.T, baseline int) {
 // the clients of Config and ClientCredentials, for a plain Source that
 // blocks, and for an http.Client with a Timeout; the token request still
 // running finishes for the next request, and no goroutine is left once
-// the server is released (issue 10 #6).
+// the server is released.
 func TestDeadlineBoundsTokenFetch(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -141,7 +141,7 @@ func ccClient(ctx context.Context, tokenURL string, s *dpop.Signer, _ <-chan str
 
 // TestShortLivedTokenNoRefreshLoop: a server whose tokens live 1 second
 // (or 0, or "1") is asked for a token once or twice over 20 calls, not
-// once a call (issue 10 #8).
+// once a call.
 func TestShortLivedTokenNoRefreshLoop(t *testing.T) {
 	for _, expiresIn := range []string{`1`, `0`, `"1"`} {
 		var n atomic.Int32

@@ -1,7 +1,9 @@
 package dpop_test
 
 import (
+	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,7 +30,7 @@ func TestTransportNowSetsIAT(t *testing.T) {
 
 // TestRedirectBetweenZones: two IPv6 link-local addresses in different
 // zones are different servers, so a redirect from one to the other does
-// not carry the access token (issue 10 #5). The Base records requests
+// not carry the access token. The Base records requests
 // instead of dialing link-local addresses.
 func TestRedirectBetweenZones(t *testing.T) {
 	var mu sync.Mutex
@@ -62,5 +64,22 @@ func TestRedirectBetweenZones(t *testing.T) {
 	}
 	if got := seen[1].Header.Get("Authorization"); got != "" {
 		t.Errorf("hop to another zone carries Authorization %q; want none", got)
+	}
+}
+
+// TestTransportZeroSigner: a Transport whose Signer was not made by
+// NewSigner returns an error naming the Signer, and sends nothing.
+func TestTransportZeroSigner(t *testing.T) {
+	var sent int
+	hc := &http.Client{Transport: &dpop.Transport{Signer: new(dpop.Signer), Base: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		sent++
+		return nil, errors.New("Base must not be called")
+	})}}
+	var err error
+	if p := noPanic(func() { _, err = hc.Get("https://rs.example/") }); p != nil {
+		t.Fatalf("panic: %v", p)
+	}
+	if err == nil || !strings.Contains(err.Error(), "Signer") || sent != 0 {
+		t.Errorf("err = %v after %d requests; want an error naming Signer after none", err, sent)
 	}
 }
