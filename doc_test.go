@@ -11,10 +11,13 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"fmt"
+	"go/format"
 	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -138,12 +141,16 @@ func TestFormatPrintsNoSecret(t *testing.T) {
 	}
 }
 
-// TestReadmeQuickStart checks that the first Go block of README.md is a
-// complete program that compiles as is: it is written into a directory of
-// this module (under testdata, which ./... skips) and vetted.
+// TestReadmeQuickStart checks that every Go block of README.md that is a
+// complete program (package main) is gofmt-formatted and passes go vet as
+// it is. Each program gets a module of its own under t.TempDir, in a
+// workspace that uses this module from its directory: the test writes
+// nothing here, so it passes in a read-only module cache too, and it
+// needs no network (GOPROXY=off: this module's dependencies are in the
+// module cache, since its tests were built).
 func TestReadmeQuickStart(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds a program with the go command; skipped with -short")
+		t.Skip("builds programs with the go command; skipped with -short")
 	}
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -153,41 +160,83 @@ func TestReadmeQuickStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const open, end = "\n```go\n", "\n```\n"
-	i := bytes.Index(readme, []byte(open))
-	if i < 0 {
-		t.Fatal("README.md has no ```go block")
+	progs := goPrograms(readme)
+	if len(progs) == 0 {
+		t.Fatal("README.md has no Go block that is a complete program")
 	}
-	src := readme[i+len(open):]
-	j := bytes.Index(src, []byte(end))
-	if j < 0 {
-		t.Fatal("README.md's first ```go block is not closed")
-	}
-	src = src[:j+1]
-	if !bytes.HasPrefix(src, []byte("package main\n")) {
-		t.Fatalf("README.md's first Go block starts with %q; want package main", src[:min(len(src), 40)])
-	}
-	if err := os.MkdirAll("testdata", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("testdata", "readme-")
+	gomod, err := os.ReadFile("go.mod")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		os.RemoveAll(dir)
-		os.Remove("testdata") // only if empty: it did not exist before
-	})
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), src, 0o644); err != nil {
+	goVersion := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(gomod)
+	if goVersion == nil {
+		t.Fatal("go.mod has no go line")
+	}
+	root, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	work := fmt.Sprintf("go %s\n\nuse %s\n", goVersion[1], strconv.Quote(root))
+	var dirs []string
+	for i, p := range progs {
+		if formatted, err := format.Source(p.src); err != nil {
+			t.Errorf("README.md's Go block at line %d: %v", p.line, err)
+		} else if !bytes.Equal(formatted, p.src) {
+			t.Errorf("README.md's Go block at line %d is not gofmt-formatted", p.line)
+		}
+		dir := fmt.Sprintf("readme%d", i+1)
+		if err := os.Mkdir(filepath.Join(tmp, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		files := map[string]string{
+			"go.mod":  fmt.Sprintf("module %s\n\ngo %s\n", dir, goVersion[1]),
+			"main.go": string(p.src),
+		}
+		for name, content := range files {
+			if err := os.WriteFile(filepath.Join(tmp, dir, name), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		work += "use ./" + dir + "\n"
+		dirs = append(dirs, "./"+dir)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "go.work"), []byte(work), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, goTool, "vet", "./"+filepath.ToSlash(dir)).CombinedOutput()
-	if err != nil {
-		t.Errorf("go vet of README.md's quick start: %v\n%s", err, out)
+	cmd := exec.CommandContext(ctx, goTool, append([]string{"vet"}, dirs...)...)
+	cmd.Dir = tmp
+	cmd.Env = append(os.Environ(), "GOWORK="+filepath.Join(tmp, "go.work"), "GOFLAGS=", "GOPROXY=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("go vet of README.md's programs (readmeN is the Nth): %v\n%s", err, out)
 	}
-	if formatted, err := exec.CommandContext(ctx, "gofmt", "-l", dir).Output(); err == nil && len(formatted) > 0 {
-		t.Errorf("README.md's quick start is not gofmt-formatted")
+}
+
+// goProgram is a Go block of a Markdown file that is a complete program.
+type goProgram struct {
+	line int // of the block's first line of code
+	src  []byte
+}
+
+// goPrograms returns the ```go blocks of md that start with
+// "package main", in order.
+func goPrograms(md []byte) []goProgram {
+	var progs []goProgram
+	var cur *goProgram
+	for i, l := range bytes.SplitAfter(md, []byte("\n")) {
+		switch {
+		case cur == nil && string(bytes.TrimSpace(l)) == "```go":
+			cur = &goProgram{line: i + 2}
+		case cur != nil && string(bytes.TrimSpace(l)) == "```":
+			if bytes.HasPrefix(cur.src, []byte("package main\n")) {
+				progs = append(progs, *cur)
+			}
+			cur = nil
+		case cur != nil:
+			cur.src = append(cur.src, l...)
+		}
 	}
+	return progs
 }
