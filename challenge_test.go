@@ -14,17 +14,41 @@ import (
 	"github.com/dpopkit/dpop"
 )
 
-// TestCheckResponseNil: CheckResponse of a nil response, or of one without
-// header or body, does not panic.
+// TestCheckResponseNil: CheckResponse of a nil response is an error that
+// says so; a response without a header or without a body is read for what
+// it has: no DPoP error, or the challenge its headers carry. None panics.
 func TestCheckResponseNil(t *testing.T) {
-	for name, resp := range map[string]*http.Response{
-		"nil":          nil,
-		"no header":    {StatusCode: 401},
-		"no body, 400": {StatusCode: 400, Header: http.Header{"Dpop-Nonce": {"n"}}},
+	challenge := http.Header{"Www-Authenticate": {`DPoP error="use_dpop_nonce"`}, "Dpop-Nonce": {"n1"}}
+	for _, tt := range []struct {
+		name string
+		resp *http.Response
+		want string // CheckResponse's error text; "" for none
+	}{
+		{"nil", nil, "dpop: CheckResponse: response is nil"},
+		{"no header", &http.Response{StatusCode: 401}, ""},
+		{"no body, 400", &http.Response{StatusCode: 400, Header: http.Header{"Dpop-Nonce": {"n1"}}}, ""},
+		{"no body, 400 JSON", &http.Response{StatusCode: 400, Header: http.Header{"Content-Type": {"application/json"}}}, ""},
+		{"no body, 401 challenge", &http.Response{StatusCode: 401, Header: challenge}, "use_dpop_nonce"},
 	} {
-		t.Run(name, func(t *testing.T) {
-			if p := noPanic(func() { dpop.CheckResponse(resp) }); p != nil {
-				t.Errorf("panic: %v", p)
+		t.Run(tt.name, func(t *testing.T) {
+			var err error
+			if p := noPanic(func() { err = dpop.CheckResponse(tt.resp) }); p != nil {
+				t.Fatalf("panic: %v", p)
+			}
+			var ce *dpop.ChallengeError
+			switch {
+			case tt.want == "":
+				if err != nil {
+					t.Errorf("CheckResponse = %v; want nil", err)
+				}
+			case tt.resp == nil:
+				if err == nil || errors.As(err, &ce) || err.Error() != tt.want {
+					t.Errorf("CheckResponse = %v; want the error %q", err, tt.want)
+				}
+			default:
+				if !errors.As(err, &ce) || ce.StatusCode != 401 || ce.ErrorCode != tt.want || ce.Nonce != "n1" {
+					t.Errorf("CheckResponse = %#v; want a 401 *ChallengeError %s with nonce n1", err, tt.want)
+				}
 			}
 		})
 	}

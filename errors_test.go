@@ -175,8 +175,10 @@ func TestServerStringsEscaped(t *testing.T) {
 func TestErrorTextBounded(t *testing.T) {
 	huge := strings.Repeat("A", 1<<20)
 	_, err := (&dpop.Metadata{Issuer: "https://as"}).VerifyAuthResponse(url.Values{"error": {"access_denied"}, "error_description": {huge}, "state": {"s"}}, "s")
-	if err == nil || len(err.Error()) > 2000 {
-		t.Errorf("authorization error text is %d bytes; want it cut", len(err.Error()))
+	if err == nil {
+		t.Error("VerifyAuthResponse of an error response: no error")
+	} else if msg := err.Error(); len(msg) > 2000 || strings.Count(msg, "dpop:") != 1 {
+		t.Errorf("authorization error text is %d bytes with %d \"dpop:\"; want it cut, with one", len(msg), strings.Count(msg, "dpop:"))
 	}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
