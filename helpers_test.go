@@ -317,7 +317,7 @@ func wireOf(t testing.TB, srv *dpoptest.Server, kind dpoptest.Kind) wire {
 // checkFresh fails t when a proof was sent twice or refused: every attempt,
 // retries included, carries a new jti and iat (RFC 9449 §11.1), and
 // dpoptest's jti cache answers a replay with invalid_dpop_proof.
-func checkFresh(t *testing.T, w wire) {
+func checkFresh(t testing.TB, w wire) {
 	t.Helper()
 	if w.jtiDup != 0 {
 		t.Errorf("%d proofs reused a jti; want 0", w.jtiDup)

@@ -25,40 +25,52 @@ import (
 // the most nonce retries there are.
 func permissive(*http.Request) int { return 5 } // values above 5 count as 5
 
-// TestNonceRotationByCount measures the use_dpop_nonce challenges handed
-// back to callers when the server rotates every 3 accepted proofs and
-// accepts the newest 2: 32 goroutines × 100 requests with the default bound
-// and with a permissive one. The permissive policy leaves no more
-// unanswered than the default; run with -v for the figures.
-func TestNonceRotationByCount(t *testing.T) {
-	goroutines, perG := 32, 100
-	if testing.Short() {
-		perG = 10
-	}
-	run := func(t *testing.T, retries func(*http.Request) int) (unanswered int, w wire) {
-		srv := newServer(t, &dpoptest.Config{RequireNonce: true, NonceEvery: 3, NonceWindow: 2})
-		client, _ := loadClient(t, srv, goroutines, retries)
-		a := hammer(client, srv.URL+"/api/items", goroutines, perG)
-		if len(a.other) != 0 {
-			t.Errorf("answers other than 200 and use_dpop_nonce: %v", a.other)
-		}
-		if a.ok+a.unanswered != goroutines*perG {
-			t.Errorf("%d answered + %d unanswered; want %d in all", a.ok, a.unanswered, goroutines*perG)
-		}
-		w = wireOf(t, srv, dpoptest.KindResource)
-		checkFresh(t, w)
-		if w.requests > a.ok+a.unanswered+w.challenges {
-			t.Errorf("%d requests on the wire > %d answers + %d challenges", w.requests, a.ok+a.unanswered, w.challenges)
-		}
-		return a.unanswered, w
-	}
-	n := goroutines * perG
-	def, dw := run(t, nil)
-	per, pw := run(t, permissive)
-	t.Logf("default (1 retry): %d of %d unanswered (%.1f%%), %d requests on the wire, %d challenges", def, n, 100*float64(def)/float64(n), dw.requests, dw.challenges)
-	t.Logf("permissive (%d retries): %d of %d unanswered (%.1f%%), %d requests on the wire, %d challenges", permissive(nil), per, n, 100*float64(per)/float64(n), pw.requests, pw.challenges)
-	if per > def {
-		t.Errorf("permissive policy left %d unanswered; want at most the default's %d", per, def)
+// BenchmarkNonceRotationByCount measures the use_dpop_nonce challenges
+// handed back to callers when the server rotates its nonce every 3
+// accepted proofs and accepts the newest 2, for 32 goroutines sharing a
+// Transport, with the default bound and with the most nonce retries:
+// unanswered/op is the share of requests answered with a challenge,
+// requests/op the requests on the wire per answer. Whatever the figures,
+// every answer is a 200 or a challenge, and every attempt a new proof.
+func BenchmarkNonceRotationByCount(b *testing.B) {
+	const goroutines = 32
+	for _, bc := range []struct {
+		name    string
+		retries func(*http.Request) int
+	}{{"default", nil}, {"permissive", permissive}} {
+		b.Run(bc.name, func(b *testing.B) {
+			srv := newServer(b, &dpoptest.Config{RequireNonce: true, NonceEvery: 3, NonceWindow: 2})
+			client, _ := loadClient(b, srv, goroutines, bc.retries)
+			u := srv.URL + "/api/items"
+			a := new(answers)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for range goroutines {
+				wg.Go(func() {
+					for next.Add(1) <= int64(b.N) {
+						resp, err := client.Get(u)
+						if err == nil {
+							io.Copy(io.Discard, resp.Body)
+							resp.Body.Close()
+						}
+						a.add(resp, err)
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			if len(a.other) != 0 {
+				b.Errorf("answers other than 200 and use_dpop_nonce: %v", a.other)
+			}
+			if a.ok+a.unanswered != b.N {
+				b.Errorf("%d answered + %d unanswered; want %d in all", a.ok, a.unanswered, b.N)
+			}
+			w := wireOf(b, srv, dpoptest.KindResource)
+			checkFresh(b, w)
+			b.ReportMetric(float64(a.unanswered)/float64(b.N), "unanswered/op")
+			b.ReportMetric(float64(w.requests)/float64(b.N), "requests/op")
+		})
 	}
 }
 
