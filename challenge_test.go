@@ -7,8 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/dpopkit/dpop"
@@ -85,9 +85,9 @@ func FuzzCheckResponse(f *testing.F) {
 	})
 }
 
-// trickle writes body one byte every 20 ms, until it is written, the
-// client goes away or done is closed.
-func trickle(w http.ResponseWriter, r *http.Request, body []byte, done <-chan struct{}) {
+// trickle writes body one byte every 20 ms, until it is written or the
+// client goes away.
+func trickle(w http.ResponseWriter, r *http.Request, body []byte) {
 	f := w.(http.Flusher)
 	for i := range body {
 		if _, err := w.Write(body[i : i+1]); err != nil {
@@ -97,79 +97,132 @@ func trickle(w http.ResponseWriter, r *http.Request, body []byte, done <-chan st
 		select {
 		case <-r.Context().Done():
 			return
-		case <-done:
-			return
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
 
+// pipeTransport serves each request with h, in memory, in a goroutine: the
+// response comes back once h has written its header, and its body streams
+// what h writes as h writes it. Closing the body makes h's later writes
+// fail, as when a client hangs up. In a synctest bubble, h's waits and the
+// client's run on the bubble's fake clock.
+type pipeTransport struct{ h http.Handler }
+
+func (p pipeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	pr, pw := io.Pipe()
+	w := &pipeWriter{req: r, header: http.Header{}, body: pr, pw: pw, ready: make(chan *http.Response, 1)}
+	go func() {
+		defer pw.Close()
+		p.h.ServeHTTP(w, r)
+		w.WriteHeader(http.StatusOK) // if h wrote nothing
+	}()
+	select {
+	case resp := <-w.ready:
+		return resp, nil
+	case <-r.Context().Done():
+		pr.Close()
+		return nil, r.Context().Err()
+	}
+}
+
+// pipeWriter is the http.ResponseWriter of pipeTransport.
+type pipeWriter struct {
+	req    *http.Request
+	header http.Header
+	body   *io.PipeReader
+	pw     *io.PipeWriter
+	ready  chan *http.Response
+	wrote  bool
+}
+
+func (w *pipeWriter) Header() http.Header { return w.header }
+
+func (w *pipeWriter) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
+	w.wrote = true
+	w.ready <- &http.Response{StatusCode: code, Status: http.StatusText(code), Header: w.header.Clone(),
+		Body: w.body, ContentLength: -1, Request: w.req, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+}
+
+func (w *pipeWriter) Write(b []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.pw.Write(b)
+}
+
+func (w *pipeWriter) Flush() {}
+
 // TestSlowBodyDoesNotStall: a 401 nonce challenge whose 64 KiB body
 // trickles in (which would take 20 minutes) is answered at once; a 400
 // use_dpop_nonce whose JSON trickles is handed back unanswered, without
-// waiting for its body, and its body reads whole, byte for byte.
+// waiting for its body, and its body reads whole, byte for byte. The
+// server is in memory and the clock fake (synctest), so the test takes no
+// real time and its deadlines do not depend on the machine's load.
 func TestSlowBodyDoesNotStall(t *testing.T) {
 	t.Run("401", func(t *testing.T) {
-		done := make(chan struct{})
-		var n atomic.Int32
-		rs := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
-			if n.Add(1) == 1 {
-				w.Header().Set("WWW-Authenticate", `DPoP error="use_dpop_nonce", algs="ES256"`)
-				w.Header().Set("DPoP-Nonce", "n1")
-				w.WriteHeader(http.StatusUnauthorized)
-				trickle(w, r, bytes.Repeat([]byte("x"), 64<<10), done)
-				return
+		synctest.Test(t, func(t *testing.T) {
+			var n int
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n++
+				if n == 1 {
+					w.Header().Set("WWW-Authenticate", `DPoP error="use_dpop_nonce", algs="ES256"`)
+					w.Header().Set("DPoP-Nonce", "n1")
+					w.WriteHeader(http.StatusUnauthorized)
+					trickle(w, r, bytes.Repeat([]byte("x"), 64<<10))
+					return
+				}
+				io.WriteString(w, "ok")
+			})
+			hc := &http.Client{Transport: &dpop.Transport{Signer: newSigner(t), Base: pipeTransport{h}}}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", "https://rs.test/api", nil)
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatalf("request with a 3 s deadline: %v; want the retry's answer", err)
 			}
-			io.WriteString(w, "ok")
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(body) != "ok" || err != nil {
+				t.Errorf("answer %d %q, %v; want 200 \"ok\"", resp.StatusCode, body, err)
+			}
+			if n != 2 {
+				t.Errorf("%d requests; want 2", n)
+			}
 		})
-		t.Cleanup(func() { close(done) })
-		hc := &http.Client{Transport: &dpop.Transport{Signer: newSigner(t)}}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, "GET", rs.URL+"/api", nil)
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatalf("request with a 3 s deadline: %v; want the retry's answer", err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || string(body) != "ok" || err != nil {
-			t.Errorf("answer %d %q, %v; want 200 \"ok\"", resp.StatusCode, body, err)
-		}
-		if got := n.Load(); got != 2 {
-			t.Errorf("%d requests; want 2", got)
-		}
 	})
 	t.Run("400", func(t *testing.T) {
-		done := make(chan struct{})
-		want := []byte(`{"error":"use_dpop_nonce","error_description":"` + strings.Repeat("slow ", 20) + `"}`)
-		var n atomic.Int32
-		as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
-			n.Add(1)
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("DPoP-Nonce", "n1")
-			w.WriteHeader(http.StatusBadRequest)
-			trickle(w, r, want, done)
+		synctest.Test(t, func(t *testing.T) {
+			want := []byte(`{"error":"use_dpop_nonce","error_description":"` + strings.Repeat("slow ", 20) + `"}`)
+			var n int
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n++
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("DPoP-Nonce", "n1")
+				w.WriteHeader(http.StatusBadRequest)
+				trickle(w, r, want)
+			})
+			hc := &http.Client{Transport: &dpop.Transport{Signer: newSigner(t), Base: pipeTransport{h}}}
+			// The body takes about 2.5 s to arrive; a client that waits for it
+			// before it answers the challenge (or before it returns) takes
+			// twice that.
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "POST", "https://as.test/token", strings.NewReader("grant_type=x"))
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatalf("request with a 4 s deadline: %v; want the 400", err)
+			}
+			got, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || !bytes.Equal(got, want) || err != nil {
+				t.Errorf("answer %d %q, %v; want 400 %q", resp.StatusCode, got, err, want)
+			}
+			if n != 1 {
+				t.Errorf("%d requests; want 1 (not answered: its body did not come in time)", n)
+			}
 		})
-		t.Cleanup(func() { close(done) })
-		hc := &http.Client{Transport: &dpop.Transport{Signer: newSigner(t)}}
-		// The body takes about 2.5 s to arrive; a client that waits for it
-		// before it answers the challenge (or before it returns) takes
-		// twice that.
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
-		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, "POST", as.URL+"/token", strings.NewReader("grant_type=x"))
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatalf("request with a 4 s deadline: %v; want the 400", err)
-		}
-		got, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest || !bytes.Equal(got, want) || err != nil {
-			t.Errorf("answer %d %q, %v; want 400 %q", resp.StatusCode, got, err, want)
-		}
-		if got := n.Load(); got != 1 {
-			t.Errorf("%d requests; want 1 (not answered: its body did not come in time)", got)
-		}
 	})
 }

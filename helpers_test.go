@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/dpopkit/dpop"
@@ -345,6 +346,106 @@ type tokenOp struct {
 	name string
 	call func(ctx context.Context) error
 }
+
+// run calls op.call on a fake clock (onFakeClock): the device grant waits
+// its polling interval, a second at least, before its first poll, and no
+// op needs to wait in real time.
+func (op tokenOp) run(t *testing.T, ctx context.Context) error {
+	return onFakeClock(t, ctx, op.call)
+}
+
+// onFakeClock calls call in a synctest bubble, whose clock moves only when
+// everything in the bubble waits for it, so that timers (the device
+// grant's polling interval) fire at once. The requests go through the
+// client of ctx (http.DefaultClient if none) from outside the bubble
+// (outsideBubble). The proofs' iat is then the bubble's time, 2000-01-01:
+// a server that checks it needs a bubbleClock.
+func onFakeClock(t *testing.T, ctx context.Context, call func(context.Context) error) error {
+	t.Helper()
+	hc := http.DefaultClient
+	if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
+		hc = c
+	}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, outsideBubble(t, hc))
+	var err error
+	synctest.Test(t, func(*testing.T) { err = call(ctx) })
+	return err
+}
+
+// outsideBubble returns a copy of hc for code in a synctest bubble: its
+// requests are sent through hc's Transport by a goroutine started here,
+// outside the bubble, so the connections and their goroutines stay
+// outside it. The bubble's clock stands still while a request is on the
+// network, and the bubble can end with connections left open. A request
+// goes without its context (a bubble's channels must not be used outside
+// it), and one at a time.
+func outsideBubble(t testing.TB, hc *http.Client) *http.Client {
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	p := &bubbleProxy{reqs: make(chan *http.Request), resps: make(chan bubbleResult)}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case r := <-p.reqs:
+				resp, err := base.RoundTrip(r)
+				p.resps <- bubbleResult{resp, err}
+			case <-done:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { close(done) })
+	c := *hc
+	c.Transport = p
+	return &c
+}
+
+// bubbleProxy is the Transport of outsideBubble's client.
+type bubbleProxy struct {
+	mu    sync.Mutex // one request at a time, so that reqs and resps pair up
+	reqs  chan *http.Request
+	resps chan bubbleResult
+}
+
+type bubbleResult struct {
+	resp *http.Response
+	err  error
+}
+
+func (p *bubbleProxy) RoundTrip(r *http.Request) (*http.Response, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reqs <- r.WithContext(context.Background())
+	res := <-p.resps
+	return res.resp, res.err
+}
+
+// bubbleClock is a clock for a server outside a synctest bubble that reads
+// the time as the code in the bubble does: sync, called in the bubble,
+// moves it to the bubble's time (2000-01-01), reset back to the real
+// time. From sync on it runs in real time while the bubble's clock jumps
+// over its waits, so the two drift apart by those waits (seconds, within
+// a proof's iat window).
+type bubbleClock struct {
+	start  time.Time // the real time when the clock was made
+	offset atomic.Int64
+}
+
+func newBubbleClock() *bubbleClock { return &bubbleClock{start: time.Now()} }
+
+func (c *bubbleClock) sync() {
+	// The real time is not readable in the bubble: the clock was made just
+	// before, and the milliseconds since are within any iat window.
+	c.offset.Store(int64(time.Now().Round(0).Sub(c.start.Round(0))))
+}
+
+func (c *bubbleClock) reset() { c.offset.Store(0) }
+
+// Now is the clock, for dpoptest.Config.Now.
+func (c *bubbleClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
 
 // tokenOps returns every request of the token machinery, against an
 // authorization server at asURL, each sending the test secrets

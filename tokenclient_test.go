@@ -62,7 +62,7 @@ func TestHugeTokenBodyReleased(t *testing.T) {
 		t.Cleanup(as.CloseClientConnections) // before Close, or a leaked body would hold it for ever
 		for _, op := range tokenOps(t, as.URL, oauth2.AuthStyleInHeader) {
 			t.Run(strconv.Itoa(status)+"/"+op.name, func(t *testing.T) {
-				if err := op.call(context.Background()); err == nil {
+				if err := op.run(t, context.Background()); err == nil {
 					t.Error("no error")
 				}
 				select {
@@ -160,21 +160,21 @@ func TestTokenRequestsFollowNoRedirect(t *testing.T) {
 		}
 		tests := []struct {
 			name, path string
-			call       func() error
+			call       func(ctx context.Context) error
 		}{
-			{"Exchange", "/token", func() error {
+			{"Exchange", "/token", func(ctx context.Context) error {
 				_, err := cfg.Exchange(ctx, codeSecret, oauth2.VerifierOption(verifierSecret))
 				return err
 			}},
-			{"refresh", "/token", func() error {
+			{"refresh", "/token", func(ctx context.Context) error {
 				expired := &oauth2.Token{AccessToken: accessSecret, RefreshToken: refreshSecret, Expiry: time.Now().Add(-time.Hour)}
 				_, err := cfg.TokenSource(ctx, expired).Token()
 				return err
 			}},
-			{"ClientCredentials", "/token", func() error { _, err := cc.Token(ctx); return err }},
-			{"PushAuthCodeURL", "/par", func() error { _, err := cfg.PushAuthCodeURL(ctx, "state"); return err }},
-			{"DeviceAuth", "/device", func() error { _, err := cfg.DeviceAuth(ctx); return err }},
-			{"DeviceAccessToken", "/token", func() error {
+			{"ClientCredentials", "/token", func(ctx context.Context) error { _, err := cc.Token(ctx); return err }},
+			{"PushAuthCodeURL", "/par", func(ctx context.Context) error { _, err := cfg.PushAuthCodeURL(ctx, "state"); return err }},
+			{"DeviceAuth", "/device", func(ctx context.Context) error { _, err := cfg.DeviceAuth(ctx); return err }},
+			{"DeviceAccessToken", "/token", func(ctx context.Context) error {
 				da := &oauth2.DeviceAuthResponse{DeviceCode: "d", Interval: 1, Expiry: time.Now().Add(time.Minute)}
 				_, err := cfg.DeviceAccessToken(ctx, da)
 				return err
@@ -183,7 +183,7 @@ func TestTokenRequestsFollowNoRedirect(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name+"/"+styleName, func(t *testing.T) {
 				before := target.requests()
-				err := tt.call()
+				err := onFakeClock(t, ctx, tt.call) // the device grant waits a second before its poll
 				if got := target.requests() - before; got != 0 {
 					t.Errorf("redirect target received %d requests; want 0", got)
 				}
