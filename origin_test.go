@@ -145,7 +145,7 @@ func proofHTU(t testing.TB, proof string) string {
 
 // checkHTUAgrees checks the htu the client made for a request to rawURL
 // against internal/htu, the normalisation the resource server and dpoptest
-// compare with (RFC 9449 §4.3 point 9, issue 19 #1):
+// compare with (RFC 9449 §4.3 point 9):
 //   - the scheme and authority the client writes (its own normalisation:
 //     case, default and empty port, IDNA, userinfo dropped) are a fixed
 //     point of htu.Normalize;
@@ -190,7 +190,7 @@ func checkHTUAgrees(t testing.TB, rawURL, got string) {
 // TestHTUIsNormal: the htu of a proof is in the normal form of
 // internal/htu, over the normalisations of RFC 3986 §6.2.2 and §6.2.3;
 // where the path on the wire is not in normal form the htu keeps it and
-// still normalises to the same URL (issue 19 #1).
+// still normalises to the same URL.
 func TestHTUIsNormal(t *testing.T) {
 	s := newSigner(t)
 	for _, tc := range []struct{ url, want string }{
