@@ -61,6 +61,7 @@ func verifyAssertion(assertion string, pub crypto.PublicKey) (kid string, c asse
 type assertionServer struct {
 	*httptest.Server
 	pub crypto.PublicKey
+	now func() time.Time // the server's clock, for exp; nil means time.Now
 
 	mu       sync.Mutex          // guards the fields below
 	nonce    string              // current DPoP nonce
@@ -106,6 +107,9 @@ func (s *assertionServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	_, c, err := verifyAssertion(f.Get("client_assertion"), s.pub)
 	now := time.Now().Unix()
+	if s.now != nil {
+		now = s.now().Unix()
+	}
 	if err != nil || c.Iss != "fapi" || c.Sub != "fapi" || c.Aud != s.URL || c.Exp < now || c.Jti == "" || s.seen[c.Jti] {
 		s.answer(w, r.URL.Path, 401, map[string]string{"error": "invalid_client"})
 		return
@@ -253,6 +257,8 @@ func assertionConfig(t *testing.T, srv *assertionServer, a *dpop.AssertionSigner
 func TestClientAssertionEveryAttempt(t *testing.T) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	srv := newAssertionServer(t, ec.Public())
+	clock := newBubbleClock()
+	srv.now = clock.Now
 	a := newAssertionSigner(t, ec, "k1")
 	cfg := assertionConfig(t, srv, a)
 	ctx := context.Background()
@@ -273,7 +279,14 @@ func TestClientAssertionEveryAttempt(t *testing.T) {
 	if err != nil {
 		t.Fatalf("DeviceAuth: %v", err)
 	}
-	if _, err := cfg.DeviceAccessToken(ctx, da); err != nil {
+	// The first poll waits the interval, a second: on a fake clock, which
+	// the server reads meanwhile (the assertion's exp is of that clock).
+	if err := onFakeClock(t, ctx, func(ctx context.Context) error {
+		clock.sync()
+		defer clock.reset()
+		_, err := cfg.DeviceAccessToken(ctx, da)
+		return err
+	}); err != nil {
 		t.Fatalf("DeviceAccessToken: %v", err)
 	}
 	cc := &dpop.ClientCredentials{
@@ -351,6 +364,7 @@ func TestClientAssertionConfigErrors(t *testing.T) {
 		{"in header", func(c *dpop.Config) { c.OAuth2.Endpoint.AuthStyle = oauth2.AuthStyleInHeader }, "AuthStyleInHeader"},
 		{"no issuer", func(c *dpop.Config) { c.Issuer = "" }, "Issuer is empty"},
 		{"no client id", func(c *dpop.Config) { c.OAuth2.ClientID = "" }, "no ClientID"},
+		{"zero ClientAssertion", func(c *dpop.Config) { c.ClientAssertion = new(dpop.AssertionSigner) }, "ClientAssertion has no key"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := assertionConfig(t, srv, a)
@@ -373,15 +387,24 @@ func TestClientAssertionConfigErrors(t *testing.T) {
 }
 
 // TestAssertionSignerNil: the accessors of a nil or zero AssertionSigner
-// return zero values instead of panicking.
+// return zero values, and Assertion an error naming NewAssertionSigner,
+// instead of panicking; the zero value prints no pointer.
 func TestAssertionSignerNil(t *testing.T) {
 	for _, a := range []*dpop.AssertionSigner{nil, new(dpop.AssertionSigner)} {
+		var err error
 		if r := noPanic(func() {
 			if a.Alg() != "" || a.KeyID() != "" || a.Public() != nil {
 				t.Errorf("accessors of %v: %q %q %v; want zero values", a, a.Alg(), a.KeyID(), a.Public())
 			}
+			_, err = a.Assertion("c", "https://as")
 		}); r != nil {
-			t.Errorf("accessors of %#v panicked: %v", a, r)
+			t.Errorf("methods of %#v panicked: %v", a, r)
 		}
+		if err == nil || !strings.Contains(err.Error(), "NewAssertionSigner") {
+			t.Errorf("Assertion of %#v = %v; want an error naming NewAssertionSigner", a, err)
+		}
+	}
+	if got := fmt.Sprint(new(dpop.AssertionSigner)); strings.Contains(got, "0x") {
+		t.Errorf("zero AssertionSigner prints %q", got)
 	}
 }

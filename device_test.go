@@ -161,30 +161,73 @@ func TestDeviceAccessTokenEnds(t *testing.T) {
 	}
 }
 
+// TestDeviceGrant runs the device grant against dpoptest, which approves
+// the device while the client waits before its first poll. The waits take
+// no real time: they run on a fake clock (onFakeClock), which dpoptest
+// reads too (bubbleClock).
+func TestDeviceGrant(t *testing.T) {
+	clock := newBubbleClock()
+	srv := newServer(t, &dpoptest.Config{RequireNonce: true, Now: clock.Now})
+	cfg := publicConfig(srv, newSigner(t))
+	var tok *oauth2.Token
+	err := onFakeClock(t, context.Background(), func(ctx context.Context) error {
+		clock.sync()
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		da, err := cfg.DeviceAuth(ctx)
+		if err != nil {
+			return err
+		}
+		approved := make(chan error, 1)
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			approved <- srv.ApproveDevice(da.UserCode)
+		}()
+		tok, err = cfg.DeviceAccessToken(ctx, da)
+		return errors.Join(err, <-approved)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.TokenType != "DPoP" {
+		t.Errorf("token_type %q; want DPoP", tok.TokenType)
+	}
+	for _, r := range srv.Requests() {
+		if r.Kind == "token" && r.Proof == nil && r.Error != "use_dpop_nonce" {
+			t.Errorf("device token poll without a valid proof: %+v", r)
+		}
+	}
+}
+
 // TestDeviceProgressDpoptest runs the grant against dpoptest, approving
 // the device from the progress callback as a user would after reading the
-// code.
+// code. The waits between polls run on a fake clock, as in TestDeviceGrant.
 func TestDeviceProgressDpoptest(t *testing.T) {
-	srv := newServer(t, &dpoptest.Config{RequireNonce: true, DeviceInterval: -1})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	clock := newBubbleClock()
+	srv := newServer(t, &dpoptest.Config{RequireNonce: true, DeviceInterval: -1, Now: clock.Now})
 	cfg := publicConfig(srv, newSigner(t))
 	var reports []dpop.DeviceStatus
+	var approveErr error
 	cfg.DeviceProgress = func(s dpop.DeviceStatus) {
 		reports = append(reports, s)
 		if s.Polls == 1 {
-			if err := srv.ApproveDevice(s.Auth.UserCode); err != nil {
-				t.Error(err)
-			}
+			approveErr = srv.ApproveDevice(s.Auth.UserCode)
 		}
 	}
-	da, err := cfg.DeviceAuth(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := cfg.DeviceAccessToken(ctx, da)
-	if err != nil {
-		t.Fatal(err)
+	var tok *oauth2.Token
+	err := onFakeClock(t, context.Background(), func(ctx context.Context) error {
+		clock.sync()
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		da, err := cfg.DeviceAuth(ctx)
+		if err != nil {
+			return err
+		}
+		tok, err = cfg.DeviceAccessToken(ctx, da)
+		return err
+	})
+	if err != nil || approveErr != nil {
+		t.Fatal(err, approveErr)
 	}
 	if tok.TokenType != "DPoP" || tok.RefreshToken == "" {
 		t.Errorf("token type %q, refresh token set %v; want DPoP with a refresh token", tok.TokenType, tok.RefreshToken != "")

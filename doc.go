@@ -62,7 +62,9 @@
 //   - an invalid_dpop_proof whose Date header shows that the client's clock
 //     is 5 seconds or more from the server's (§11.1): once, and the
 //     offset is kept for that origin only, until its responses agree
-//     with the client's clock again;
+//     with the client's clock again (the client's clock is [Transport.Now];
+//     when the retry is refused too, [ChallengeError.ClockSkew] says by
+//     how much the clocks differ);
 //   - a 401 invalid_token (RFC 6750 §3.1) for a token that the Source, a
 //     [TokenSource], can replace: once, with one token request shared by
 //     every request that saw the refusal.

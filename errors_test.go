@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 	"unicode"
 
 	"github.com/dpopkit/dpop"
@@ -21,65 +21,11 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 )
 
-// tokenOp is one request of the token machinery, as a test makes it.
-type tokenOp struct {
-	name string
-	call func(ctx context.Context) error
-}
-
-// tokenOps returns every request of the token machinery, against an
-// authorization server at asURL, each sending the test secrets
-// (clientSecret with style; codeSecret, verifierSecret, refreshSecret).
-func tokenOps(t *testing.T, asURL string, style oauth2.AuthStyle) []tokenOp {
-	t.Helper()
-	s := newSigner(t)
-	cfg := &dpop.Config{
-		OAuth2: &oauth2.Config{ClientID: "c", ClientSecret: clientSecret, Endpoint: oauth2.Endpoint{
-			AuthURL: asURL + "/authorize", TokenURL: asURL + "/token", DeviceAuthURL: asURL + "/device", AuthStyle: style,
-		}},
-		Signer: s,
-		PARURL: asURL + "/par",
-	}
-	cc := &dpop.ClientCredentials{
-		OAuth2: &clientcredentials.Config{ClientID: "c", ClientSecret: clientSecret, TokenURL: asURL + "/token", AuthStyle: style},
-		Signer: s,
-	}
-	return []tokenOp{
-		{"Exchange", func(ctx context.Context) error {
-			_, err := cfg.Exchange(ctx, codeSecret, oauth2.VerifierOption(verifierSecret))
-			return err
-		}},
-		{"refresh", func(ctx context.Context) error {
-			expired := &oauth2.Token{AccessToken: accessSecret, RefreshToken: refreshSecret, Expiry: time.Now().Add(-time.Hour)}
-			_, err := cfg.TokenSource(ctx, expired).Token()
-			return err
-		}},
-		{"ClientCredentials", func(ctx context.Context) error { _, err := cc.Token(ctx); return err }},
-		{"PushAuthCodeURL", func(ctx context.Context) error {
-			_, err := cfg.PushAuthCodeURL(ctx, "state", oauth2.S256ChallengeOption(verifierSecret))
-			return err
-		}},
-		{"DeviceAuth", func(ctx context.Context) error { _, err := cfg.DeviceAuth(ctx); return err }},
-		{"DeviceAccessToken", func(ctx context.Context) error {
-			da := &oauth2.DeviceAuthResponse{DeviceCode: codeSecret, Interval: 1, Expiry: time.Now().Add(time.Minute)}
-			_, err := cfg.DeviceAccessToken(ctx, da)
-			return err
-		}},
-	}
-}
-
-// echo returns what a server that echoes requests puts in its answers:
-// the request's form and Authorization header.
-func echo(r *http.Request) string {
-	b, _ := io.ReadAll(r.Body)
-	return r.Header.Get("Authorization") + " " + string(b) + " " + r.URL.RawQuery
-}
-
 // TestTokenErrorsCarryNoRequestSecret: a token endpoint (or PAR, device
 // endpoint) that echoes the request in its error body gets an error whose
 // text has none of the request's secrets, for a JSON error, a JSON error
 // whose description echoes, and a plain-text body; the
-// *oauth2.RetrieveError is still there (issue 10 #4).
+// *oauth2.RetrieveError is still there.
 func TestTokenErrorsCarryNoRequestSecret(t *testing.T) {
 	bodies := map[string]func(r *http.Request) (contentType, body string){
 		"JSON": func(r *http.Request) (string, string) {
@@ -105,7 +51,7 @@ func TestTokenErrorsCarryNoRequestSecret(t *testing.T) {
 			for _, op := range tokenOps(t, as.URL, style) {
 				t.Run(bodyName+"/"+styleName+"/"+op.name, func(t *testing.T) {
 					authorization.Store("")
-					err := op.call(context.Background())
+					err := op.run(t, context.Background())
 					if err == nil {
 						t.Fatal("no error")
 					}
@@ -125,14 +71,18 @@ func TestTokenErrorsCarryNoRequestSecret(t *testing.T) {
 }
 
 // TestTokenErrorTextEscaped: an error_description with control and bidi
-// characters comes out escaped, and a huge one is cut (issue 10 #4).
+// characters comes out escaped, and a huge one is cut.
 func TestTokenErrorTextEscaped(t *testing.T) {
+	huge := 10 << 20 // past x/oauth2's 1 MiB and this package's 256 KiB limits
+	if testing.Short() {
+		huge = 2 << 20
+	}
 	tests := []struct {
 		name, desc string
 	}{
 		{"control and bidi", "evil\u202etxt.exe\x1b[2J\ninjected line\u2066x\u2069\r\x00"},
 		{"100 KiB", strings.Repeat("A", 100<<10)},
-		{"10 MB", strings.Repeat("B", 10<<20)},
+		{fmt.Sprintf("%d MiB", huge>>20), strings.Repeat("B", huge)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,7 +92,7 @@ func TestTokenErrorTextEscaped(t *testing.T) {
 				io.WriteString(w, `{"error":"invalid_grant","error_description":`+strconv.Quote(tt.desc)+`}`)
 			})
 			for _, op := range tokenOps(t, as.URL, oauth2.AuthStyleInHeader) {
-				err := op.call(context.Background())
+				err := op.run(t, context.Background())
 				if err == nil {
 					t.Fatalf("%s: no error", op.name)
 				}
@@ -164,7 +114,7 @@ func TestTokenErrorTextEscaped(t *testing.T) {
 // TestNonceFromTokenError: an authorization server that challenges the
 // retry again (use_dpop_nonce twice in a row) gives an error that holds a
 // *ChallengeError with the newest nonce, and that is still an
-// *oauth2.RetrieveError (issue 10 #10).
+// *oauth2.RetrieveError.
 func TestNonceFromTokenError(t *testing.T) {
 	var n atomic.Int32
 	as := newHostile(t, false, func(w http.ResponseWriter, r *http.Request) {
@@ -179,7 +129,7 @@ func TestNonceFromTokenError(t *testing.T) {
 		}
 		t.Run(op.name, func(t *testing.T) {
 			before := n.Load()
-			err := op.call(context.Background())
+			err := op.run(t, context.Background())
 			if got := n.Load() - before; got != 2 {
 				t.Errorf("%d requests; want 2 (the challenge answered once)", got)
 			}
@@ -224,6 +174,27 @@ func TestServerStringsEscaped(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// TestErrorTextBounded: a callback's error_description and a discovery
+// error say "dpop:" once, and a huge server string is cut.
+func TestErrorTextBounded(t *testing.T) {
+	huge := strings.Repeat("A", 1<<20)
+	_, err := (&dpop.Metadata{Issuer: "https://as"}).VerifyAuthResponse(url.Values{"error": {"access_denied"}, "error_description": {huge}, "state": {"s"}}, "s")
+	if err == nil {
+		t.Error("VerifyAuthResponse of an error response: no error")
+	} else if msg := err.Error(); len(msg) > 2000 || strings.Count(msg, "dpop:") != 1 {
+		t.Errorf("authorization error text is %d bytes with %d \"dpop:\"; want it cut, with one", len(msg), strings.Count(msg, "dpop:"))
+	}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"issuer":"` + "http://" + r.Host + `"}`)) // no token_endpoint
+	}))
+	defer ts.Close()
+	_, err = dpop.Discover(context.Background(), ts.URL)
+	if err == nil || strings.Count(err.Error(), "dpop:") != 1 {
+		t.Errorf("Discover err = %v; want one \"dpop:\"", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package dpop_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +40,9 @@ func TestDiscover(t *testing.T) {
 	}
 }
 
+// TestDiscoverFallback: a server without RFC 8414 metadata is read from
+// OpenID Connect Discovery; a broken document, or an issuer that is not
+// https or loopback http, is an error.
 func TestDiscoverFallback(t *testing.T) {
 	var issuer string
 	mux := http.NewServeMux()
@@ -62,6 +67,130 @@ func TestDiscoverFallback(t *testing.T) {
 	}
 	if _, err := dpop.Discover(context.Background(), "ftp://x"); err == nil {
 		t.Error("Discover(ftp://x) succeeded")
+	}
+}
+
+// FuzzDiscover serves arbitrary metadata documents to Discover: no
+// panic, and a document it accepts names the issuer and has only https or
+// loopback endpoints.
+func FuzzDiscover(f *testing.F) {
+	const issuer = "https://as.example"
+	f.Add([]byte(`{"issuer":"https://as.example","token_endpoint":"https://as.example/token"}`))
+	f.Add([]byte(`{"issuer":"https://as.example","token_endpoint":"http://127.0.0.1:8080/token","jwks_uri":"http://as.example/jwks"}`))
+	f.Add([]byte(`{"issuer":"https://as.example","token_endpoint":"https://as.example/token","authorization_endpoint":"HTTP://localhost/a"}`))
+	f.Add([]byte(`{"issuer":"https://as.example/","token_endpoint":"//as.example/token"}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		ctx := withClient(&http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(bytes.NewReader(doc)), Request: r}, nil
+		})})
+		m, err := dpop.Discover(ctx, issuer)
+		if err != nil {
+			return
+		}
+		if m.Issuer != issuer || m.TokenEndpoint == "" {
+			t.Fatalf("accepted issuer %q, token endpoint %q", m.Issuer, m.TokenEndpoint)
+		}
+		for _, e := range []string{m.AuthorizationEndpoint, m.TokenEndpoint, m.DeviceAuthorizationEndpoint,
+			m.PushedAuthorizationRequestEndpoint, m.RevocationEndpoint, m.JWKSURI} {
+			if e == "" {
+				continue
+			}
+			u, err := url.Parse(e)
+			if err != nil {
+				t.Fatalf("accepted endpoint %q: %v", e, err)
+			}
+			host := u.Hostname()
+			switch s := strings.ToLower(u.Scheme); {
+			case s == "https" && host != "":
+			case s == "http" && (strings.EqualFold(host, "localhost") || strings.HasPrefix(host, "127.") || host == "::1"):
+			default:
+				t.Fatalf("accepted endpoint %q: want https, or http on loopback", e)
+			}
+		}
+	})
+}
+
+// TestDiscoverRefusesRedirects: a metadata request over https is not
+// followed to plain http, nor to another https origin; a redirect within
+// the origin is followed.
+func TestDiscoverRefusesRedirects(t *testing.T) {
+	var issuer string
+	metadata := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"issuer":"`+issuer+`","token_endpoint":"`+issuer+`/token"}`)
+	}
+	plain := newHostile(t, false, metadata)
+	other := newHostile(t, true, metadata)
+	var location string
+	as := newHostile(t, true, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/moved" {
+			metadata(w, r)
+			return
+		}
+		http.Redirect(w, r, location, http.StatusFound)
+	})
+	issuer = as.URL
+	// One client trusts both TLS servers' certificates.
+	hc := as.Client()
+	hc.Transport.(*http.Transport).TLSClientConfig.RootCAs.AddCert(other.Certificate())
+	ctx := withClient(hc)
+	for _, tt := range []struct {
+		name   string
+		target *hostileServer
+	}{
+		{"https to http", plain},
+		{"another https origin", other},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			location = tt.target.URL + "/.well-known/oauth-authorization-server"
+			m, err := dpop.Discover(ctx, issuer)
+			if err == nil || !strings.Contains(err.Error(), tt.target.URL) {
+				t.Errorf("Discover = %+v, %v; want an error naming %s", m, err, tt.target.URL)
+			}
+			if n := tt.target.requests(); n != 0 {
+				t.Errorf("redirect target received %d requests; want 0", n)
+			}
+		})
+	}
+	t.Run("same origin", func(t *testing.T) {
+		location = as.URL + "/moved"
+		if m, err := dpop.Discover(ctx, issuer); err != nil || m.TokenEndpoint != issuer+"/token" {
+			t.Errorf("Discover = %+v, %v; want the document behind the redirect", m, err)
+		}
+	})
+}
+
+// TestDiscoverRefusesPlainEndpoints: every endpoint of the metadata keeps
+// the issuer's rule, https or loopback.
+func TestDiscoverRefusesPlainEndpoints(t *testing.T) {
+	var doc string
+	as := newHostile(t, true, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, doc)
+	})
+	ctx := withClient(as.Client())
+	good := as.URL + "/x"
+	for _, field := range []string{
+		"token_endpoint", "pushed_authorization_request_endpoint", "device_authorization_endpoint",
+		"revocation_endpoint", "jwks_uri", "authorization_endpoint",
+	} {
+		t.Run(field, func(t *testing.T) {
+			members := map[string]string{"token_endpoint": good}
+			members[field] = "http://as.example/" + field
+			var b strings.Builder
+			b.WriteString(`{"issuer":"` + as.URL + `"`)
+			for k, v := range members {
+				b.WriteString(`,"` + k + `":"` + v + `"`)
+			}
+			b.WriteString("}")
+			doc = b.String()
+			m, err := dpop.Discover(ctx, as.URL)
+			if err == nil || !strings.Contains(err.Error(), field) {
+				t.Errorf("Discover = %+v, %v; want an error naming %s", m, err, field)
+			}
+		})
 	}
 }
 
@@ -126,9 +255,17 @@ func TestDiscoverNotFoundBody(t *testing.T) {
 // result return one naming it.
 func TestMetadataNil(t *testing.T) {
 	var md *dpop.Metadata
-	var err error
-	if r := noPanic(func() { err = md.CheckSigner(newSigner(t)) }); r != nil || err == nil || !strings.Contains(err.Error(), "Metadata is nil") {
-		t.Errorf("CheckSigner on a nil Metadata = %v (panic %v); want an error naming the nil Metadata", err, r)
+	for name, call := range map[string]func() error{
+		"CheckSigner": func() error { return md.CheckSigner(newSigner(t)) },
+		"VerifyAuthResponse": func() error {
+			_, err := md.VerifyAuthResponse(url.Values{"code": {"c"}, "state": {"s"}}, "s")
+			return err
+		},
+	} {
+		var err error
+		if r := noPanic(func() { err = call() }); r != nil || err == nil || !strings.Contains(err.Error(), "Metadata is nil") {
+			t.Errorf("%s on a nil Metadata = %v (panic %v); want an error naming the nil Metadata", name, err, r)
+		}
 	}
 }
 

@@ -1,146 +1,129 @@
-package dpop
+package dpop_test
 
 import (
+	"context"
 	"fmt"
-	"strings"
-	"sync"
+	"net/http"
 	"testing"
+
+	"github.com/dpopkit/dpop"
+	"github.com/dpopkit/dpop/dpoptest"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
-func TestValidNonce(t *testing.T) {
-	for _, tt := range []struct {
-		s    string
-		want bool
-	}{
-		{"abc", true},
-		{"!#$%&'()*+,-./0-9:;<=>?@A-Z[]^_`a-z{|}~", true},
-		{strings.Repeat("n", maxNonceLen), true},
-		{"", false},
-		{strings.Repeat("n", maxNonceLen+1), false},
-		{`a"b`, false},
-		{`a\b`, false},
-		{"a b", false},
-		{"a\tb", false},
-		{"a\x7fb", false},
-		{"caf\u00e9", false},
-	} {
-		if got := validNonce(tt.s); got != tt.want {
-			t.Errorf("validNonce(%q) = %v; want %v", tt.s, got, tt.want)
-		}
+// The cold-start tests count, from dpoptest's request records and never
+// by timing, how many requests go on the wire per answer while the nonce
+// cache knows nothing of an origin, and check that every attempt is a new
+// proof.
+
+// TestColdStartRequiredNonce: C concurrent first requests to a resource
+// server that requires a nonce cost at most C+1 requests on the wire: one
+// goes first and is challenged, the others wait for its answer.
+func TestColdStartRequiredNonce(t *testing.T) {
+	for _, c := range []int{1, 8, 64, 128} {
+		t.Run(fmt.Sprintf("C=%d", c), func(t *testing.T) {
+			srv := newServer(t, &dpoptest.Config{RequireNonce: true})
+			client, _ := loadClient(t, srv, c, nil)
+			a := hammer(client, srv.URL+"/api/items", c, 1)
+			if a.ok != c || len(a.other) != 0 {
+				t.Fatalf("answers: %d ok, %d unanswered, other %v; want %d ok", a.ok, a.unanswered, a.other, c)
+			}
+			w := wireOf(t, srv, dpoptest.KindResource)
+			checkFresh(t, w)
+			if w.requests > c+1 {
+				t.Errorf("requests on the wire = %d (%d challenges) for %d answers; want at most %d", w.requests, w.challenges, c, c+1)
+			}
+			t.Logf("C=%d: %d requests on the wire, %d challenged", c, w.requests, w.challenges)
+		})
 	}
 }
 
-func TestNonceCache(t *testing.T) {
-	var c NonceCache // the zero value works
-	if got := c.Get("https://as.example.com"); got != "" {
-		t.Errorf("empty Get = %q; want \"\"", got)
-	}
-	if !c.Put("https://as.example.com/token", "n1") {
-		t.Fatal("Put(valid) = false")
-	}
-	if !c.Put("https://AS.example.com:443/other", "n2") {
-		t.Fatal("Put(valid) = false")
-	}
-	if got := c.Get("https://as.example.com"); got != "n2" {
-		t.Errorf("Get = %q; want the newest, n2 (same origin whatever the case, port or path)", got)
-	}
-	if c.Put("https://as.example.com", `bad"nonce`) {
-		t.Error("Put(invalid nonce) = true")
-	}
-	if c.Put("not a url", "n3") || c.Put("ftp://as.example.com", "n3") {
-		t.Error("Put(bad URL) = true")
-	}
-	if got := c.Get("https://as.example.com"); got != "n2" {
-		t.Errorf("after invalid Puts, Get = %q; want n2", got)
-	}
-	for _, other := range []string{"http://as.example.com", "https://as.example.com:8443", "https://rs.example.com"} {
-		if got := c.Get(other); got != "" {
-			t.Errorf("Get(%q) = %q; want \"\" (another origin)", other, got)
-		}
-	}
-	if c.Len() != 1 {
-		t.Errorf("Len() = %d; want 1", c.Len())
+// TestColdStartNoNonce: against a server that needs no nonce, C concurrent
+// first requests cost exactly C requests, and once the first answer is in
+// the cache knows the origin, so later requests do not wait.
+func TestColdStartNoNonce(t *testing.T) {
+	for _, c := range []int{1, 8, 64, 128} {
+		t.Run(fmt.Sprintf("C=%d", c), func(t *testing.T) {
+			srv := newServer(t, nil)
+			client, nonces := loadClient(t, srv, c, nil)
+			a := hammer(client, srv.URL+"/api/items", c, 1)
+			if a.ok != c || len(a.other) != 0 {
+				t.Fatalf("answers: %d ok, other %v; want %d ok", a.ok, a.other, c)
+			}
+			w := wireOf(t, srv, dpoptest.KindResource)
+			checkFresh(t, w)
+			if w.requests != c {
+				t.Errorf("requests on the wire = %d; want %d", w.requests, c)
+			}
+			// The origin is known ("needs no nonce"): a later request
+			// neither probes nor waits.
+			if got := nonces.Len(); got != 1 {
+				t.Errorf("nonce cache knows %d origins after the first answer; want 1", got)
+			}
+			if got := nonces.Get(srv.URL); got != "" {
+				t.Errorf("nonce for %s = %q; want none", srv.URL, got)
+			}
+		})
 	}
 }
 
-func TestNonceCacheNil(t *testing.T) {
-	var c *NonceCache
-	if c.Put("https://example.com", "n") || c.Get("https://example.com") != "" || c.Len() != 0 {
-		t.Error("a nil cache must remember nothing and not panic")
-	}
-}
-
-func TestNonceCacheEvictsOldest(t *testing.T) {
-	c := NewNonceCache(3)
-	for i := range 3 {
-		c.Put(fmt.Sprintf("https://o%d.example", i), "a")
-	}
-	c.Put("https://o0.example", "b") // o0 is now the newest; o1 the oldest
-	c.Put("https://o3.example", "a")
-	if c.Len() != 3 {
-		t.Fatalf("Len() = %d; want 3", c.Len())
-	}
-	if got := c.Get("https://o1.example"); got != "" {
-		t.Errorf("o1 still present (%q); want it evicted as the oldest", got)
-	}
-	for _, o := range []string{"https://o0.example", "https://o2.example", "https://o3.example"} {
-		if c.Get(o) == "" {
-			t.Errorf("%s evicted; want kept", o)
-		}
-	}
-}
-
-func TestNonceCacheConcurrent(t *testing.T) {
-	c := NewNonceCache(8)
-	var wg sync.WaitGroup
-	for g := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 500 {
-				o := fmt.Sprintf("https://o%d.example", (g+i)%12)
-				c.Put(o, fmt.Sprintf("n%d", i))
-				if n := c.Get(o); n != "" && !validNonce(n) {
-					t.Errorf("Get = %q: not a nonce", n)
+// TestColdStartTokenEndpoint: the authorization server side. C goroutines
+// asking ClientCredentials for tokens at once share its nonce cache, and
+// cost at most C+1 token requests; C goroutines calling the API through
+// its client cause one token request and its challenge.
+func TestColdStartTokenEndpoint(t *testing.T) {
+	for _, c := range []int{8, 64} {
+		t.Run(fmt.Sprintf("Token/C=%d", c), func(t *testing.T) {
+			srv := newServer(t, &dpoptest.Config{RequireNonce: true})
+			cc := &dpop.ClientCredentials{
+				OAuth2: &clientcredentials.Config{ClientID: "backend", ClientSecret: "backend-secret", TokenURL: srv.Endpoint().TokenURL},
+				Signer: newSigner(t),
+			}
+			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c}})
+			start := make(chan struct{})
+			errs := make(chan error, c)
+			for range c {
+				go func() {
+					<-start
+					_, err := cc.Token(ctx)
+					errs <- err
+				}()
+			}
+			close(start)
+			for range c {
+				if err := <-errs; err != nil {
+					t.Error(err)
 				}
 			}
-		}()
-	}
-	wg.Wait()
-	if c.Len() > 8 {
-		t.Errorf("Len() = %d; want at most 8", c.Len())
-	}
-}
-
-func BenchmarkNonceCacheGet(b *testing.B) {
-	c := new(NonceCache)
-	o := origin{scheme: "https", host: "api.example.com"}
-	c.put(o, "abcdef")
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if c.get(o) == "" {
-				b.Fatal("missing")
+			w := wireOf(t, srv, dpoptest.KindToken)
+			checkFresh(t, w)
+			if w.ok != c || w.requests > c+1 {
+				t.Errorf("token requests on the wire = %d (%d ok, %d challenged); want %d ok and at most %d", w.requests, w.ok, w.challenges, c, c+1)
 			}
-		}
-	})
-}
-
-// BenchmarkNonceCacheGetMutex is the reference a lock-based cache would
-// cost under the same parallel load.
-func BenchmarkNonceCacheGetMutex(b *testing.B) {
-	var mu sync.Mutex
-	m := map[origin]string{{scheme: "https", host: "api.example.com"}: "abcdef"}
-	o := origin{scheme: "https", host: "api.example.com"}
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			mu.Lock()
-			n := m[o]
-			mu.Unlock()
-			if n == "" {
-				b.Fatal("missing")
+		})
+		t.Run(fmt.Sprintf("Client/C=%d", c), func(t *testing.T) {
+			srv := newServer(t, &dpoptest.Config{RequireNonce: true})
+			cc := &dpop.ClientCredentials{
+				OAuth2: &clientcredentials.Config{ClientID: "backend", ClientSecret: "backend-secret", TokenURL: srv.Endpoint().TokenURL},
+				Signer: newSigner(t),
 			}
-		}
-	})
+			base := &http.Transport{MaxIdleConnsPerHost: c}
+			t.Cleanup(base.CloseIdleConnections)
+			client := cc.Client(context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: base}))
+			a := hammer(client, srv.URL+"/api/items", c, 1)
+			if a.ok != c || len(a.other) != 0 {
+				t.Fatalf("answers: %d ok, %d unanswered, other %v; want %d ok", a.ok, a.unanswered, a.other, c)
+			}
+			tw, rw := wireOf(t, srv, dpoptest.KindToken), wireOf(t, srv, dpoptest.KindResource)
+			checkFresh(t, tw)
+			checkFresh(t, rw)
+			if tw.requests != 2 || tw.ok != 1 {
+				t.Errorf("token requests = %d (%d ok); want 2 (a challenge and one token)", tw.requests, tw.ok)
+			}
+			if rw.requests > c+1 {
+				t.Errorf("resource requests = %d; want at most %d", rw.requests, c+1)
+			}
+		})
+	}
 }

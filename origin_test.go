@@ -18,7 +18,7 @@ import (
 // TestHTUNeverNamesAnotherHost: a request whose URL path does not start
 // with "/" (which would make the htu "https://example.com.evil.com/x") is
 // refused before anything is sent; Signer.Proof refuses the URLs that parse
-// to such a path (issue 10 #11).
+// to such a path.
 func TestHTUNeverNamesAnotherHost(t *testing.T) {
 	s := newSigner(t)
 	sent := 0
@@ -50,8 +50,8 @@ func TestHTUNeverNamesAnotherHost(t *testing.T) {
 
 // TestHTUInternationalHost: a request to an internationalized host name
 // carries the htu net/http puts on the wire, the punycode form, as the
-// server sees it in its Host header; the proof verifies with go-jose
-// (issue 10 #11). A dialer sends every connection to the test server.
+// server sees it in its Host header; the proof verifies with go-jose.
+// A dialer sends every connection to the test server.
 func TestHTUInternationalHost(t *testing.T) {
 	var seen struct {
 		sync.Mutex
@@ -145,7 +145,7 @@ func proofHTU(t testing.TB, proof string) string {
 
 // checkHTUAgrees checks the htu the client made for a request to rawURL
 // against internal/htu, the normalisation the resource server and dpoptest
-// compare with (RFC 9449 §4.3 point 9, issue 19 #1):
+// compare with (RFC 9449 §4.3 point 9):
 //   - the scheme and authority the client writes (its own normalisation:
 //     case, default and empty port, IDNA, userinfo dropped) are a fixed
 //     point of htu.Normalize;
@@ -190,7 +190,7 @@ func checkHTUAgrees(t testing.TB, rawURL, got string) {
 // TestHTUIsNormal: the htu of a proof is in the normal form of
 // internal/htu, over the normalisations of RFC 3986 §6.2.2 and §6.2.3;
 // where the path on the wire is not in normal form the htu keeps it and
-// still normalises to the same URL (issue 19 #1).
+// still normalises to the same URL.
 func TestHTUIsNormal(t *testing.T) {
 	s := newSigner(t)
 	for _, tc := range []struct{ url, want string }{

@@ -181,7 +181,7 @@ func TestJTICacheBounded(t *testing.T) {
 }
 
 // TestVerifyResourceChecks: the signature and the claims are checked by
-// package resource (issue 19 #10), which refuses what go-jose let through:
+// package resource, which refuses what go-jose let through:
 // a jku header parameter (never fetched), a claim set with a member twice
 // (two readings of one proof), an RSA key below 2048 bits.
 func TestVerifyResourceChecks(t *testing.T) {

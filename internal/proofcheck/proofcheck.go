@@ -1,7 +1,7 @@
 // Package proofcheck is the seam through which the strict test server
 // (dpoptest) checks DPoP proofs with the resource server's verifier
-// (package resource), so that the repository has one proof verifier
-// (issue 19 #10). Package resource fills New when it is initialised; a
+// (package resource), so that the repository has one proof verifier.
+// Package resource fills New when it is initialised; a
 // package that imports resource may call it.
 //
 // It exists for internal use only.

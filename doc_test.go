@@ -1,6 +1,7 @@
 package dpop_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -10,17 +11,21 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"fmt"
+	"go/format"
 	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dpopkit/dpop"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
-
-// formatVerbs are the renderings a log line or a debug print may use.
-var formatVerbs = []string{"%v", "%+v", "%#v", "%s", "%x", "%q"}
 
 // testKeys returns one private key of each kind a Signer takes.
 func testKeys(t *testing.T) map[string]crypto.Signer {
@@ -82,22 +87,9 @@ func secretRenderings(t *testing.T, key crypto.Signer) []string {
 	return out
 }
 
-// checkNoSecret fails when any rendering of v contains one of secrets.
-func checkNoSecret(t *testing.T, name string, v any, secrets []string) {
-	t.Helper()
-	for _, verb := range formatVerbs {
-		out := fmt.Sprintf(verb, v)
-		for _, s := range secrets {
-			if strings.Contains(out, s) {
-				t.Errorf("%s of %s = %.200q…; contains a secret (%.40q…)", verb, name, out, s)
-			}
-		}
-	}
-}
-
 // TestFormatPrintsNoSecret: no exported type of the package prints a
 // private key (each key type), an access or refresh token, a client secret
-// or a proof, under any verb, as a value or a pointer (issue 10 #3).
+// or a proof, under any verb, as a value or a pointer.
 func TestFormatPrintsNoSecret(t *testing.T) {
 	for keyName, key := range testKeys(t) {
 		t.Run(keyName, func(t *testing.T) {
@@ -147,4 +139,104 @@ func TestFormatPrintsNoSecret(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReadmeQuickStart checks that every Go block of README.md that is a
+// complete program (package main) is gofmt-formatted and passes go vet as
+// it is. Each program gets a module of its own under t.TempDir, in a
+// workspace that uses this module from its directory: the test writes
+// nothing here, so it passes in a read-only module cache too, and it
+// needs no network (GOPROXY=off: this module's dependencies are in the
+// module cache, since its tests were built).
+func TestReadmeQuickStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds programs with the go command; skipped with -short")
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command in PATH")
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	progs := goPrograms(readme)
+	if len(progs) == 0 {
+		t.Fatal("README.md has no Go block that is a complete program")
+	}
+	gomod, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goVersion := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(gomod)
+	if goVersion == nil {
+		t.Fatal("go.mod has no go line")
+	}
+	root, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	work := fmt.Sprintf("go %s\n\nuse %s\n", goVersion[1], strconv.Quote(root))
+	var dirs []string
+	for i, p := range progs {
+		if formatted, err := format.Source(p.src); err != nil {
+			t.Errorf("README.md's Go block at line %d: %v", p.line, err)
+		} else if !bytes.Equal(formatted, p.src) {
+			t.Errorf("README.md's Go block at line %d is not gofmt-formatted", p.line)
+		}
+		dir := fmt.Sprintf("readme%d", i+1)
+		if err := os.Mkdir(filepath.Join(tmp, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		files := map[string]string{
+			"go.mod":  fmt.Sprintf("module %s\n\ngo %s\n", dir, goVersion[1]),
+			"main.go": string(p.src),
+		}
+		for name, content := range files {
+			if err := os.WriteFile(filepath.Join(tmp, dir, name), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		work += "use ./" + dir + "\n"
+		dirs = append(dirs, "./"+dir)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "go.work"), []byte(work), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goTool, append([]string{"vet"}, dirs...)...)
+	cmd.Dir = tmp
+	cmd.Env = append(os.Environ(), "GOWORK="+filepath.Join(tmp, "go.work"), "GOFLAGS=", "GOPROXY=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("go vet of README.md's programs (readmeN is the Nth): %v\n%s", err, out)
+	}
+}
+
+// goProgram is a Go block of a Markdown file that is a complete program.
+type goProgram struct {
+	line int // of the block's first line of code
+	src  []byte
+}
+
+// goPrograms returns the ```go blocks of md that start with
+// "package main", in order.
+func goPrograms(md []byte) []goProgram {
+	var progs []goProgram
+	var cur *goProgram
+	for i, l := range bytes.SplitAfter(md, []byte("\n")) {
+		switch {
+		case cur == nil && string(bytes.TrimSpace(l)) == "```go":
+			cur = &goProgram{line: i + 2}
+		case cur != nil && string(bytes.TrimSpace(l)) == "```":
+			if bytes.HasPrefix(cur.src, []byte("package main\n")) {
+				progs = append(progs, *cur)
+			}
+			cur = nil
+		case cur != nil:
+			cur.src = append(cur.src, l...)
+		}
+	}
+	return progs
 }

@@ -5,42 +5,75 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
 )
 
-// FuzzValidNonce checks that every nonce validNonce admits goes into a
-// proof and comes back out of the JSON unchanged, and that it admits
-// exactly the NQCHAR strings of RFC 9449 §8.1.
-func FuzzValidNonce(f *testing.F) {
-	for _, s := range []string{"abc", `a"b`, `a\b`, "a b", "", "\x7f", "~!#[]"} {
-		f.Add(s)
-	}
-	s := newTestSigner(f, algEdDSA)
-	f.Fuzz(func(t *testing.T, nonce string) {
-		want := len(nonce) > 0 && len(nonce) <= maxNonceLen
-		for i := 0; i < len(nonce); i++ {
-			c := nonce[i]
-			if !(c == 0x21 || (0x23 <= c && c <= 0x5b) || (0x5d <= c && c <= 0x7e)) {
-				want = false
+// countingBody counts its reads; it is not safe for concurrent use, as
+// bodies of a user's Base may not be.
+type countingBody struct {
+	r      io.Reader
+	reads  int
+	closed int
+}
+
+func (b *countingBody) Read(p []byte) (int, error) { b.reads++; return b.r.Read(p) }
+func (b *countingBody) Close() error               { b.closed++; return nil }
+
+// TestDrainClose: a challenge's body of known small length is read to its
+// end; one larger than maxDrain is closed unread; each is closed once.
+func TestDrainClose(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		length    int64
+		size      int
+		wantReads bool
+	}{
+		{"small", 100, 100, true},
+		{"unknown length", -1, 100, true},
+		{"empty", 0, 0, false},
+		{"large", maxDrain + 1, maxDrain + 1, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &countingBody{r: strings.NewReader(strings.Repeat("x", tt.size))}
+			drainClose(&http.Response{ContentLength: tt.length, Body: b})
+			if (b.reads > 0) != tt.wantReads || b.closed != 1 {
+				t.Errorf("%d reads, closed %d times; want reads %t, closed once", b.reads, b.closed, tt.wantReads)
 			}
+		})
+	}
+}
+
+// TestPeekOnlyJSON: a 400 whose Content-Type is not JSON is not read to
+// find a DPoP error code (RFC 6749 §5.2 error bodies are JSON).
+func TestPeekOnlyJSON(t *testing.T) {
+	for _, tt := range []struct {
+		ct   string
+		want bool
+	}{
+		{"application/json", true},
+		{"application/json; charset=utf-8", true},
+		{"application/problem+json", true},
+		{"", true},
+		{"text/html", false},
+		{"text/plain", false},
+		{"application/json; bad=", false},
+	} {
+		body := &countingBody{r: strings.NewReader(`{"error":"use_dpop_nonce"}`)}
+		resp := &http.Response{StatusCode: 400, Header: http.Header{"Dpop-Nonce": {"n1"}}, Body: body}
+		if tt.ct != "" {
+			resp.Header.Set("Content-Type", tt.ct)
 		}
-		if got := validNonce(nonce); got != want {
-			t.Fatalf("validNonce(%q) = %v; want %v", nonce, got, want)
+		ce := responseError(resp)
+		if got := ce != nil; got != tt.want {
+			t.Errorf("Content-Type %q: challenge found %t; want %t", tt.ct, got, tt.want)
 		}
-		if !want {
-			return
+		if !tt.want && body.reads != 0 {
+			t.Errorf("Content-Type %q: body read %d times; want 0", tt.ct, body.reads)
 		}
-		proof, err := s.Proof("GET", "https://example.com/", &ProofOptions{Nonce: nonce})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, _ := verifyJOSE(t, proof, algEdDSA)
-		if c.Nonce != nonce {
-			t.Fatalf("nonce round trip: %q; want %q", c.Nonce, nonce)
-		}
-	})
+	}
 }
 
 // FuzzResponseChallenge feeds arbitrary 400 bodies and WWW-Authenticate

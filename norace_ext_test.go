@@ -1,5 +1,0 @@
-//go:build !race
-
-package dpop_test
-
-const raceOn = false
