@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	safe "github.com/dpopkit/dpop/internal/quote"
 	"io"
 	"log/slog"
 	"net/http"
@@ -30,20 +31,7 @@ const maxQuoted = 256
 // "…"), and quoted with every byte outside printable ASCII escaped, so that
 // no control or bidi character from a server reaches a log, and a long
 // body cannot flood one.
-func quote(s string) string {
-	cut := len(s) > maxQuoted
-	if cut {
-		s = s[:maxQuoted]
-		for i := 0; i < 3 && !utf8.ValidString(s); i++ {
-			s = s[:len(s)-1] // do not split a rune
-		}
-	}
-	q := strconv.QuoteToASCII(s)
-	if cut {
-		q += "…"
-	}
-	return q
-}
+func quote(s string) string { return safe.Cut(s, maxQuoted) }
 
 // secretParams are the form parameters of token-side requests whose values
 // are secrets (RFC 6749 §2.3.1, §4.1.3, §6; RFC 7636 §4.5; RFC 8628 §3.4;

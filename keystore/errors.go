@@ -3,8 +3,8 @@ package keystore
 import (
 	"errors"
 	"fmt"
+	safe "github.com/dpopkit/dpop/internal/quote"
 	"runtime"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -108,20 +108,7 @@ const maxQuoted = 256
 // "…"), and quoted with every byte outside printable ASCII escaped, so that
 // no control or bidi character from a stored entry or a keychain daemon
 // reaches a log, and a long one cannot flood it. (The dpop package's rule.)
-func quote(s string) string {
-	cut := len(s) > maxQuoted
-	if cut {
-		s = s[:maxQuoted]
-		for i := 0; i < 3 && !utf8.ValidString(s); i++ {
-			s = s[:len(s)-1] // do not split a rune
-		}
-	}
-	q := strconv.QuoteToASCII(s)
-	if cut {
-		q += "…"
-	}
-	return q
-}
+func quote(s string) string { return safe.Cut(s, maxQuoted) }
 
 // printable returns p as it is if it is short text without control or
 // format (bidi) characters, and quote(p) if not: for paths, which are

@@ -1,9 +1,9 @@
 package resource
 
 import (
+	safe "github.com/dpopkit/dpop/internal/quote"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // TokenError is an access token refused by a [JWTVerifier] or an
@@ -66,17 +66,4 @@ const maxQuote = 80
 // quoteUntrusted returns s quoted in Go syntax, in ASCII, cut after maxQuote bytes
 // (at a rune boundary) with an ellipsis: for values that come from other
 // parties and go into error messages and logs.
-func quoteUntrusted(s string) string {
-	cut := len(s) > maxQuote
-	if cut {
-		s = s[:maxQuote]
-		for i := 0; i < utf8.UTFMax-1 && !utf8.ValidString(s); i++ {
-			s = s[:len(s)-1] // do not split a rune
-		}
-	}
-	q := strconv.QuoteToASCII(s)
-	if cut {
-		q += "…"
-	}
-	return q
-}
+func quoteUntrusted(s string) string { return safe.Cut(s, maxQuote) }
