@@ -9,7 +9,7 @@ import (
 )
 
 // The seam of internal/proofcheck: dpoptest checks proofs with this
-// package's checks (issue 19 #10), without an exported name here.
+// package's checks (one verifier in the repository), without an exported name here.
 func init() {
 	proofcheck.New = newProofChecker
 }
