@@ -53,6 +53,12 @@ type Server struct {
 	// answers for its own names only.
 	PublicURL string
 
+	// AllowPathHTU also accepts a proof whose htu is the bare procedure
+	// path "/<service>/<method>", as some gRPC clients sign it (see
+	// [resource.Request.PathHTU]). Off by default: this package's
+	// Credentials sign the full URL.
+	AllowPathHTU bool
+
 	// Now is the clock of the date trailer, which lets a client whose
 	// clock is off correct its proofs' iat; give it the Verifier's
 	// [resource.Config.Now] when that is set. If nil, time.Now is used.
@@ -131,6 +137,7 @@ func (s *Server) verify(ctx context.Context, method string) (at *resource.Access
 		URL:           s.url(ctx, method),
 		Authorization: metadata.ValueFromIncomingContext(ctx, "authorization"),
 		DPoP:          metadata.ValueFromIncomingContext(ctx, mdProof),
+		PathHTU:       s.AllowPathHTU,
 	})
 	if err == nil {
 		return at, header, nil, nil

@@ -29,19 +29,30 @@ type Request struct {
 	// §4.1). More than one of either is refused.
 	Authorization []string
 	DPoP          []string
+
+	// PathHTU also accepts a proof whose htu is the request's path alone
+	// ("/pkg.Service/Method"), as some gRPC clients sign it. RFC 9449
+	// §4.2 asks for the full URL: leave it false unless such clients must
+	// be served; the proof is still bound to the method, the key and the
+	// token.
+	PathHTU bool
 }
 
 // target is the public URL a proof's htu must name: one of bases followed
 // by path, the path as sent on the wire without the query.
 type target struct {
-	bases []string // scheme://host[:port][/prefix], no trailing "/"
-	path  string   // starts with "/"
+	bases    []string // scheme://host[:port][/prefix], no trailing "/"
+	path     string   // starts with "/"
+	pathOnly bool     // the path alone is an htu too (Request.PathHTU)
 }
 
 // match reports whether the htu claim names t (RFC 9449 §4.3 point 9):
 // string-equal to a base followed by the path, as most clients send it, or
 // equal to one once both are normalised (RFC 3986 §6.2.2, §6.2.3).
 func (t *target) match(claim []byte) bool {
+	if t.pathOnly && string(claim) == t.path {
+		return true
+	}
 	for _, b := range t.bases {
 		if len(claim) == len(b)+len(t.path) && string(claim[:len(b)]) == b && string(claim[len(b):]) == t.path {
 			return true

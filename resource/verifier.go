@@ -308,6 +308,7 @@ func (v *Verifier) Verify(ctx context.Context, r *Request) (*AccessToken, error)
 		}
 		require = v.requireNonce(&http.Request{Method: r.Method, URL: u, Host: u.Host, RequestURI: tgt.path, Header: http.Header{}})
 	}
+	tgt.pathOnly = r.PathHTU
 	return v.verify(ctx, r.Method, &tgt, r.Authorization, r.DPoP, require)
 }
 

@@ -525,3 +525,32 @@ func TestCheckAcceptsEd25519(t *testing.T) {
 		t.Errorf("Ed25519 alg over a P-256 key: %v, want %s", err, ReasonProofKey)
 	}
 }
+
+// TestVerifyPathHTU checks the lenient mode for gRPC clients that sign the
+// bare procedure path as htu: refused by default, accepted with PathHTU,
+// and even then only the request's own path.
+func TestVerifyPathHTU(t *testing.T) {
+	s := newSetup(t, "EdDSA", nil)
+	verify := func(htu string, lenient bool) error {
+		c := claims(s.token)
+		c["htm"] = "POST"
+		c["htu"] = htu
+		_, err := s.v.Verify(context.Background(), &Request{
+			Method: "POST", URL: "/pkg.Service/Method", PathHTU: lenient,
+			Authorization: []string{"DPoP " + s.token}, DPoP: []string{s.key.proof(t, s.key.header(), c)},
+		})
+		return err
+	}
+	if err := verify("/pkg.Service/Method", false); reasonOf(err) != ReasonHTU {
+		t.Errorf("path-only htu by default: %v; want an htu refusal", err)
+	}
+	if err := verify("/pkg.Service/Method", true); err != nil {
+		t.Errorf("path-only htu with PathHTU: %v; want nil", err)
+	}
+	if err := verify("/pkg.Service/Other", true); reasonOf(err) != ReasonHTU {
+		t.Errorf("another path with PathHTU: %v; want an htu refusal", err)
+	}
+	if err := verify(testBase+"/pkg.Service/Method", true); err != nil {
+		t.Errorf("full htu with PathHTU: %v; want nil", err)
+	}
+}
