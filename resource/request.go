@@ -32,9 +32,11 @@ type Request struct {
 
 	// PathHTU also accepts a proof whose htu is the request's path alone
 	// ("/pkg.Service/Method"), as some gRPC clients sign it. RFC 9449
-	// §4.2 asks for the full URL: leave it false unless such clients must
-	// be served; the proof is still bound to the method, the key and the
-	// token.
+	// §4.2 asks for the full URL, and such a proof names no host: one made
+	// for the same path on another server that accepts the same tokens
+	// passes here too (the replay store still accepts it once). Leave it
+	// false unless such clients must be served; the proof is still bound
+	// to the method, the key and the token.
 	PathHTU bool
 }
 
